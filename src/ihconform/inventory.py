@@ -1,0 +1,381 @@
+"""The site inventory: what is tested, and how to reach it.
+
+Secrets are never written here: a password or token is named by the environment variable
+that holds it, a key by its file, or the SSH agent is used. A literal ``password:`` key is
+an unknown key and rejected.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from ihconform.errors import ConfigError, Location
+from ihconform.profile import Frozen, ObjectType
+from ihconform.yamlio import SourceDoc, load_yaml, validate
+
+ObjId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Role = Literal["app", "db", "web", "av", "bastion", "backup", "log", "router", "measure", "other"]
+
+
+class Institution(Frozen):
+    name: str = Field(min_length=1)
+    licence_number: str = ""  # 《医疗机构执业许可证》登记号
+    credit_code: str = ""  # 统一社会信用代码
+
+    @field_validator("credit_code")
+    @classmethod
+    def _credit_code(cls, v: str) -> str:
+        if v and not (len(v) == 18 and v.isalnum() and v.upper() == v):
+            raise ValueError("统一社会信用代码 must be 18 upper-case letters or digits")
+        return v
+
+
+class SystemUnderTest(Frozen):
+    name: str = Field(min_length=1)
+    version: str = ""
+    mlps_level: int = Field(default=3, ge=1, le=5)
+    mlps_filing_number: str = ""  # 等保备案证明编号
+    location: str = ""  # where the servers are (for 第十九条), e.g. 重庆市两江新区 某IDC
+
+
+class Auth(Frozen):
+    """How to authenticate. Exactly what is named is used; nothing is guessed."""
+
+    key_file: Path | None = None
+    key_passphrase_env: EnvName | None = None
+    agent: bool = False
+    password_env: EnvName | None = None
+
+
+class Sudo(Frozen):
+    """sudo for the facts that need root, in one call per run. The password, if any, comes
+    from an environment variable or a file readable by the owner only; it is never stored."""
+
+    enabled: bool = False
+    password_env: EnvName | None = None
+    password_file: Path | None = None
+
+
+class Host(Frozen):
+    id: ObjId
+    address: str = Field(min_length=1)
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = ""
+    auth: Auth | None = None
+    jump: ObjId | None = None  # id of another host used as a jump host
+    sudo: Sudo = Sudo()
+    roles: tuple[Role, ...] = ()
+    host_key: str = ""  # pinned "ssh-ed25519 AAAA..."; else known_hosts is used
+    connection: Literal["ssh", "local"] = "ssh"
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+    location: str = ""
+
+
+class Database(Frozen):
+    id: ObjId
+    host: ObjId
+    engine: Literal["postgresql", "mysql", "mariadb", "dm", "kingbase"]
+    port: int = Field(ge=1, le=65535)
+    tls_required: bool = True
+    socket: str = ""  # unix socket dir (PostgreSQL) or file (MySQL) the client uses on the host
+    admin_user: str = ""  # OS account the client runs as (default: postgres / root)
+    audit_table: str = ""  # application audit table, for retention (四(四))
+    audit_retention_days: int | None = None
+
+
+class TlsEndpoint(Frozen):
+    id: ObjId
+    host: str = Field(min_length=1)  # the name the certificate must match (SNI)
+    address: str = ""
+    port: int = Field(default=443, ge=1, le=65535)
+    ca_file: Path | None = None
+    exposed: bool = True  # reachable from outside the server network
+    gm: bool = False  # also probe TLCP / RFC 8998 SM suites
+
+
+class Uplink(Frozen):
+    id: ObjId
+    isp: str = Field(min_length=1)  # 宽带网络供应商
+    host: ObjId  # the host that owns this uplink; measurements run there
+    source: str = ""  # source address to bind
+    interface: str = ""
+    gateway: str = ""
+    contracted_mbps: float = Field(default=0, ge=0)
+    method: Literal["iperf3", "speedtest", "http"] = "iperf3"
+    server: str = ""  # iperf3 server address, speedtest mini URL, or HTTP base URL
+    repeats: int = Field(default=3, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _bind(self) -> Uplink:
+        if not self.source and not self.interface:
+            raise ValueError("an uplink needs a source address or an interface to bind")
+        return self
+
+
+class AvEndpoint(Frozen):
+    protocol: Literal["stun-udp", "stun-tcp", "turn-udp", "turn-tcp", "sip-udp", "sip-tcp",
+                      "sip-tls", "https", "wss"]
+    address: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    url: str = ""
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+
+
+class AvSystem(Frozen):
+    id: ObjId
+    name: str = Field(min_length=1)
+    vendor: str = ""
+    host: ObjId | None = None
+    endpoints: tuple[AvEndpoint, ...] = Field(min_length=1)
+
+
+class Bmc(Frozen):
+    id: ObjId
+    server: ObjId  # the host whose power supplies it reports
+    url: str = Field(min_length=1)  # Redfish service root, e.g. http://198.51.100.41:8000
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    ca_file: Path | None = None
+
+
+class Ups(Frozen):
+    id: ObjId
+    address: str = Field(min_length=1)
+    port: int = Field(default=3493, ge=1, le=65535)
+    name: str = Field(min_length=1)  # NUT ups name
+    feed: str = ""  # which power feed it is on (A / B)
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+
+
+class Power(Frozen):
+    bmcs: tuple[Bmc, ...] = ()
+    ups: tuple[Ups, ...] = ()
+
+
+class Platform(Frozen):
+    """The provincial supervision platform and the dedicated line to it (第十九条)."""
+
+    url: str = Field(min_length=1)
+    address: str = ""
+    prefix: str = ""  # the platform's network, e.g. 198.51.100.224/28
+    interface: str = ""  # the dedicated-line interface on the app hosts
+    gateway: str = ""
+    hosts: tuple[ObjId, ...] = ()  # hosts that must reach it over the line
+    ca_file: Path | None = None
+
+
+class ClinicalInterface(Frozen):
+    id: ObjId
+    kind: Literal["his", "lis", "pacs", "ris", "emr", "other"]
+    protocol: Literal["dicom", "hl7-mllp", "https"]
+    address: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    ae_title: str = ""
+    url: str = ""
+    tls: bool = False
+
+
+class Evidence(Frozen):
+    attestations: Path | None = None
+    waivers: Path | None = None
+
+
+class Vantage(Frozen):
+    """Where "outside" is: the place exposure scans run from."""
+
+    outside: Literal["local"] | ObjId = "local"
+    server_networks: tuple[str, ...] = ()
+
+    @field_validator("server_networks")
+    @classmethod
+    def _nets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for net in v:
+            ipaddress.ip_network(net, strict=False)
+        return v
+
+
+class Defaults(Frozen):
+    user: str = ""
+    port: int = Field(default=22, ge=1, le=65535)
+    auth: Auth | None = None
+    known_hosts: Path | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+
+
+class Inventory(Frozen):
+    institution: Institution
+    system: SystemUnderTest
+    defaults: Defaults = Defaults()
+    hosts: tuple[Host, ...] = ()
+    databases: tuple[Database, ...] = ()
+    tls_endpoints: tuple[TlsEndpoint, ...] = ()
+    uplinks: tuple[Uplink, ...] = ()
+    av_systems: tuple[AvSystem, ...] = ()
+    power: Power = Power()
+    platform: Platform | None = None
+    clinical_interfaces: tuple[ClinicalInterface, ...] = ()
+    vantage: Vantage = Vantage()
+    evidence: Evidence = Evidence()
+
+    def host(self, host_id: str) -> Host:
+        for h in self.hosts:
+            if h.id == host_id:
+                return h
+        raise KeyError(host_id)
+
+
+@dataclass(frozen=True)
+class TestObject:
+    """One object a control is judged on: its type, id, and the inventory entry behind it."""
+
+    type: ObjectType
+    id: str
+    label: str
+    ref: Frozen | None = None  # the inventory entry (Host, Database, ...); None for the site
+
+
+def objects(inv: Inventory) -> Iterator[TestObject]:
+    """Every test object the inventory declares, in a stable order."""
+    yield TestObject(ObjectType.SITE, "site", inv.system.name)
+    for h in inv.hosts:
+        yield TestObject(ObjectType.HOST_OS, h.id, f"{h.id} ({h.address})", h)
+    for h in inv.hosts:
+        if "app" in h.roles or "web" in h.roles:
+            yield TestObject(ObjectType.WEB_SERVER, f"{h.id}:web", f"{h.id} web server", h)
+    for d in inv.databases:
+        yield TestObject(ObjectType.DATABASE, d.id, f"{d.id} ({d.engine}@{d.host}:{d.port})", d)
+    for t in inv.tls_endpoints:
+        yield TestObject(ObjectType.TLS_ENDPOINT, t.id, f"{t.host}:{t.port}", t)
+    for u in inv.uplinks:
+        yield TestObject(ObjectType.UPLINK, u.id, f"{u.id} ({u.isp})", u)
+    for a in inv.av_systems:
+        yield TestObject(ObjectType.AV_SYSTEM, a.id, a.name, a)
+    for b in inv.power.bmcs:
+        yield TestObject(ObjectType.POWER, b.id, f"BMC {b.id} ({b.server})", b)
+    for u in inv.power.ups:
+        yield TestObject(ObjectType.POWER, u.id, f"UPS {u.name}@{u.address} feed {u.feed}", u)
+    if inv.platform is not None:
+        yield TestObject(ObjectType.PLATFORM_LINK, "platform", inv.platform.url, inv.platform)
+    for c in inv.clinical_interfaces:
+        yield TestObject(ObjectType.CLINICAL_INTERFACE, c.id, f"{c.kind.upper()} {c.address}:{c.port}", c)
+
+
+def _check_refs(inv: Inventory, doc: SourceDoc) -> None:
+    """Cross-references: ids unique per section, and every host named exists."""
+    host_ids = {h.id for h in inv.hosts}
+
+    def fail(msg: str, key: tuple[str | int, ...]) -> None:
+        raise ConfigError(msg, doc.location(key), field=".".join(str(k) for k in key))
+
+    sections: dict[str, tuple[Frozen, ...]] = {
+        "hosts": inv.hosts, "databases": inv.databases, "tls_endpoints": inv.tls_endpoints,
+        "uplinks": inv.uplinks, "av_systems": inv.av_systems,
+        "clinical_interfaces": inv.clinical_interfaces,
+    }
+    for name, items in sections.items():
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            oid = str(getattr(item, "id", ""))
+            if oid in seen:
+                fail(f"duplicate id {oid!r}", (name, i, "id"))
+            seen.add(oid)
+    for i, h in enumerate(inv.hosts):
+        if h.jump is not None and (h.jump not in host_ids or h.jump == h.id):
+            fail(f"jump host {h.jump!r} is not another host of this inventory", ("hosts", i, "jump"))
+    for i, d in enumerate(inv.databases):
+        if d.host not in host_ids:
+            fail(f"unknown host {d.host!r}", ("databases", i, "host"))
+    for i, u in enumerate(inv.uplinks):
+        if u.host not in host_ids:
+            fail(f"unknown host {u.host!r}", ("uplinks", i, "host"))
+    for i, a in enumerate(inv.av_systems):
+        if a.host is not None and a.host not in host_ids:
+            fail(f"unknown host {a.host!r}", ("av_systems", i, "host"))
+    for i, b in enumerate(inv.power.bmcs):
+        if b.server not in host_ids:
+            fail(f"unknown host {b.server!r}", ("power", "bmcs", i, "server"))
+    if inv.platform is not None:
+        for i, hid in enumerate(inv.platform.hosts):
+            if hid not in host_ids:
+                fail(f"unknown host {hid!r}", ("platform", "hosts", i))
+    if inv.vantage.outside != "local" and inv.vantage.outside not in host_ids:
+        fail(f"unknown host {inv.vantage.outside!r}", ("vantage", "outside"))
+
+
+def _check_files(inv: Inventory, doc: SourceDoc) -> Inventory:
+    """Resolve referenced files relative to the inventory and require that they exist."""
+    base = doc.path.parent
+
+    def fix(p: Path | None, key: tuple[str | int, ...]) -> Path | None:
+        if p is None:
+            return None
+        full = p.expanduser()
+        full = full if full.is_absolute() else base / full
+        if not full.exists():
+            raise ConfigError(f"referenced file not found: {full}", doc.location(key),
+                              field=".".join(str(k) for k in key))
+        return full
+
+    updates: dict[str, object] = {}
+    hosts = []
+    for i, h in enumerate(inv.hosts):
+        if h.auth and h.auth.key_file:
+            h = h.model_copy(update={"auth": h.auth.model_copy(
+                update={"key_file": fix(h.auth.key_file, ("hosts", i, "auth", "key_file"))})})
+        if h.sudo.password_file:
+            h = h.model_copy(update={"sudo": h.sudo.model_copy(
+                update={"password_file": fix(h.sudo.password_file, ("hosts", i, "sudo", "password_file"))})})
+        hosts.append(h)
+    updates["hosts"] = tuple(hosts)
+    d = inv.defaults
+    if d.known_hosts:
+        d = d.model_copy(update={"known_hosts": fix(d.known_hosts, ("defaults", "known_hosts"))})
+    if d.auth and d.auth.key_file:
+        d = d.model_copy(update={"auth": d.auth.model_copy(
+            update={"key_file": fix(d.auth.key_file, ("defaults", "auth", "key_file"))})})
+    updates["defaults"] = d
+    updates["tls_endpoints"] = tuple(
+        t.model_copy(update={"ca_file": fix(t.ca_file, ("tls_endpoints", i, "ca_file"))})
+        for i, t in enumerate(inv.tls_endpoints)
+    )
+    if inv.platform is not None:
+        updates["platform"] = inv.platform.model_copy(
+            update={"ca_file": fix(inv.platform.ca_file, ("platform", "ca_file"))})
+    updates["evidence"] = Evidence(
+        attestations=fix(inv.evidence.attestations, ("evidence", "attestations")),
+        waivers=fix(inv.evidence.waivers, ("evidence", "waivers")),
+    )
+    return inv.model_copy(update=updates)
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Load, validate and cross-check an inventory file. Raises ConfigError on any fault."""
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError("an inventory is a mapping (institution, system, hosts, ...)",
+                          Location(path, 1, 1))
+    inv = validate(doc, Inventory)
+    _check_refs(inv, doc)
+    return _check_files(inv, doc)
+
+
+def local_inventory() -> Inventory:
+    """The embedded default: this machine alone, reached through the local transport."""
+    import socket
+
+    name = socket.gethostname() or "localhost"
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in name)[:60] or "localhost"
+    return Inventory(
+        institution=Institution(name="（未配置清单 / no inventory）"),
+        system=SystemUnderTest(name=f"本机 {name} / this machine"),
+        hosts=(Host(id=safe, address="127.0.0.1", connection="local", roles=()),),
+    )

@@ -1,0 +1,183 @@
+"""The control catalog model: what a profile file may say, and the resolved control set.
+
+A profile file is data (``profiles/*.yaml``): each control maps to its clause (document,
+article, item, quoted text), says how it is judged (``auto`` by a named probe, ``attest``
+by an evidence document, ``manual`` by the tester's recorded judgement), which object
+types it applies to, its severity, and its thresholds as named parameters with provenance.
+Probes read thresholds from here, never from literals in code.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")]
+ProbeId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")]
+ParamValue = bool | int | float | str | list[str] | list[int]
+
+
+class Frozen(BaseModel):
+    """Base of every input model: immutable, and unknown keys are an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Method(StrEnum):
+    AUTO = "auto"  # a probe judges it from gathered facts (核查/测试)
+    ATTEST = "attest"  # an evidence document attested by a named person (文档核查/访谈)
+    MANUAL = "manual"  # the tester's recorded judgement (现场核查)
+
+
+class Severity(StrEnum):
+    """The weight classes of the 等保 report template."""
+
+    MINOR = "一般"
+    MAJOR = "重要"
+    CRITICAL = "关键"
+
+    @property
+    def key(self) -> str:
+        return {"一般": "minor", "重要": "major", "关键": "critical"}[self.value]
+
+
+class ObjectType(StrEnum):
+    """Kinds of objects a control is judged on, each judged separately as assessors do."""
+
+    SITE = "site"  # the deployment as a whole (counts, topology, documents)
+    HOST_OS = "host-os"
+    DATABASE = "database"
+    WEB_SERVER = "web-server"
+    TLS_ENDPOINT = "tls-endpoint"
+    UPLINK = "uplink"
+    AV_SYSTEM = "av-system"
+    POWER = "power"
+    PLATFORM_LINK = "platform-link"
+    CLINICAL_INTERFACE = "clinical-interface"
+
+
+class Text(Frozen):
+    """A bilingual text. Chinese is the language of record; English follows."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Document(Frozen):
+    """A regulation or standard that controls cite."""
+
+    id: ControlId
+    title: str
+    number: str = ""  # e.g. 渝卫发〔2023〕69号, GB/T 22239-2019
+    issued: _dt.date | None = None
+    issuer: str = ""
+
+
+class Source(Frozen):
+    """Where a control comes from: document, article/clause, item, and the quoted text."""
+
+    document: ControlId
+    clause: str = Field(min_length=1)  # 第十九条, 附录1 四(一), 8.1.4.1
+    item: str = ""  # a), (一), L3-CES1-01
+    text: str = Field(min_length=1)  # the requirement, quoted from the regulation
+
+
+class Parameter(Frozen):
+    """A threshold with its provenance: where the number comes from."""
+
+    value: ParamValue
+    unit: str = ""
+    provenance: str = Field(min_length=1)
+
+
+class Control(Frozen):
+    id: ControlId
+    title: Text
+    source: Source
+    method: Method
+    applies_to: tuple[ObjectType, ...] = Field(min_length=1)
+    severity: Severity
+    high_risk: bool = False
+    probe: ProbeId | None = None
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    area: str = ""  # report grouping, e.g. 安全计算环境 / 基本标准·网络
+    remediation: Text | None = None
+    evidence: str = ""  # for attest/manual: which document or record is expected
+
+    def param(self, name: str) -> ParamValue:
+        """The value of a named threshold; a missing one is a catalog bug, raised loudly."""
+        try:
+            return self.parameters[name].value
+        except KeyError:
+            raise KeyError(f"control {self.id} has no parameter {name!r}") from None
+
+
+class Override(Frozen):
+    """Tailoring: change a control's thresholds or severity, with the reason recorded."""
+
+    control: ControlId
+    parameters: dict[str, ParamValue] = Field(default_factory=dict)
+    severity: Severity | None = None
+    high_risk: bool | None = None
+    provenance: str = Field(min_length=1)
+
+
+class Exclusion(Frozen):
+    """Tailoring: a control that does not apply here. It is reported 不适用 with the reason."""
+
+    control: ControlId
+    reason: str = Field(min_length=1)
+
+
+class Scoring(Frozen):
+    """Scoring in the manner of the 等保 report template; see docs/scoring.md."""
+
+    weights: dict[Severity, float] = Field(
+        default_factory=lambda: {Severity.CRITICAL: 3.0, Severity.MAJOR: 2.0, Severity.MINOR: 1.0}
+    )
+    partial_credit: float = 0.5
+    grades: dict[str, float] = Field(default_factory=lambda: {"优": 90.0, "良": 80.0, "中": 70.0})
+    provenance: str = "2021 等级测评报告模板: 关键/重要/一般 weights 3/2/1; 优/良/中 at 90/80/70"
+
+
+class ProfileHeader(Frozen):
+    id: ControlId
+    title: Text
+    version: str
+    description: str = ""
+    documents: tuple[Document, ...] = ()
+    includes: tuple[str, ...] = ()  # built-in profile ids or paths relative to this file
+    overrides: tuple[Override, ...] = ()
+    exclude: tuple[Exclusion, ...] = ()
+    scoring: Scoring | None = None
+
+
+class ProfileFile(Frozen):
+    """The shape of one profile YAML file."""
+
+    profile: ProfileHeader
+    controls: tuple[Control, ...] = ()
+
+
+class Profile(Frozen):
+    """A resolved profile: includes merged, overrides applied, exclusions recorded."""
+
+    id: str
+    title: Text
+    version: str
+    documents: dict[str, Document]
+    controls: tuple[Control, ...]
+    excluded: dict[str, str]  # control id -> reason (reported 不适用)
+    scoring: Scoring
+    sources: tuple[str, ...]  # every file read, in order, for the report's digests
+    digests: dict[str, str]  # file -> sha256
+
+    def control(self, control_id: str) -> Control:
+        for c in self.controls:
+            if c.id == control_id:
+                return c
+        raise KeyError(control_id)

@@ -1,0 +1,184 @@
+"""The results model: one record per (control, object), aggregated per control.
+
+Every report format renders from :class:`RunResult`; its JSON Schema is published as
+``schemas/results.schema.json``. States are the 等保 vocabulary plus two that keep a
+missing check from ever reading as a pass: 未检查 (not checked) and 检查错误 (check error).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+
+
+class Status(StrEnum):
+    """Result states. The value is the stable English key; ``zh`` is the label of record."""
+
+    PASS = "pass"
+    PARTIAL = "partial"
+    FAIL = "fail"
+    NOT_APPLICABLE = "not_applicable"
+    NOT_CHECKED = "not_checked"
+    ERROR = "error"
+
+    @property
+    def zh(self) -> str:
+        return _ZH[self]
+
+    @property
+    def en(self) -> str:
+        return _EN[self]
+
+
+_ZH = {
+    Status.PASS: "符合", Status.PARTIAL: "部分符合", Status.FAIL: "不符合",
+    Status.NOT_APPLICABLE: "不适用", Status.NOT_CHECKED: "未检查", Status.ERROR: "检查错误",
+}
+_EN = {
+    Status.PASS: "conformant", Status.PARTIAL: "partially conformant", Status.FAIL: "non-conformant",
+    Status.NOT_APPLICABLE: "not applicable", Status.NOT_CHECKED: "not checked", Status.ERROR: "check error",
+}
+
+
+def aggregate(statuses: Iterable[Status]) -> Status:
+    """Combine per-object states into the control's state, as assessors do.
+
+    All judged objects pass -> 符合; some pass, some fail -> 部分符合; none pass -> 不符合.
+    Objects that are 不适用 are left out. An error or a missing check never counts as a
+    pass: with no failure, any error gives 检查错误 and any unchecked object gives 未检查.
+    """
+    relevant = [s for s in statuses if s is not Status.NOT_APPLICABLE]
+    seen = set(relevant)
+    if not relevant:
+        return Status.NOT_APPLICABLE
+    if seen & {Status.FAIL, Status.PARTIAL}:
+        return Status.PARTIAL if seen & {Status.PASS, Status.PARTIAL} else Status.FAIL
+    if Status.ERROR in seen:
+        return Status.ERROR
+    if Status.NOT_CHECKED in seen:
+        return Status.NOT_CHECKED
+    return Status.PASS
+
+
+class ExitCode:
+    """Process exit codes, documented in README and docs/cli.md."""
+
+    CONFORMANT = 0
+    NON_CONFORMANT = 1
+    USAGE = 2
+    INCOMPLETE = 3
+    INTERRUPTED = 130
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EvidenceRef(Model):
+    """A file in the run's evidence folder, with its digest."""
+
+    path: str
+    sha256: str
+    kind: str = ""  # transcript, tls-scan, nmap, bandwidth, redfish, nut, attestation, ...
+
+
+class ObjectResult(Model):
+    """The verdict on one control for one object."""
+
+    control_id: str
+    object_id: str
+    object_type: str
+    status: Status
+    status_zh: str
+    observed: Any = None
+    expected: Any = None
+    reason: str = ""
+    evidence: tuple[EvidenceRef, ...] = ()
+    probe: str = ""
+    duration_s: float = 0.0
+
+
+class ControlResult(Model):
+    """The aggregated verdict on one control, with the catalog data the report needs."""
+
+    control_id: str
+    title_zh: str
+    title_en: str
+    document: str
+    clause: str
+    item: str
+    requirement: str
+    method: str
+    severity: str
+    high_risk: bool
+    area: str
+    status: Status
+    status_zh: str
+    counts: dict[str, int]
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class TestedObject(Model):
+    type: str
+    id: str
+    label: str
+
+
+class RunInfo(Model):
+    id: str
+    started: str
+    finished: str
+    duration_s: float
+    profile: str
+    profile_version: str
+    profile_digests: dict[str, str]
+    inventory: str
+    inventory_sha256: str
+    only: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    interrupted: bool = False
+
+
+class Summary(Model):
+    status: Status
+    status_zh: str
+    exit_code: int
+    controls: dict[str, int]
+    objects: dict[str, int]
+    high_risk_failures: tuple[str, ...] = ()
+
+
+class RunResult(Model):
+    schema_version: str = SCHEMA_VERSION
+    tool: dict[str, str]
+    institution: dict[str, str]
+    system: dict[str, Any]
+    run: RunInfo
+    summary: Summary
+    controls: tuple[ControlResult, ...]
+    results: tuple[ObjectResult, ...]
+    objects: tuple[TestedObject, ...]
+    evidence: tuple[EvidenceRef, ...] = ()
+
+
+def counts(statuses: Iterable[Status]) -> dict[str, int]:
+    c = Counter(statuses)
+    return {s.value: c.get(s, 0) for s in Status}
+
+
+def overall(control_statuses: Iterable[Status]) -> tuple[Status, int]:
+    """The run's state and exit code: any failure -> 1; else any error/unchecked -> 3; else 0."""
+    seen = set(control_statuses)
+    if seen & {Status.FAIL, Status.PARTIAL}:
+        return (Status.FAIL if Status.PASS not in seen else Status.PARTIAL), ExitCode.NON_CONFORMANT
+    if seen & {Status.ERROR, Status.NOT_CHECKED}:
+        return (Status.ERROR if Status.ERROR in seen else Status.NOT_CHECKED), ExitCode.INCOMPLETE
+    if not seen or seen == {Status.NOT_APPLICABLE}:
+        return Status.NOT_CHECKED, ExitCode.INCOMPLETE
+    return Status.PASS, ExitCode.CONFORMANT
