@@ -13,7 +13,6 @@ exit code, byte count and SHA-256 of the output: the host's transcript (an evide
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import secrets
 import shlex
@@ -156,7 +155,7 @@ def parse_output(output: bytes, nonce: str, sections: dict[str, Section]) -> dic
 
 
 def collect(transport: Transport, sections: list[Section], *, sudo: bool = False,
-            sudo_password_env: str | None = None, overall_timeout: float = 120.0) -> HostFacts:
+            sudo_password: str | None = None, overall_timeout: float = 120.0) -> HostFacts:
     """Run every section on the host in one round trip. Transport failures are recorded in
     ``HostFacts.error`` (so every probe on this host reports 检查错误), not raised."""
     import time
@@ -165,10 +164,7 @@ def collect(transport: Transport, sections: list[Section], *, sudo: bool = False
                       identity=dict(transport.identity))
     nonce = secrets.token_hex(8)
     use_sudo = sudo and not transport.is_root
-    password = os.environ.get(sudo_password_env) if (use_sudo and sudo_password_env) else None
-    if use_sudo and sudo_password_env and password is None:
-        facts.error = f"sudo password variable {sudo_password_env} is not set"
-        return facts
+    password = sudo_password if use_sudo else None
     script = build_script(sections, nonce, use_sudo, password is not None)
     start = time.monotonic()
     before = transport.round_trips

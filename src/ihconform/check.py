@@ -1,0 +1,91 @@
+"""The ``check`` a probe receives: one control on one object, and the verdict it records.
+
+A probe is a pytest test function. It reads the control's thresholds from ``check.param``
+and the object's gathered facts, then records exactly one verdict with observed and expected
+values, so every verdict can be defended. Outcomes that are not recorded verdicts map as:
+
+- a plain ``assert`` that fails       -> 不符合, with the assertion message;
+- :class:`FactUnavailable` or any other exception -> 检查错误, with the message;
+- :class:`NotChecked`                 -> 未检查;
+- the test returns without a verdict  -> 检查错误 ("probe recorded no verdict"), never 符合.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ihconform.inventory import Inventory, TestObject
+from ihconform.profile import Control, ParamValue
+from ihconform.results import EvidenceRef, Status
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    observed: Any = None
+    expected: Any = None
+    reason: str = ""
+
+
+@dataclass
+class Check:
+    control: Control
+    obj: TestObject
+    inventory: Inventory
+    verdict: Verdict | None = None
+    evidence: list[EvidenceRef] = field(default_factory=list)
+
+    def param(self, name: str) -> ParamValue:
+        """A threshold of this control, from the profile (never a literal in probe code)."""
+        return self.control.param(name)
+
+    def int_param(self, name: str) -> int:
+        value = self.param(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"{self.control.id}.{name} must be a number, got {value!r}")
+        return int(value)
+
+    def float_param(self, name: str) -> float:
+        value = self.param(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"{self.control.id}.{name} must be a number, got {value!r}")
+        return float(value)
+
+    def list_param(self, name: str) -> list[Any]:
+        value = self.param(name)
+        if not isinstance(value, list):
+            raise TypeError(f"{self.control.id}.{name} must be a list, got {value!r}")
+        return value
+
+    def _record(self, verdict: Verdict) -> None:
+        if self.verdict is not None:
+            raise RuntimeError(f"probe recorded two verdicts for {self.control.id} on {self.obj.id}")
+        self.verdict = verdict
+
+    def judge(self, ok: bool, *, observed: Any, expected: Any, reason: str = "") -> None:
+        """Record 符合 when ``ok`` else 不符合. ``reason`` says, in plain words, why."""
+        self._record(Verdict(Status.PASS if ok else Status.FAIL, observed, expected, reason))
+
+    def judge_parts(self, parts: dict[str, bool], *, observed: Any, expected: Any, reason: str = "") -> None:
+        """Several sub-requirements: all met -> 符合, some -> 部分符合, none -> 不符合."""
+        if not parts:
+            raise ValueError("judge_parts needs at least one part")
+        met = sum(parts.values())
+        status = Status.PASS if met == len(parts) else Status.FAIL if met == 0 else Status.PARTIAL
+        unmet = [k for k, v in parts.items() if not v]
+        why = reason or ("unmet: " + ", ".join(unmet) if unmet else "all parts met")
+        self._record(Verdict(status, observed, expected, why))
+
+    def not_applicable(self, reason: str) -> None:
+        self._record(Verdict(Status.NOT_APPLICABLE, reason=reason))
+
+    def not_checked(self, reason: str, *, observed: Any = None, expected: Any = None) -> None:
+        self._record(Verdict(Status.NOT_CHECKED, observed, expected, reason))
+
+    def error(self, reason: str) -> None:
+        self._record(Verdict(Status.ERROR, reason=reason))
+
+    def attach(self, ref: EvidenceRef) -> None:
+        """Link an evidence file (transcript, scan output, samples) to this verdict."""
+        self.evidence.append(ref)

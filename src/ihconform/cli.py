@@ -1,0 +1,311 @@
+"""The ``ihconform`` command line. Help is Chinese first, then English.
+
+Exit codes (docs/cli.md): 0 conformant, 1 non-conformant, 2 usage or configuration error,
+3 incomplete (errors or unchecked controls, nothing non-conformant), 130 interrupted.
+Only this module turns exceptions into exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from ihconform import __version__
+from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
+from ihconform.errors import ConfigError, IhconformError, Location
+from ihconform.inventory import Inventory, load_inventory, local_inventory
+from ihconform.plan import matches_only
+from ihconform.profile import Method, Profile
+from ihconform.registry import PROBES, user_probe_ids
+from ihconform.results import ExitCode, Status
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(f"ihconform: 错误 / error: {msg}\n")
+
+
+def _load_inputs(args: argparse.Namespace) -> tuple[Profile, Inventory | None]:
+    profile = load_profile(args.profile or DEFAULT_PROFILE)
+    inventory = load_inventory(Path(args.inventory)) if getattr(args, "inventory", None) else None
+    probes = [Path(p) for p in getattr(args, "probes", []) or []]
+    for p in probes:
+        if not p.exists():
+            raise ConfigError("probe file or folder not found", Location(p), field="--probes")
+    known = set(PROBES) | user_probe_ids(probes)
+    for c in profile.controls:
+        if c.probe is not None and c.probe not in known:
+            raise ConfigError(f"control {c.id} names probe {c.probe!r}, which is not registered "
+                              "(built-in probes: `ihconform probes`; add your own with --probes DIR)")
+    return profile, inventory
+
+
+# ---- run --------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ihconform.engine import DEFAULT_REPORTS, execute, new_run_id, pytest_args, run_folder
+
+    profile, inventory = _load_inputs(args)
+    run_id = new_run_id()
+    base = Path(args.output) if args.output else DEFAULT_REPORTS
+    out = run_folder(base, run_id)
+    if out.exists():
+        raise ConfigError(f"output folder {out} exists; it is never overwritten")
+    sys.stderr.write(f"ihconform {__version__}: {profile.id} {profile.version} · "
+                     f"{len(profile.controls)} controls · "
+                     f"{'inventory ' + args.inventory if args.inventory else '本机 / this machine (embedded default)'}\n")
+    code = execute(pytest_args(
+        inventory=Path(args.inventory) if args.inventory else None, profile=args.profile,
+        only=args.only or [], output=out, run_id=run_id, probes=[Path(p) for p in args.probes or []],
+        parallel=args.parallel, progress=sys.stderr.isatty() and not args.quiet, extra=args.pytest_args))
+    results = out / "results.json"
+    if not results.exists():
+        if code == ExitCode.INTERRUPTED:
+            return code
+        _err(f"the run wrote no results (pytest exit {code}); see the messages above")
+        return ExitCode.USAGE if code == 4 else ExitCode.INCOMPLETE  # 4: pytest usage error
+    summarize(json.loads(results.read_text(encoding="utf-8")), results, sys.stdout)
+    return code
+
+
+def summarize(data: dict[str, object], path: Path, out: object) -> None:
+    """The terse terminal summary of a run, read back from results.json."""
+    w = out.write  # type: ignore[attr-defined]
+    summary = data["summary"]
+    run = data["run"]
+    assert isinstance(summary, dict) and isinstance(run, dict)
+    c = summary["controls"]
+    order = [Status.PASS, Status.PARTIAL, Status.FAIL, Status.NOT_APPLICABLE, Status.NOT_CHECKED, Status.ERROR]
+    w(f"\n控制项 / controls: " + " · ".join(f"{s.zh} {c.get(s.value, 0)}" for s in order) + "\n")
+    o = summary["objects"]
+    w(f"检查点 / checks:   " + " · ".join(f"{s.zh} {o.get(s.value, 0)}" for s in order) + "\n")
+    status = Status(summary["status"])
+    w(f"结论 / result: {status.zh} ({status.en}) — exit {summary['exit_code']} · {run['duration_s']} s\n")
+    if summary.get("high_risk_failures"):
+        w("高风险项 / high-risk failures: " + ", ".join(summary["high_risk_failures"]) + "\n")
+    controls = data["controls"]
+    assert isinstance(controls, list)
+    bad = [x for x in controls if x["status"] in ("fail", "partial", "error")]
+    if bad:
+        w("需关注 / needs attention:\n")
+        reasons: dict[str, str] = {}
+        results = data["results"]
+        assert isinstance(results, list)
+        for r in results:
+            if r["status"] in ("fail", "partial", "error") and r["control_id"] not in reasons:
+                reasons[r["control_id"]] = f"{r['object_id']}: {r['reason']}"
+        for x in bad[:20]:
+            w(f"  {x['control_id']:<22} {x['status_zh']:<5} {x['title_zh']} — {reasons.get(x['control_id'], '')[:110]}\n")
+        if len(bad) > 20:
+            w(f"  … {len(bad) - 20} more in results.json\n")
+    w(f"结果 / results: {path}\n")
+
+
+# ---- init, validate, profiles, controls -------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.path)
+    if target.exists() and not args.force:
+        raise ConfigError("file exists; use --force to overwrite", Location(target))
+    template = resources.files("ihconform") / "templates" / "inventory.yaml"
+    target.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"已写出清单模板 / wrote inventory template: {target}")
+    return ExitCode.CONFORMANT
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    profile, inventory = _load_inputs(args)
+    methods = Counter(c.method.value for c in profile.controls)
+    print(f"配置文件 / profile {profile.id} {profile.version}: {len(profile.controls)} controls "
+          f"(auto {methods.get('auto', 0)}, attest {methods.get('attest', 0)}, manual {methods.get('manual', 0)}); "
+          f"files: {len(profile.sources)}")
+    inv = inventory or local_inventory()
+    print(f"清单 / inventory {'(embedded default)' if inventory is None else args.inventory}: "
+          f"{len(inv.hosts)} hosts, {len(inv.databases)} databases, {len(inv.tls_endpoints)} TLS endpoints, "
+          f"{len(inv.uplinks)} uplinks, {len(inv.av_systems)} AV systems")
+    print("有效 / valid")
+    return ExitCode.CONFORMANT
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    if args.action == "show":
+        if not args.id:
+            raise ConfigError("profiles show needs a profile id or file")
+        p = load_profile(args.id)
+        print(f"{p.id} {p.version} — {p.title.zh} / {p.title.en}")
+        for d in p.documents.values():
+            print(f"  文件 / document {d.id}: {d.title} {d.number}")
+        print(f"  控制项 / controls: {len(p.controls)}; 裁剪 / tailored out: {len(p.excluded)}")
+        for f, digest in p.digests.items():
+            print(f"  {digest[:16]}  {f}")
+        return ExitCode.CONFORMANT
+    for pid, path in builtin_profiles().items():
+        p = load_profile(path)
+        print(f"{pid:<26} {p.version:<10} {len(p.controls):>4} controls  {p.title.zh} / {p.title.en}")
+    return ExitCode.CONFORMANT
+
+
+def cmd_controls(args: argparse.Namespace) -> int:
+    p = load_profile(args.profile or DEFAULT_PROFILE)
+    selected = [c for c in p.controls if matches_only(c, tuple(args.only or ()))
+                and (not args.tag or args.tag in c.tags)
+                and (not args.method or c.method is Method(args.method))]
+    if args.action == "show":
+        if not args.id:
+            raise ConfigError("controls show needs a control id")
+        try:
+            c = p.control(args.id)
+        except KeyError:
+            raise ConfigError(f"no control {args.id!r} in profile {p.id}") from None
+        print(json.dumps(c.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        return ExitCode.CONFORMANT
+    for c in selected:
+        print(f"{c.id:<22} {c.method.value:<6} {c.severity.value} {'高风险' if c.high_risk else '      '} "
+              f"{c.source.clause:<16} {c.title.zh}")
+    print(f"({len(selected)} / {len(p.controls)})", file=sys.stderr)
+    return ExitCode.CONFORMANT
+
+
+def cmd_probes(args: argparse.Namespace) -> int:
+    for pid, target in sorted(PROBES.items()):
+        print(f"{pid:<28} {target}")
+    return ExitCode.CONFORMANT
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    """Pin a host key after showing its fingerprint (never auto-accept)."""
+    import paramiko
+
+    from ihconform.transport.ssh import fingerprint, known_hosts_names, scan_host_key
+
+    inv = load_inventory(Path(args.inventory))
+    try:
+        host = inv.host(args.host)
+    except KeyError:
+        raise ConfigError(f"no host {args.host!r} in the inventory") from None
+    if host.jump:
+        raise ConfigError("trust reaches the host directly; for a host behind a jump host, pin the key "
+                          "from a trusted source in hosts[].host_key")
+    key = scan_host_key(host.address, host.port, host.timeout_s)
+    print(f"{host.id} ({host.address}:{host.port}) offers {key.get_name()} {fingerprint(key)}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("not a terminal: compare the fingerprint out of band, then pass --yes")
+        answer = input("与带外获得的指纹一致吗？/ Does it match the fingerprint you got out of band? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes", "是"):
+            print("未固定 / not pinned")
+            return ExitCode.USAGE
+    path = inv.defaults.known_hosts or Path("~/.ssh/known_hosts").expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hk = paramiko.HostKeys(str(path)) if path.exists() else paramiko.HostKeys()
+    for name in known_hosts_names(host):
+        hk.add(name, key.get_name(), key)
+    hk.save(str(path))
+    print(f"已固定 / pinned in {path}")
+    return ExitCode.CONFORMANT
+
+
+# ---- parser -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ihconform",
+        description="互联网医院规范性测试工具 / conformance testing harness for internet hospitals "
+                    "(附录1 基本标准, 监管细则, 等保 2.0 第三级)",
+        epilog="退出码 / exit codes: 0 符合 conformant · 1 不符合 non-conformant · 2 用法或配置错误 usage/config "
+               "error · 3 不完整 incomplete · 130 中断 interrupted")
+    p.add_argument("--version", action="version", version=f"ihconform {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser, inventory: bool = True) -> None:
+        if inventory:
+            sp.add_argument("-i", "--inventory", help="站点清单 YAML / site inventory (default: this machine)")
+        sp.add_argument("-p", "--profile", help=f"配置文件 id 或路径 / profile id or file (default {DEFAULT_PROFILE})")
+        sp.add_argument("--probes", action="append", metavar="DIR", help="自定义探针 / extra probe files or folders")
+
+    r = sub.add_parser("run", help="运行检查并写出结果 / run the checks and write the results")
+    common(r)
+    r.add_argument("--only", action="append", metavar="SEL",
+                   help="只运行匹配的控制项（编号、条款、标签）/ only controls matching id, clause or tag")
+    r.add_argument("-o", "--output", metavar="DIR", help="结果目录 / reports folder (default reports/)")
+    r.add_argument("--parallel", type=int, default=16, help="并行主机数 / hosts probed at once (default 16)")
+    r.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress display")
+    r.add_argument("pytest_args", nargs="*", help="传给 pytest 的参数（放在 -- 之后）/ extra pytest arguments after --")
+    r.set_defaults(func=cmd_run)
+
+    i = sub.add_parser("init", help="写出带注释的清单模板 / write a commented inventory template")
+    i.add_argument("path", nargs="?", default="inventory.yaml")
+    i.add_argument("--force", action="store_true", help="覆盖已有文件 / overwrite an existing file")
+    i.set_defaults(func=cmd_init)
+
+    v = sub.add_parser("validate", help="校验清单与配置文件（不探测）/ validate inventory and profiles (no probing)")
+    common(v)
+    v.set_defaults(func=cmd_validate)
+
+    pr = sub.add_parser("profiles", help="列出或显示配置文件 / list or show profiles")
+    pr.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    pr.add_argument("id", nargs="?")
+    pr.set_defaults(func=cmd_profiles)
+
+    c = sub.add_parser("controls", help="列出或显示控制项 / list or show controls")
+    c.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    c.add_argument("id", nargs="?")
+    c.add_argument("-p", "--profile")
+    c.add_argument("--only", action="append", metavar="SEL", help="按编号、条款或标签过滤 / filter by id, clause, tag")
+    c.add_argument("--tag")
+    c.add_argument("--method", choices=[m.value for m in Method])
+    c.set_defaults(func=cmd_controls)
+
+    pb = sub.add_parser("probes", help="列出已注册的探针 / list the registered probes")
+    pb.set_defaults(func=cmd_probes)
+
+    t = sub.add_parser("trust", help="显示并固定主机密钥 / show and pin a host key")
+    t.add_argument("host")
+    t.add_argument("-i", "--inventory", required=True)
+    t.add_argument("--yes", action="store_true", help="已带外核对指纹 / fingerprint verified out of band")
+    t.set_defaults(func=cmd_trust)
+
+    try:
+        from ihconform.lab import register as register_lab
+    except ImportError:  # the lab is optional at import time while it is being built
+        pass
+    else:
+        register_lab(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "pytest_args", None) is not None:
+        args.pytest_args = list(args.pytest_args) + extra
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return ExitCode.USAGE
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        _err(str(exc))
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("中断 / interrupted\n")
+        return ExitCode.INTERRUPTED
+    except IhconformError as exc:
+        _err(str(exc))
+        return ExitCode.USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""The run: build the pytest session, then turn what the reporter collected into one
+:class:`RunResult` and write it atomically.
+
+Output goes to ``reports/<date>-<run id>/``. It is assembled in a sibling ``.partial``
+folder and renamed into place only when complete, so a failed or interrupted run never
+leaves a report that looks complete, and an existing report is never overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ihconform import __version__
+from ihconform.errors import IhconformError
+from ihconform.inventory import Database, Host
+from ihconform.plan import probe_for
+from ihconform.registry import builtin_probe_files
+from ihconform.results import (
+    ControlResult,
+    EvidenceRef,
+    ExitCode,
+    ObjectResult,
+    RunInfo,
+    RunResult,
+    Status,
+    Summary,
+    TestedObject,
+    aggregate,
+    counts,
+    overall,
+)
+
+if TYPE_CHECKING:
+    from ihconform.plugin import IhcState
+
+DEFAULT_REPORTS = Path("reports")
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(4)
+
+
+def run_folder(base: Path, run_id: str, when: _dt.datetime | None = None) -> Path:
+    when = when or _dt.datetime.now(_dt.UTC)
+    return base / f"{when:%Y%m%d}-{run_id}"
+
+
+def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str], output: Path,
+                run_id: str, probes: list[Path], parallel: int, progress: bool,
+                extra: list[str] | None = None) -> list[str]:
+    """The pytest command line of a run. Probe files are given explicitly, so pytest collects
+    them whatever their names; a packaged ini keeps the user's pytest.ini out of the run."""
+    ini = Path(__file__).with_name("probes") / "pytest.ini"
+    args = ["-c", str(ini), "--rootdir", str(ini.parent), "-p", "no:cacheprovider", "-p", "no:terminal",
+            "-p", "no:randomly", "-W", "ignore::DeprecationWarning"]
+    if not any(ep.name == "ihconform" for ep in entry_points(group="pytest11")):
+        args += ["-p", "ihconform.plugin"]
+    args += ["--ihc-inventory", str(inventory)] if inventory else ["--ihc-local"]
+    if profile:
+        args += ["--ihc-profile", profile]
+    for sel in only:
+        args += ["--ihc-only", sel]
+    args += ["--ihc-output", str(output), "--ihc-run-id", run_id, "--ihc-parallel", str(parallel)]
+    if progress:
+        args.append("--ihc-progress")
+    args += [str(p) for p in builtin_probe_files()] + [str(p) for p in probes]
+    return args + (extra or [])
+
+
+def execute(args: list[str]) -> int:
+    """Run the pytest session in this process; returns the run's exit code."""
+    # pytest prints its own dots/summary; the run reports through results and our summary.
+    return int(pytest.main(args))
+
+
+# ---- after the session ------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    """Observed values are free-form; make sure they serialise (sets, paths, bytes...)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def _host_of(ref: object) -> str | None:
+    if isinstance(ref, Host):
+        return ref.id
+    if isinstance(ref, Database):
+        return ref.host
+    return None
+
+
+def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult:
+    plan = state.plan
+    order = {c.id: i for i, c in enumerate(plan.controls)}
+    obj_order = {o.id: i for i, o in enumerate(plan.objects)}
+    results: list[ObjectResult] = []
+    for key, pair in plan.pairs.items():
+        r = state.results.get(key)
+        if r is None:  # planned but never ran (deselected, collection error, interrupted)
+            why = "probe did not run (interrupted, deselected or not collected)"
+            status = Status.NOT_CHECKED
+            if state.collect_errors:
+                status = Status.ERROR
+                why = "probe modules failed to load: " + " | ".join(e[:300] for e in state.collect_errors)
+            r = ObjectResult(control_id=pair.control.id, object_id=pair.obj.id,
+                             object_type=pair.obj.type.value, status=status,
+                             status_zh=status.zh, probe=probe_for(pair.control), reason=why)
+        host_id = _host_of(pair.obj.ref)
+        refs = list(r.evidence)
+        if host_id and f"transcript:{host_id}" in evidence:
+            refs.insert(0, evidence[f"transcript:{host_id}"])
+        results.append(r.model_copy(update={"observed": _jsonable(r.observed),
+                                            "expected": _jsonable(r.expected), "evidence": tuple(refs)}))
+    for pair in plan.excluded:
+        reason = plan.profile.excluded[pair.control.id]
+        results.append(ObjectResult(control_id=pair.control.id, object_id=pair.obj.id,
+                                    object_type=pair.obj.type.value, status=Status.NOT_APPLICABLE,
+                                    status_zh=Status.NOT_APPLICABLE.zh,
+                                    reason=f"tailored out: {reason}", probe=probe_for(pair.control)))
+    for control in plan.unmatched:
+        types = ", ".join(t.value for t in control.applies_to)
+        results.append(ObjectResult(
+            control_id=control.id, object_id="-", object_type=control.applies_to[0].value,
+            status=Status.NOT_CHECKED, status_zh=Status.NOT_CHECKED.zh, probe=probe_for(control),
+            reason=f"清单未声明 {types} 类对象 / the inventory declares no object of type {types}"))
+    results.sort(key=lambda r: (order.get(r.control_id, 1 << 30), obj_order.get(r.object_id, 1 << 30)))
+
+    controls: list[ControlResult] = []
+    for control in plan.controls:
+        states = [r.status for r in results if r.control_id == control.id]
+        st = aggregate(states)
+        controls.append(ControlResult(
+            control_id=control.id, title_zh=control.title.zh, title_en=control.title.en,
+            document=control.source.document, clause=control.source.clause, item=control.source.item,
+            requirement=control.source.text, method=control.method.value, severity=control.severity.value,
+            high_risk=control.high_risk, area=control.area, status=st, status_zh=st.zh,
+            counts=counts(states),
+            parameters={k: _jsonable(p.value) for k, p in control.parameters.items()}))
+    run_status, code = overall(c.status for c in controls)
+    if state.interrupted:
+        code = ExitCode.INTERRUPTED
+    finished = _dt.datetime.now(_dt.UTC)
+    inv = plan.inventory
+    inv_digest = _digest(Path(state.inventory_path)) if Path(state.inventory_path).is_file() else ""
+    return RunResult(
+        tool={"name": "ihconform", "version": __version__, "python": sys.version.split()[0]},
+        institution=inv.institution.model_dump(mode="json"),
+        system=inv.system.model_dump(mode="json"),
+        run=RunInfo(id=state.run_id, started=state.started.isoformat(timespec="seconds"),
+                    finished=finished.isoformat(timespec="seconds"),
+                    duration_s=round(time.monotonic() - state.t0, 3), profile=plan.profile.id,
+                    profile_version=plan.profile.version, profile_digests=plan.profile.digests,
+                    inventory=state.inventory_path, inventory_sha256=inv_digest, only=plan.only,
+                    command=tuple(sys.argv), interrupted=state.interrupted),
+        summary=Summary(status=run_status, status_zh=run_status.zh, exit_code=code,
+                        controls=counts(c.status for c in controls),
+                        objects=counts(r.status for r in results),
+                        high_risk_failures=tuple(c.control_id for c in controls if c.high_risk
+                                                 and c.status in (Status.FAIL, Status.PARTIAL))),
+        controls=tuple(controls),
+        results=tuple(results),
+        objects=tuple(TestedObject(type=o.type.value, id=o.id, label=o.label) for o in plan.objects),
+        evidence=tuple(evidence.values()),
+    )
+
+
+def finish_run(state: IhcState, session: pytest.Session) -> int:
+    """Write the run folder atomically and return the exit code."""
+    from ihconform.report.junit import write_junit
+
+    final = state.output or run_folder(DEFAULT_REPORTS, state.run_id, state.started)
+    if final.exists():
+        raise IhconformError(f"output folder {final} already exists; it is never overwritten")
+    partial = final.with_name(final.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        evidence: dict[str, EvidenceRef] = {}
+        for host_id, facts in sorted(state.store.all().items()):
+            rel = Path("evidence") / "hosts" / host_id / "transcript.json"
+            _write_json(partial / rel, facts.transcript())
+            evidence[f"transcript:{host_id}"] = EvidenceRef(path=str(rel), sha256=_digest(partial / rel),
+                                                            kind="transcript")
+            raw = Path("evidence") / "hosts" / host_id / "facts.txt"
+            with (partial / raw).open("wb") as f:
+                for sec in facts.sections.values():
+                    f.write(f"### {sec.name} (exit {sec.exit_code}) $ {sec.command}\n".encode())
+                    f.write(sec.output + b"\n")
+            evidence[f"facts:{host_id}"] = EvidenceRef(path=str(raw), sha256=_digest(partial / raw),
+                                                       kind="facts")
+        result = build_result(state, evidence)
+        _write_json(partial / "results.json", result.model_dump(mode="json"))
+        write_junit(result, partial / "junit.xml")
+        if state.interrupted:
+            shutil.rmtree(partial)
+            sys.stderr.write("中断：未写出报告 / interrupted: no report written\n")
+            return ExitCode.INTERRUPTED
+        os.rename(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    state.outcome = result
+    state.output = final
+    return result.summary.exit_code

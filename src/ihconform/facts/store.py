@@ -1,0 +1,99 @@
+"""Facts gathered once per target, hosts in parallel, connections reused.
+
+At session start every host the plan needs is queued on a bounded thread pool; a probe that
+asks for a host's facts waits only for that host. A host that cannot be reached (or whose
+key does not match) yields facts carrying the error, so its probes report 检查错误 with the
+reason, and the rest of the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from ihconform.errors import HostKeyError, IhconformError, TransportError
+from ihconform.facts.collect import HostFacts, Section, collect
+from ihconform.inventory import Host, Inventory
+from ihconform.transport import open_transport
+from ihconform.transport.base import Transport
+
+#: Default number of hosts gathered at once.
+DEFAULT_PARALLEL = 16
+
+
+def read_secret_file(path: Path) -> str:
+    """A secret file must be private to its owner; its content is used, never logged."""
+    st = path.stat()
+    if st.st_mode & 0o077:
+        raise IhconformError(f"{path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it")
+    return path.read_text(encoding="utf-8").rstrip("\n")
+
+
+def sudo_password(host: Host) -> str | None:
+    """The sudo password named by the inventory (environment variable or private file)."""
+    if not host.sudo.enabled:
+        return None
+    if host.sudo.password_file is not None:
+        return read_secret_file(host.sudo.password_file)
+    if host.sudo.password_env:
+        value = os.environ.get(host.sudo.password_env)
+        if value is None:
+            raise IhconformError(f"environment variable {host.sudo.password_env} is not set")
+        return value
+    return None
+
+
+class FactStore:
+    def __init__(self, inventory: Inventory, sections_for: dict[str, list[Section]],
+                 parallel: int = DEFAULT_PARALLEL) -> None:
+        self.inventory = inventory
+        self.sections_for = sections_for
+        self._pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="ihc-facts")
+        self._futures: dict[str, Future[HostFacts]] = {}
+        self._transports: dict[str, Transport] = {}
+        self._lock = threading.Lock()
+
+    def start(self, host_ids: set[str]) -> None:
+        for host in self.inventory.hosts:
+            if host.id in host_ids and host.id not in self._futures:
+                self._futures[host.id] = self._pool.submit(self._gather, host)
+
+    def get(self, host_id: str) -> HostFacts:
+        if host_id not in self._futures:
+            self.start({host_id})
+        return self._futures[host_id].result()
+
+    def transport(self, host_id: str) -> Transport | None:
+        """The open connection to a host (for probes that must run more on it), if any."""
+        with self._lock:
+            return self._transports.get(host_id)
+
+    def all(self) -> dict[str, HostFacts]:
+        return {hid: f.result() for hid, f in self._futures.items()}
+
+    def _gather(self, host: Host) -> HostFacts:
+        sections = self.sections_for.get(host.id, [])
+        try:
+            t = open_transport(host, self.inventory)
+        except HostKeyError as exc:
+            return HostFacts(host_id=host.id, error=str(exc),
+                             identity={"host_key_offered": exc.offered, "host_key_expected": exc.expected})
+        except TransportError as exc:
+            return HostFacts(host_id=host.id, error=str(exc))
+        with self._lock:
+            self._transports[host.id] = t
+        try:
+            password = sudo_password(host)
+        except (OSError, IhconformError) as exc:
+            return HostFacts(host_id=host.id, error=f"sudo password: {exc}", identity=dict(t.identity))
+        return collect(t, sections, sudo=host.sudo.enabled, sudo_password=password,
+                       overall_timeout=max(60.0, host.timeout_s * 6))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            for t in self._transports.values():
+                t.close()
+            self._transports.clear()

@@ -1,0 +1,104 @@
+"""The run plan: which (control, object) pairs this run judges, and by which probe.
+
+Built once from the resolved profile, the inventory and ``--only``; the pytest plugin
+parametrises each probe function with its pairs. Pairs that no probe can judge are not
+dropped: they become results of their own (不适用 for tailored-out controls, 未检查 for a
+control whose object type the inventory does not declare).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ihconform.inventory import Inventory, TestObject, objects
+from ihconform.profile import Control, Method, Profile
+
+
+def probe_for(control: Control) -> str:
+    """The probe that judges ``control``: named for auto, the evidence judges otherwise."""
+    if control.method is Method.AUTO:
+        assert control.probe is not None  # enforced by the catalog loader
+        return control.probe
+    if control.method is Method.ATTEST:
+        return control.probe or "attest.document"
+    return control.probe or "manual.judgement"
+
+
+def matches_only(control: Control, only: tuple[str, ...]) -> bool:
+    """``--only`` selects by control id, clause, item, tag or document (prefix match)."""
+    if not only:
+        return True
+    keys = [control.id, control.source.clause, control.source.item, control.source.document,
+            *control.tags, f"{control.source.document}:{control.source.clause}"]
+    for sel in only:
+        for k in keys:
+            if k and (k == sel or k.startswith(sel) or k.replace(" ", "") == sel.replace(" ", "")):
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class Pair:
+    control: Control
+    obj: TestObject
+
+    @property
+    def key(self) -> str:
+        return f"{self.control.id}@{self.obj.id}"
+
+
+@dataclass
+class RunPlan:
+    profile: Profile
+    inventory: Inventory
+    only: tuple[str, ...] = ()
+    controls: list[Control] = field(default_factory=list)
+    by_probe: dict[str, list[Pair]] = field(default_factory=lambda: defaultdict(list))
+    pairs: dict[str, Pair] = field(default_factory=dict)
+    excluded: list[Pair] = field(default_factory=list)
+    unmatched: list[Control] = field(default_factory=list)  # no object of its types
+    objects: list[TestObject] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, profile: Profile, inventory: Inventory, only: tuple[str, ...] = ()) -> RunPlan:
+        plan = cls(profile=profile, inventory=inventory, only=only)
+        plan.objects = list(objects(inventory))
+        for control in profile.controls:
+            if not matches_only(control, only):
+                continue
+            plan.controls.append(control)
+            targets = [o for o in plan.objects if o.type in control.applies_to]
+            if not targets:
+                plan.unmatched.append(control)
+                continue
+            for obj in targets:
+                pair = Pair(control, obj)
+                if control.id in profile.excluded:
+                    plan.excluded.append(pair)
+                    continue
+                plan.by_probe[probe_for(control)].append(pair)
+                plan.pairs[pair.key] = pair
+        return plan
+
+    def needs_hosts(self) -> set[str]:
+        """Hosts whose gathered facts some planned probe reads (site-wide probes: all)."""
+        from ihconform.inventory import Database, Host
+
+        ids: set[str] = set()
+        for probe_id, pairs in self.by_probe.items():
+            if not probe_id.startswith(HOST_FACT_PROBES):
+                continue
+            for pair in pairs:
+                ref = pair.obj.ref
+                if isinstance(ref, Host):
+                    ids.add(ref.id)
+                elif isinstance(ref, Database):
+                    ids.add(ref.host)
+                else:
+                    return {h.id for h in self.inventory.hosts}
+        return ids
+
+
+#: Probe namespaces that judge from a host's gathered facts.
+HOST_FACT_PROBES = ("host.", "db.", "web.", "servers.", "audit.")

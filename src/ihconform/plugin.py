@@ -1,0 +1,303 @@
+"""The pytest plugin: parametrisation by the run plan, fixtures, and the reporter.
+
+Registered through the ``pytest11`` entry point, it stays inert unless an ``--ihc-*``
+option is given, so it never disturbs other test suites. ``ihconform run`` drives it; a
+tester can also run ``pytest --ihc-inventory site.yaml --ihc-profile P`` with any pytest
+option (``-k``, ``-x``, ``--pdb``) and get the same results model.
+
+Results are collected here, in the reporter (``pytest_runtest_makereport``), never by the
+tests themselves: a probe records its verdict on ``check``, and this module maps every
+other outcome (assertion, exception, skip, no verdict) to a state that is never 符合.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ihconform.catalog import DEFAULT_PROFILE, load_profile
+from ihconform.check import Check
+from ihconform.errors import FactUnavailable, NotChecked
+from ihconform.facts.collect import HostFacts
+from ihconform.facts.host import HostView
+from ihconform.facts.sections import sections_for
+from ihconform.facts.store import FactStore
+from ihconform.inventory import Database, Host, Inventory, load_inventory, local_inventory
+from ihconform.plan import RunPlan
+from ihconform.registry import PROBE_ATTR, facts_needed
+from ihconform.results import ObjectResult, Status
+
+STATE_KEY = pytest.StashKey["IhcState"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("ihconform", "ihconform conformance run")
+    g.addoption("--ihc-inventory", default=None, help="site inventory YAML (清单)")
+    g.addoption("--ihc-local", action="store_true", default=False,
+                help="audit this machine through the local transport (the embedded default)")
+    g.addoption("--ihc-profile", default=None, help=f"profile id or file (default {DEFAULT_PROFILE})")
+    g.addoption("--ihc-only", action="append", default=[], help="only controls matching id/clause/tag")
+    g.addoption("--ihc-output", default=None, help="run folder to write (default reports/<date>-<id>)")
+    g.addoption("--ihc-run-id", default=None, help="run id (default: generated)")
+    g.addoption("--ihc-parallel", type=int, default=16, help="hosts gathered at once")
+    g.addoption("--ihc-progress", action="store_true", default=False, help="show a progress line")
+
+
+class IhcState:
+    """Everything one ihconform session holds: the plan, the fact store, the results."""
+
+    def __init__(self, plan: RunPlan, inventory_path: str, run_id: str, output: Path | None,
+                 parallel: int, progress: bool) -> None:
+        self.plan = plan
+        self.inventory_path = inventory_path
+        self.run_id = run_id
+        self.output = output
+        self.progress = progress
+        self.started = _dt.datetime.now(_dt.UTC)
+        self.t0 = time.monotonic()
+        self.results: dict[str, ObjectResult] = {}
+        self.checks: dict[str, Check] = {}
+        self.store = FactStore(plan.inventory, sections_for(plan.inventory, facts_needed(plan.by_probe)),
+                               parallel)
+        self.interrupted = False
+        self.exit_code: int | None = None
+        self.done = 0
+        self.total = 0
+        self.outcome: Any = None  # the RunResult, once written
+        self.collect_errors: list[str] = []  # probe modules that failed to import
+
+    def host_of(self, check: Check) -> str:
+        ref = check.obj.ref
+        if isinstance(ref, Host):
+            return ref.id
+        if isinstance(ref, Database):
+            return ref.host
+        raise FactUnavailable(f"{check.obj.id} is not a host object; probe {check.control.probe} "
+                              f"cannot use host facts")
+
+
+def _active(config: pytest.Config) -> bool:
+    return bool(config.getoption("ihc_inventory") or config.getoption("ihc_local")
+                or config.getoption("ihc_profile"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _active(config):
+        return
+    from ihconform.engine import new_run_id
+
+    inv_opt = config.getoption("ihc_inventory")
+    if inv_opt:
+        inventory: Inventory = load_inventory(Path(inv_opt))
+        inv_path = str(Path(inv_opt).resolve())
+    else:
+        inventory, inv_path = local_inventory(), "(embedded default: local machine)"
+    profile = load_profile(config.getoption("ihc_profile") or DEFAULT_PROFILE)
+    plan = RunPlan.build(profile, inventory, tuple(config.getoption("ihc_only")))
+    out = config.getoption("ihc_output")
+    state = IhcState(plan, inv_path, config.getoption("ihc_run_id") or new_run_id(),
+                     Path(out) if out else None, config.getoption("ihc_parallel"),
+                     config.getoption("ihc_progress"))
+    config.stash[STATE_KEY] = state
+    state.store.start(plan.needs_hosts())
+
+
+def _state(config: pytest.Config) -> IhcState:
+    return config.stash[STATE_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if STATE_KEY not in metafunc.config.stash:
+        return
+    probe_id = getattr(metafunc.function, PROBE_ATTR, None)
+    if probe_id is None:
+        return
+    pairs = _state(metafunc.config).plan.by_probe.get(probe_id, [])
+    metafunc.parametrize("check", [p.key for p in pairs], ids=[p.key for p in pairs], indirect=True)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    if STATE_KEY not in config.stash:
+        return
+    state = _state(config)
+    keep, drop = [], []
+    for item in items:
+        (keep if _pair_key(item, state) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+    state.total = len(keep)
+
+
+def _pair_key(item: pytest.Item, state: IhcState) -> str | None:
+    """The plan key an item judges; None for items that are not planned probe calls (an
+    empty parametrisation yields a NOTSET placeholder item)."""
+    cs = getattr(item, "callspec", None)
+    key = cs.params.get("check") if cs is not None else None
+    return key if isinstance(key, str) and key in state.plan.pairs else None
+
+
+@pytest.fixture
+def check(request: pytest.FixtureRequest) -> Check:
+    """The (control, object) this probe call judges."""
+    state = _state(request.config)
+    pair = state.plan.pairs[request.param]
+    c = Check(control=pair.control, obj=pair.obj, inventory=state.plan.inventory)
+    state.checks[request.param] = c
+    return c
+
+
+@pytest.fixture
+def inventory(request: pytest.FixtureRequest) -> Inventory:
+    return _state(request.config).plan.inventory
+
+
+@pytest.fixture
+def host_facts(request: pytest.FixtureRequest, check: Check) -> HostFacts:
+    """The gathered facts of the host this check's object lives on (waits for them)."""
+    state = _state(request.config)
+    return state.store.get(state.host_of(check))
+
+
+@pytest.fixture
+def host(host_facts: HostFacts) -> HostView:
+    """Typed view of :func:`host_facts`. Raises FactUnavailable (-> 检查错误) if the host is down."""
+    if host_facts.error:
+        raise FactUnavailable(f"host {host_facts.host_id}: {host_facts.error}")
+    return HostView(host_facts)
+
+
+@pytest.fixture
+def site_facts(request: pytest.FixtureRequest) -> dict[str, HostFacts]:
+    """Facts of every host of the inventory, for site-wide (topology) probes."""
+    state = _state(request.config)
+    state.store.start({h.id for h in state.plan.inventory.hosts})
+    return state.store.all()
+
+
+# ---- reporter ---------------------------------------------------------------------------
+
+
+def _outcome_to_result(key: str, state: IhcState, report: pytest.TestReport,
+                       call: pytest.CallInfo[None]) -> ObjectResult:
+    pair = state.plan.pairs[key]
+    chk = state.checks.get(key)
+    status, observed, expected, reason = Status.ERROR, None, None, ""
+    exc = call.excinfo
+    if report.passed and report.when == "call":
+        if chk is not None and chk.verdict is not None:
+            v = chk.verdict
+            status, observed, expected, reason = v.status, v.observed, v.expected, v.reason
+        else:
+            reason = "probe recorded no verdict (a probe must judge; no verdict is never 符合)"
+    elif exc is not None and exc.errisinstance(AssertionError) and report.when == "call":
+        status = Status.FAIL
+        reason = str(exc.value).split("\nassert ")[0].strip() or "assertion failed"
+        if chk is not None and chk.verdict is not None:  # an assert after a recorded verdict
+            observed, expected = chk.verdict.observed, chk.verdict.expected
+    elif exc is not None and exc.errisinstance(NotChecked):
+        status, reason = Status.NOT_CHECKED, str(exc.value)
+    elif exc is not None and exc.errisinstance(FactUnavailable):
+        status, reason = Status.ERROR, str(exc.value)
+    elif exc is not None and exc.errisinstance(pytest.skip.Exception):
+        status, reason = Status.NOT_CHECKED, f"skipped: {exc.value.msg}"  # type: ignore[attr-defined]
+    elif exc is not None:
+        status = Status.ERROR
+        reason = f"{exc.typename}: {exc.value}"[:2000]
+    else:
+        reason = f"test {report.outcome} in {report.when}"
+    return ObjectResult(
+        control_id=pair.control.id, object_id=pair.obj.id, object_type=pair.obj.type.value,
+        status=status, status_zh=status.zh, observed=observed, expected=expected, reason=reason,
+        evidence=tuple(chk.evidence) if chk else (), probe=pair.control.probe or "",
+        duration_s=round(report.duration, 4),
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    if STATE_KEY not in item.config.stash:
+        return
+    report: pytest.TestReport = outcome.get_result()
+    state = _state(item.config)
+    key = _pair_key(item, state)
+    if key is None:
+        return
+    if call.when == "call" or (call.when == "setup" and not report.passed):
+        if key not in state.results:
+            state.results[key] = _outcome_to_result(key, state, report, call)
+            _mirror(report, state.results[key])
+            state.done += 1
+            if state.progress:
+                _progress(state, state.results[key])
+
+
+def _mirror(report: pytest.TestReport, r: ObjectResult) -> None:
+    """Make pytest's own outcome agree with the verdict, so ``pytest --ihc-*`` output, -x and
+    junit plugins read 不符合 as a failure and 未检查 as a skip."""
+    text = f"{r.control_id} @ {r.object_id}: {r.status.zh} ({r.status.value}) {r.reason}"
+    if r.status in (Status.FAIL, Status.PARTIAL, Status.ERROR):
+        report.outcome = "failed"
+        report.longrepr = text
+    elif r.status in (Status.NOT_CHECKED, Status.NOT_APPLICABLE):
+        report.outcome = "skipped"
+        report.longrepr = (str(report.fspath), 0, text)
+    else:
+        report.outcome = "passed"
+        report.longrepr = None
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed:
+        for state in _ACTIVE:
+            state.collect_errors.append(f"{report.nodeid}: {str(report.longrepr)[-1500:]}")
+
+
+def _progress(state: IhcState, r: ObjectResult) -> None:
+    width = 28
+    frac = state.done / max(1, state.total)
+    bar = "#" * int(frac * width)
+    line = f"\r[{bar:<{width}}] {state.done}/{state.total} {r.control_id} {r.object_id} {r.status.zh}"
+    sys.stderr.write(line[:120].ljust(120))
+    sys.stderr.flush()
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    # Recorded on every active session; sessionfinish then writes no report that looks complete.
+    for state in _ACTIVE:
+        state.interrupted = True
+
+
+_ACTIVE: list[IhcState] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if STATE_KEY in session.config.stash:
+        _ACTIVE.append(_state(session.config))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if STATE_KEY not in session.config.stash:
+        return
+    from ihconform.engine import finish_run
+
+    state = _state(session.config)
+    if state.progress and state.total:
+        sys.stderr.write("\r" + " " * 120 + "\r")
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        state.interrupted = True
+    try:
+        session.exitstatus = finish_run(state, session)
+    finally:
+        state.store.close()
+        if state in _ACTIVE:
+            _ACTIVE.remove(state)

@@ -1,0 +1,109 @@
+"""The explicit registry of probes: probe id -> "module:function".
+
+A profile's ``auto`` control names its probe by id. The registry is the one list of what
+exists; ``tests/unit/test_registry.py`` imports every entry, checks that the function
+carries the same id, and that every probe named by a shipped profile is here. Users add
+their own probes with ``ihconform run --probes DIR``: functions decorated with
+:func:`probe` in those files extend the registry for that run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+F = TypeVar("F", bound=Callable[..., object])
+
+PROBES: dict[str, str] = {
+    # generic judges for controls that are not probed on the network
+    "attest.document": "ihconform.probes.evidence:test_attested",
+    "manual.judgement": "ihconform.probes.evidence:test_manual",
+    # 附录1 四(一) servers and roles (site-wide)
+    "servers.count": "ihconform.probes.servers:test_server_count",
+    "servers.role_separation": "ihconform.probes.servers:test_role_separation",
+    "servers.app_redundancy": "ihconform.probes.servers:test_app_redundancy",
+    # level-3 host controls
+    "host.identities": "ihconform.probes.host:test_identities",
+    "host.password_quality": "ihconform.probes.host:test_password_quality",
+    "host.password_ageing": "ihconform.probes.host:test_password_ageing",
+    "host.login_lockout": "ihconform.probes.host:test_login_lockout",
+    "host.idle_timeout": "ihconform.probes.host:test_idle_timeout",
+    "host.remote_admin": "ihconform.probes.host:test_remote_admin",
+    "host.default_accounts": "ihconform.probes.host:test_default_accounts",
+    "host.log_retention": "ihconform.probes.host:test_log_retention",
+    "host.password_hash": "ihconform.probes.host:test_password_hash",
+    "host.high_risk_ports": "ihconform.probes.host:test_high_risk_ports",
+}
+
+#: Attributes set on a probe function by :func:`probe`.
+PROBE_ATTR = "ihc_probe"
+FACTS_ATTR = "ihc_facts"
+
+
+def probe(probe_id: str, facts: tuple[str, ...] | None = None) -> Callable[[F], F]:
+    """Mark a pytest test function as the probe ``probe_id``.
+
+    ``facts`` names the host fact sections it reads, so a run gathers only what its planned
+    probes need (``None``: every section, the safe default for users' own probes).
+
+    >>> @probe("host.password_ageing", facts=("passwd", "shadow", "login_defs"))
+    ... def test_password_ageing(check, host): ...
+    """
+
+    def mark(fn: F) -> F:
+        setattr(fn, PROBE_ATTR, probe_id)
+        setattr(fn, FACTS_ATTR, facts)
+        return fn
+
+    return mark
+
+
+def facts_needed(probe_ids: Iterable[str]) -> set[str] | None:
+    """Union of the fact sections the given probes read; None means all sections."""
+    needed: set[str] = set()
+    for pid in probe_ids:
+        if pid not in PROBES:
+            return None  # a user's probe: gather everything
+        facts = getattr(probe_function(pid), FACTS_ATTR, None)
+        if facts is None:
+            return None
+        needed.update(facts)
+    return needed
+
+
+def probe_function(probe_id: str) -> Callable[..., object]:
+    """Import the registered function for ``probe_id`` (KeyError if unknown)."""
+    module, _, name = PROBES[probe_id].partition(":")
+    fn = getattr(importlib.import_module(module), name)
+    if getattr(fn, PROBE_ATTR, None) != probe_id:
+        raise LookupError(f"{PROBES[probe_id]} is not decorated with @probe({probe_id!r})")
+    return fn  # type: ignore[no-any-return]
+
+
+def builtin_probe_files() -> list[Path]:
+    """The module files that hold the built-in probes, for the pytest session to collect."""
+    files: dict[str, Path] = {}
+    for target in PROBES.values():
+        module = target.partition(":")[0]
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise LookupError(f"probe module {module} not found")
+        files[module] = Path(spec.origin)
+    return sorted(files.values())
+
+
+def user_probe_ids(paths: list[Path]) -> set[str]:
+    """Probe ids declared in user probe files (scanned as text, not imported, for validate)."""
+    import re
+
+    found: set[str] = set()
+    pat = re.compile(r"@(?:\w+\.)?probe\(\s*['\"]([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)['\"]\s*\)")
+    for p in paths:
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        for f in files:
+            found.update(pat.findall(f.read_text(encoding="utf-8", errors="replace")))
+    return found
+

@@ -1,0 +1,1 @@
+"""Report writers. Each renders from the one RunResult model; none gathers anything."""
