@@ -1,0 +1,179 @@
+"""The lab's address plan, hosts and defect variants: pure data, no side effects.
+
+Why one module: every other part of the lab (namespaces, configs, inventory, tear-down)
+derives its names and addresses from here, so a rename or re-address is one edit, and the
+tear-down can find everything the bring-up may have made even without a state file.
+
+Only 198.51.100.0/24 (TEST-NET-2) is used. 192.0.2.0/24 is the VM's own network and
+203.0.113.0/24 is where the package registries resolve on this workplace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_RUNTIME = Path("/run/ihlab")
+
+LAB_RANGE = ipaddress.ip_network("198.51.100.0/24")
+LAN = ipaddress.ip_network("198.51.100.0/25")
+LAN_PREFIX = 25
+ROOT_VETH = "ihlab0"  # root-namespace end of the link into the switch namespace
+ROOT_ADDR = "198.51.100.126"  # the harness's own address on the lab LAN ("outside")
+SWITCH_NS = "ih-sw"
+BRIDGE = "br0"
+NS_PREFIX = "ih-"
+
+# WAN side (all inside 198.51.100.128/25, unreachable from the root namespace).
+WAN_A_APP, WAN_A_ISP = "198.51.100.130", "198.51.100.129"  # app01 wan-a <-> ISP A (.128/30)
+WAN_B_APP, WAN_B_ISP = "198.51.100.134", "198.51.100.133"  # app01 wan-b <-> ISP B (.132/30)
+CORE_A_ISP, CORE_A_INET = "198.51.100.137", "198.51.100.138"  # ISP A <-> internet (.136/30)
+CORE_B_ISP, CORE_B_INET = "198.51.100.141", "198.51.100.142"  # ISP B <-> internet (.140/30)
+INET_SERVER = "198.51.100.200"  # speedtest + iperf3 server, /32 on the internet's lo
+DL_GATEWAY = "198.51.100.145"  # the platform side of the dedicated line (.144/29)
+DL_PREFIX_LEN = 29
+PLATFORM_PREFIX = "198.51.100.224/28"
+PLATFORM_ADDR = "198.51.100.225"
+PLATFORM_NAME = "platform.lab"
+
+PROBE_USER = "ihprobe"
+PROBE_HOME = "/home/ihprobe"
+
+ISP_A_NAME = "ISP-A Lab Telecom"
+ISP_B_NAME = "ISP-B Lab Cable"
+DEFAULT_RATES_MBIT = {"isp-a": 50, "isp-b": 20}
+SLOW_RATE_MBIT = 8
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One SSH host: its own net, UTS, mount, IPC and PID namespaces, sshd and /etc."""
+
+    id: str
+    address: str
+    roles: tuple[str, ...]
+    tcp_ports: tuple[int, ...] = ()  # service ports opened in its nftables input policy
+    udp_ports: tuple[int, ...] = ()
+    udp_ranges: tuple[tuple[int, int], ...] = ()
+    dl_address: str = ""  # address on the dedicated line to the platform, if any
+
+    @property
+    def ns(self) -> str:
+        return NS_PREFIX + self.id
+
+    @property
+    def switch_port(self) -> str:
+        return "p-" + self.id
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.id}.lab"
+
+
+BASTION = HostSpec("bastion", "198.51.100.1", ("bastion",))
+HOSTS: tuple[HostSpec, ...] = (
+    BASTION,
+    HostSpec("db01", "198.51.100.10", ("db",), tcp_ports=(5432, 3306)),
+    HostSpec("app01", "198.51.100.20", ("app", "web"), tcp_ports=(80, 443), dl_address="198.51.100.146"),
+    HostSpec("app02", "198.51.100.21", ("app", "web"), tcp_ports=(80, 443), dl_address="198.51.100.147"),
+    HostSpec("av1", "198.51.100.30", ("av",), tcp_ports=(3478,), udp_ports=(3478,),
+             udp_ranges=((49160, 49200),)),
+    HostSpec("av2", "198.51.100.31", ("av",), tcp_ports=(5060,), udp_ports=(5060,)),
+    HostSpec("his01", "198.51.100.50", ("other",), tcp_ports=(11112, 2575)),
+)
+HOST_BY_ID = {h.id: h for h in HOSTS}
+
+LOG_HOST = BASTION.address  # rsyslog forwarding target and NTP server named in the baseline
+
+# Plain namespaces (no sshd): routers, the "internet", the platform and the power network.
+ISPA_NS, ISPB_NS, INET_NS, PLATFORM_NS, POWER_NS = "ih-ispa", "ih-ispb", "ih-inet", "ih-plat", "ih-power"
+POWER_ADDR = "198.51.100.40"  # NUT upsd
+POWER_SWITCH_PORT = "p-power"
+BMC_ADDRS = {"db01": "198.51.100.41", "app01": "198.51.100.42", "app02": "198.51.100.43",
+             "his01": "198.51.100.44"}
+REDFISH_PORT = 8000
+UPS_UNITS = (("upsa", "A"), ("upsb", "B"))
+
+ALL_NAMESPACES: tuple[str, ...] = (
+    SWITCH_NS, *(h.ns for h in HOSTS), ISPA_NS, ISPB_NS, INET_NS, PLATFORM_NS, POWER_NS)
+
+DICOM_PORT, DICOM_AE = 11112, "IHLAB-PACS"
+HL7_PORT = 2575
+STUN_PORT, SIP_PORT = 3478, 5060
+TURN_USER, TURN_REALM = "ihlab", "lab.example"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    zh: str
+    en: str
+    conflicts: tuple[str, ...] = field(default=())
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("db-on-app", "应用服务器上另跑数据库", "a PostgreSQL also runs on app01"),
+    Variant("one-isp", "只有一条宽带线路", "only ISP A is present (no wan-b, no ISP B)"),
+    Variant("slow-isp", "ISP B 限速 8 Mbit", "ISP B shaped to 8 Mbit/s", conflicts=("one-isp",)),
+    Variant("av-down", "一套音视频系统未运行", "av2 (kamailio SIP) is not running"),
+    Variant("weak-tls", "弱 TLS：1.0/1.1、CBC、过期证书",
+            "app01:443 serves TLS 1.0/1.1, CBC suites and an expired certificate"),
+    Variant("root-login", "允许 root 口令登录",
+            "app01 sshd: PermitRootLogin yes, PasswordAuthentication yes"),
+    Variant("pg-trust", "pg_hba 网络行为 trust", "pg_hba: host all all 198.51.100.0/25 trust"),
+    Variant("psu-failed", "一个电源模块故障",
+            "db01's BMC: PSU 2 UnavailableOffline/Critical, Redundancy Warning"),
+    Variant("ups-on-battery", "UPS 电池供电", "upsb status OB DISCHRG"),
+    Variant("short-retention", "日志只保留四周", "app01 logrotate: weekly, rotate 4"),
+    Variant("hostkey-changed", "主机密钥已变更",
+            "app01's host key differs from the one pinned in the inventory"),
+)}
+
+
+def check_variants(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Validate and normalise variant names (sorted, unique). Raises ValueError."""
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s): {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    chosen = tuple(sorted(set(names)))
+    for n in chosen:
+        clash = [c for c in VARIANTS[n].conflicts if c in chosen]
+        if clash:
+            raise ValueError(f"variant {n} cannot be combined with {', '.join(clash)}")
+    return chosen
+
+
+def etc_hosts(host: HostSpec | None, variants: tuple[str, ...]) -> str:
+    """The per-host /etc/hosts: there is no DNS inside the namespaces, so every name is here."""
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    if host is not None:
+        lines.append(f"127.0.1.1\t{host.fqdn} {host.id}")
+    for h in HOSTS:
+        if host is None or h.id != host.id:
+            lines.append(f"{h.address}\t{h.fqdn} {h.id}")
+    lines.append(f"{POWER_ADDR}\tpower.lab ups.lab")
+    for server, addr in BMC_ADDRS.items():
+        lines.append(f"{addr}\tbmc-{server}.lab")
+    lines.append(f"{PLATFORM_ADDR}\t{PLATFORM_NAME}")
+    if host is not None and host.id == "app01":
+        lines.append(f"{INET_SERVER}\twww.speedtest.net speedtest.lab")
+    return "\n".join(lines) + "\n"
+
+
+def uplinks(variants: tuple[str, ...]) -> list[dict[str, str | int]]:
+    """The uplinks built for these variants, with their tc rate in Mbit/s."""
+    out: list[dict[str, str | int]] = [
+        {"id": "isp-a", "isp": ISP_A_NAME, "ns": ISPA_NS, "dev": "wan-a", "source": WAN_A_APP,
+         "gateway": WAN_A_ISP, "core_isp": CORE_A_ISP, "core_inet": CORE_A_INET,
+         "rate": DEFAULT_RATES_MBIT["isp-a"], "table": 101},
+    ]
+    if "one-isp" not in variants:
+        out.append(
+            {"id": "isp-b", "isp": ISP_B_NAME, "ns": ISPB_NS, "dev": "wan-b", "source": WAN_B_APP,
+             "gateway": WAN_B_ISP, "core_isp": CORE_B_ISP, "core_inet": CORE_B_INET,
+             "rate": SLOW_RATE_MBIT if "slow-isp" in variants else DEFAULT_RATES_MBIT["isp-b"],
+             "table": 102})
+    return out
