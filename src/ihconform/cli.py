@@ -50,15 +50,15 @@ def _load_inputs(args: argparse.Namespace) -> tuple[Profile, Inventory | None]:
 def cmd_run(args: argparse.Namespace) -> int:
     from ihconform.engine import DEFAULT_REPORTS, execute, new_run_id, pytest_args, run_folder
 
-    profile, inventory = _load_inputs(args)
+    profile, _inventory = _load_inputs(args)  # validate everything before anything is written
     run_id = new_run_id()
     base = Path(args.output) if args.output else DEFAULT_REPORTS
     out = run_folder(base, run_id)
     if out.exists():
         raise ConfigError(f"output folder {out} exists; it is never overwritten")
+    target = f"inventory {args.inventory}" if args.inventory else "本机 / this machine (embedded default)"
     sys.stderr.write(f"ihconform {__version__}: {profile.id} {profile.version} · "
-                     f"{len(profile.controls)} controls · "
-                     f"{'inventory ' + args.inventory if args.inventory else '本机 / this machine (embedded default)'}\n")
+                     f"{len(profile.controls)} controls · {target}\n")
     code = execute(pytest_args(
         inventory=Path(args.inventory) if args.inventory else None, profile=args.profile,
         only=args.only or [], output=out, run_id=run_id, probes=[Path(p) for p in args.probes or []],
@@ -81,9 +81,9 @@ def summarize(data: dict[str, object], path: Path, out: object) -> None:
     assert isinstance(summary, dict) and isinstance(run, dict)
     c = summary["controls"]
     order = [Status.PASS, Status.PARTIAL, Status.FAIL, Status.NOT_APPLICABLE, Status.NOT_CHECKED, Status.ERROR]
-    w(f"\n控制项 / controls: " + " · ".join(f"{s.zh} {c.get(s.value, 0)}" for s in order) + "\n")
+    w("\n控制项 / controls: " + " · ".join(f"{s.zh} {c.get(s.value, 0)}" for s in order) + "\n")
     o = summary["objects"]
-    w(f"检查点 / checks:   " + " · ".join(f"{s.zh} {o.get(s.value, 0)}" for s in order) + "\n")
+    w("检查点 / checks:   " + " · ".join(f"{s.zh} {o.get(s.value, 0)}" for s in order) + "\n")
     status = Status(summary["status"])
     w(f"结论 / result: {status.zh} ({status.en}) — exit {summary['exit_code']} · {run['duration_s']} s\n")
     if summary.get("high_risk_failures"):
@@ -100,7 +100,8 @@ def summarize(data: dict[str, object], path: Path, out: object) -> None:
             if r["status"] in ("fail", "partial", "error") and r["control_id"] not in reasons:
                 reasons[r["control_id"]] = f"{r['object_id']}: {r['reason']}"
         for x in bad[:20]:
-            w(f"  {x['control_id']:<22} {x['status_zh']:<5} {x['title_zh']} — {reasons.get(x['control_id'], '')[:110]}\n")
+            why = reasons.get(x["control_id"], "")[:110]
+            w(f"  {x['control_id']:<22} {x['status_zh']:<5} {x['title_zh']} — {why}\n")
         if len(bad) > 20:
             w(f"  … {len(bad) - 20} more in results.json\n")
     w(f"结果 / results: {path}\n")

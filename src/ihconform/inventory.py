@@ -261,8 +261,8 @@ def objects(inv: Inventory) -> Iterator[TestObject]:
         yield TestObject(ObjectType.AV_SYSTEM, a.id, a.name, a)
     for b in inv.power.bmcs:
         yield TestObject(ObjectType.POWER, b.id, f"BMC {b.id} ({b.server})", b)
-    for u in inv.power.ups:
-        yield TestObject(ObjectType.POWER, u.id, f"UPS {u.name}@{u.address} feed {u.feed}", u)
+    for ups in inv.power.ups:
+        yield TestObject(ObjectType.POWER, ups.id, f"UPS {ups.name}@{ups.address} feed {ups.feed}", ups)
     if inv.platform is not None:
         yield TestObject(ObjectType.PLATFORM_LINK, "platform", inv.platform.url, inv.platform)
     for c in inv.clinical_interfaces:

@@ -127,7 +127,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if STATE_KEY not in config.stash:
         return
     state = _state(config)
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         (keep if _pair_key(item, state) else drop).append(item)
     if drop:
@@ -231,13 +232,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     key = _pair_key(item, state)
     if key is None:
         return
-    if call.when == "call" or (call.when == "setup" and not report.passed):
-        if key not in state.results:
-            state.results[key] = _outcome_to_result(key, state, report, call)
-            _mirror(report, state.results[key])
-            state.done += 1
-            if state.progress:
-                _progress(state, state.results[key])
+    judged = call.when == "call" or (call.when == "setup" and not report.passed)
+    if judged and key not in state.results:
+        state.results[key] = _outcome_to_result(key, state, report, call)
+        _mirror(report, state.results[key])
+        state.done += 1
+        if state.progress:
+            _progress(state, state.results[key])
 
 
 def _mirror(report: pytest.TestReport, r: ObjectResult) -> None:

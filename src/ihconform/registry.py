@@ -100,7 +100,7 @@ def user_probe_ids(paths: list[Path]) -> set[str]:
     import re
 
     found: set[str] = set()
-    pat = re.compile(r"@(?:\w+\.)?probe\(\s*['\"]([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)['\"]\s*\)")
+    pat = re.compile(r"@(?:\w+\.)?probe\(\s*['\"]([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)['\"]\s*[,)]")
     for p in paths:
         files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
         for f in files:

@@ -20,7 +20,7 @@ SCHEMA_VERSION = "1.0"
 class Status(StrEnum):
     """Result states. The value is the stable English key; ``zh`` is the label of record."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a state name, not a password
     PARTIAL = "partial"
     FAIL = "fail"
     NOT_APPLICABLE = "not_applicable"

@@ -49,6 +49,10 @@ class SourceDoc:
         return Location(self.path, line, col)
 
 
+_STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in
+                  ("map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge", "binary")}
+
+
 class _Walker:
     def __init__(self, path: Path, loader: yaml.SafeLoader) -> None:
         self.path = path
@@ -69,6 +73,8 @@ class _Walker:
         if depth > 64:
             raise ConfigError("nesting deeper than 64 levels; refused", self.where(node))
         self.marks.setdefault(key, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if node.tag not in _STANDARD_TAGS:
+            raise ConfigError(f"unsupported YAML tag {node.tag!r}", self.where(node))
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)  # resolves "<<" merge keys
             out: dict[str, Any] = {}
@@ -138,8 +144,9 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
     """Load one YAML document with line marks; raise ConfigError with file and line on any fault."""
     if text is None:
         text = read_text(path)
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # the reader rejects control characters here already
         node = loader.get_single_node()
         if node is None:
             raise ConfigError("file is empty", Location(path, 1, 1))
@@ -150,12 +157,16 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
         raise ConfigError(f"YAML syntax error: {exc.problem or exc.context}", loc) from None
-    except yaml.YAMLError as exc:  # reader errors (control characters, bad encoding)
+    except yaml.reader.ReaderError as exc:  # control characters, bad encoding
+        raise ConfigError(f"unacceptable character {exc.character!r} at offset {exc.position}",
+                          Location(path)) from None
+    except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}", Location(path)) from None
     except RecursionError:
         raise ConfigError("document nests too deeply; refused", Location(path)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def validate(doc: SourceDoc, model: type[M], data: Any = None, base: PathKey = ()) -> M:

@@ -3,6 +3,8 @@ and hot redundancy of the application tier (L3-CES1-31). Site-wide: judged over 
 
 from __future__ import annotations
 
+import contextlib
+
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.collect import HostFacts
@@ -29,10 +31,8 @@ def test_server_count(check: Check, site_facts: dict[str, HostFacts]) -> None:
     for hid, v in views.items():
         mid = v.facts.text("machine_id").strip()
         uuid = ""
-        try:
+        with contextlib.suppress(FactUnavailable):  # DMI is absent in VMs and namespaces
             uuid = v.facts.text("dmi_uuid").strip()
-        except FactUnavailable:
-            pass
         key = v.facts.identity.get("host_key", "")
         identities[hid] = "|".join(x for x in (mid, key, uuid) if x)
     distinct = sorted(set(identities.values()))

@@ -46,7 +46,8 @@ def render_junit(result: RunResult) -> bytes:
         elif r.status in (Status.NOT_CHECKED, Status.NOT_APPLICABLE):
             ET.SubElement(case, "skipped", {"message": message})
     ET.indent(suite)
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True) + b"\n"
+    out: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return out + b"\n"
 
 
 def write_junit(result: RunResult, path: Path) -> None:

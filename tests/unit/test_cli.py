@@ -1,0 +1,105 @@
+"""CLI behaviour: exit codes, nothing written on bad input, the embedded default, init."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ihconform.inventory import load_inventory
+from ihconform.schema import validate_results
+
+from ..conftest import FIXTURES, ROOT
+
+BAD_INPUTS = {
+    "syntax": ("inventory", "institution: {name: x\nsystem: {name: y}\n", "YAML syntax error"),
+    "wrong-type": ("inventory", "institution: {name: x}\nsystem: {name: y}\nhosts:\n  - {id: a, address: h, port: x}\n",
+                   "hosts[0].port"),
+    "unknown-key": ("inventory", "institution: {name: x}\nsystem: {name: y}\nhostz: []\n", "hostz: unknown key"),
+    "missing-file": ("inventory", "institution: {name: x}\nsystem: {name: y}\nevidence: {waivers: w.yaml}\n",
+                     "referenced file not found"),
+    "duplicate-id": ("inventory", "institution: {name: x}\nsystem: {name: y}\nhosts:\n  - {id: a, address: h}\n"
+                     "  - {id: a, address: i}\n", "duplicate id 'a'"),
+    "include-cycle": ("profile", "profile: {id: cy, title: {zh: 环, en: C}, version: '1', includes: [p.yaml]}\n",
+                      "include cycle"),
+    "unknown-profile": ("profile-id", "no-such-profile", "unknown profile"),
+}
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ihconform.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=180, check=False)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_exits_2_and_writes_nothing(case, tmp_path):
+    kind, text, expect = BAD_INPUTS[case]
+    out = tmp_path / "reports"
+    args = ["run", "-o", str(out)]
+    if kind == "inventory":
+        p = tmp_path / "inv.yaml"
+        p.write_text(text, encoding="utf-8")
+        args += ["-i", str(p), "-p", str(FIXTURES / "profiles" / "mini.yaml")]
+    elif kind == "profile":
+        p = tmp_path / "p.yaml"
+        p.write_text(text, encoding="utf-8")
+        args += ["-p", str(p)]
+    else:
+        args += ["-p", text]
+    proc = run_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert expect in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_embedded_default_runs_locally(tmp_path):
+    out = tmp_path / "reports"
+    proc = run_cli("run", "-q", "-p", str(FIXTURES / "profiles" / "mini.yaml"), "-o", str(out))
+    assert proc.returncode in (1, 3), proc.stderr
+    (folder,) = list(out.iterdir())
+    data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    validate_results(data)
+    assert {c["control_id"] for c in data["controls"]} == {"T-SERVERS", "T-AGEING", "T-PORTS", "T-AV", "T-TLS"}
+    servers = next(c for c in data["controls"] if c["control_id"] == "T-SERVERS")
+    assert servers["status"] == "fail"  # one machine is not two servers
+    transcript = json.loads(next(folder.glob("evidence/hosts/*/transcript.json")).read_text())
+    assert transcript["round_trips"] == 1 and transcript["commands"]
+    assert "结论 / result" in proc.stdout
+
+
+def test_existing_output_is_never_overwritten(tmp_path):
+    out = tmp_path / "reports"
+    first = run_cli("run", "-q", "-p", str(FIXTURES / "profiles" / "mini.yaml"), "-o", str(out))
+    second = run_cli("run", "-q", "-p", str(FIXTURES / "profiles" / "mini.yaml"), "-o", str(out))
+    assert first.returncode in (1, 3) and second.returncode in (1, 3)
+    assert len(list(out.iterdir())) == 2  # each run has its own folder
+    assert not list(out.glob("*.partial"))
+
+
+def test_init_writes_a_template_that_validates(tmp_path):
+    target = tmp_path / "site.yaml"
+    assert run_cli("init", str(target)).returncode == 0
+    inv = load_inventory(target)
+    assert len(inv.hosts) == 3 and inv.hosts[0].jump == "bastion"
+    assert "清单" in target.read_text(encoding="utf-8") and "inventory" in target.read_text(encoding="utf-8")
+    assert run_cli("init", str(target)).returncode == 2  # refuses to overwrite
+
+
+def test_validate_and_listing_commands():
+    assert run_cli("validate", "-p", str(FIXTURES / "profiles" / "mini.yaml")).returncode == 0
+    proc = run_cli("controls", "-p", str(FIXTURES / "profiles" / "mini.yaml"), "--only", "附录1 四(一)")
+    assert proc.returncode == 0 and "T-SERVERS" in proc.stdout and "T-AGEING" not in proc.stdout
+    assert run_cli("probes").returncode == 0
+
+
+def test_only_selects_one_clause(tmp_path):
+    out = tmp_path / "r"
+    proc = run_cli("run", "-q", "-p", str(FIXTURES / "profiles" / "mini.yaml"), "--only", "L3-CES1-18", "-o", str(out))
+    (folder,) = list(out.iterdir())
+    data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    assert [c["control_id"] for c in data["controls"]] == ["T-PORTS"], proc.stderr
+    assert data["run"]["only"] == ["L3-CES1-18"]
