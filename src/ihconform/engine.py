@@ -194,23 +194,32 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
         controls=tuple(controls),
         results=tuple(results),
         objects=tuple(TestedObject(type=o.type.value, id=o.id, label=o.label) for o in plan.objects),
-        evidence=tuple(evidence.values()),
+        evidence=tuple(sorted(evidence.values(), key=lambda e: e.path)),
     )
 
 
-def finish_run(state: IhcState, session: pytest.Session) -> int:
-    """Write the run folder atomically and return the exit code."""
-    from ihconform.report.junit import write_junit
-
-    final = state.output or run_folder(DEFAULT_REPORTS, state.run_id, state.started)
+def open_partial(final: Path) -> Path:
+    """Create the folder a run is assembled in, beside where it will land."""
     if final.exists():
         raise IhconformError(f"output folder {final} already exists; it is never overwritten")
     partial = final.with_name(final.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
+    return partial
+
+
+def finish_run(state: IhcState, session: pytest.Session) -> int:
+    """Write the run folder atomically and return the exit code."""
+    from ihconform.report.junit import write_junit
+
+    final, partial = state.final, state.partial
+    assert final is not None and partial is not None
+    if final.exists():
+        shutil.rmtree(partial, ignore_errors=True)
+        raise IhconformError(f"output folder {final} already exists; it is never overwritten")
     try:
-        evidence: dict[str, EvidenceRef] = {}
+        evidence: dict[str, EvidenceRef] = dict(state.evidence.refs) if state.evidence else {}
         for host_id, facts in sorted(state.store.all().items()):
             rel = Path("evidence") / "hosts" / host_id / "transcript.json"
             _write_json(partial / rel, facts.transcript())

@@ -32,6 +32,7 @@ from ihconform.inventory import Database, Host, Inventory, load_inventory, local
 from ihconform.plan import RunPlan
 from ihconform.registry import PROBE_ATTR, facts_needed
 from ihconform.results import ObjectResult, Status
+from ihconform.runcache import EvidenceSink, RunCache
 
 STATE_KEY = pytest.StashKey["IhcState"]()
 
@@ -71,6 +72,10 @@ class IhcState:
         self.total = 0
         self.outcome: Any = None  # the RunResult, once written
         self.collect_errors: list[str] = []  # probe modules that failed to import
+        self.cache = RunCache(parallel)
+        self.final = output  # where the finished run folder goes (set in pytest_configure)
+        self.partial: Path | None = None  # the folder being assembled
+        self.evidence: EvidenceSink | None = None
 
     def host_of(self, check: Check) -> str:
         ref = check.obj.ref
@@ -104,6 +109,11 @@ def pytest_configure(config: pytest.Config) -> None:
     state = IhcState(plan, inv_path, config.getoption("ihc_run_id") or new_run_id(),
                      Path(out) if out else None, config.getoption("ihc_parallel"),
                      config.getoption("ihc_progress"))
+    from ihconform.engine import DEFAULT_REPORTS, open_partial, run_folder
+
+    state.final = state.output or run_folder(DEFAULT_REPORTS, state.run_id, state.started)
+    state.partial = open_partial(state.final)
+    state.evidence = EvidenceSink(state.partial)
     config.stash[STATE_KEY] = state
     state.store.start(plan.needs_hosts())
 
@@ -153,6 +163,36 @@ def check(request: pytest.FixtureRequest) -> Check:
     c = Check(control=pair.control, obj=pair.obj, inventory=state.plan.inventory)
     state.checks[request.param] = c
     return c
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start network work early: a probe module's ``ihc_prefetch(plan, cache)`` runs now, so
+    scans proceed while host facts are gathered and other probes run."""
+    if STATE_KEY not in session.config.stash:
+        return
+    state = _state(session.config)
+    seen: set[int] = set()
+    for item in session.items:
+        module = getattr(item, "module", None)
+        hook = getattr(module, "ihc_prefetch", None)
+        if module is None or hook is None or id(module) in seen:
+            continue
+        seen.add(id(module))
+        hook(state.plan, state.cache)
+
+
+@pytest.fixture
+def run_cache(request: pytest.FixtureRequest) -> RunCache:
+    """Work shared by every probe of the run (scans, measurements), computed once."""
+    return _state(request.config).cache
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> EvidenceSink:
+    """Write raw evidence (scan output, samples, readings) into the run folder."""
+    sink = _state(request.config).evidence
+    assert sink is not None
+    return sink
 
 
 @pytest.fixture
@@ -297,6 +337,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus == pytest.ExitCode.INTERRUPTED:
         state.interrupted = True
     try:
+        state.cache.close()
         session.exitstatus = finish_run(state, session)
     finally:
         state.store.close()
