@@ -27,6 +27,7 @@ from ihconform.errors import IhconformError
 from ihconform.inventory import Database, Host
 from ihconform.plan import probe_for
 from ihconform.registry import builtin_probe_files
+from ihconform.scoring import compute_score
 from ihconform.results import (
     ControlResult,
     EvidenceRef,
@@ -170,6 +171,8 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
             high_risk=control.high_risk, area=control.area, status=st, status_zh=st.zh,
             counts=counts(states),
             parameters={k: _jsonable(p.value) for k, p in control.parameters.items()}))
+    score = compute_score(plan.controls, results, plan.profile.scoring)
+    accepted = sum(1 for r in results if r.waiver is not None and r.status in (Status.FAIL, Status.PARTIAL))
     run_status, code = overall(c.status for c in controls)
     if state.interrupted:
         code = ExitCode.INTERRUPTED
@@ -190,7 +193,8 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
                         controls=counts(c.status for c in controls),
                         objects=counts(r.status for r in results),
                         high_risk_failures=tuple(c.control_id for c in controls if c.high_risk
-                                                 and c.status in (Status.FAIL, Status.PARTIAL))),
+                                                 and c.status in (Status.FAIL, Status.PARTIAL)),
+                        accepted_risk=accepted, score=score),
         controls=tuple(controls),
         results=tuple(results),
         objects=tuple(TestedObject(type=o.type.value, id=o.id, label=o.label) for o in plan.objects),

@@ -88,6 +88,18 @@ class EvidenceRef(Model):
     kind: str = ""  # transcript, tls-scan, nmap, bandwidth, redfish, nut, attestation, ...
 
 
+class WaiverRef(Model):
+    """The accepted-risk record that applies to a result. The status is never changed by it:
+    a waived failure stays 不符合, shown as waived and counted as accepted risk."""
+
+    id: str
+    approver: str
+    valid_until: str
+    justification: str
+    compensating_control: str = ""
+    risk: str = ""
+
+
 class ObjectResult(Model):
     """The verdict on one control for one object."""
 
@@ -102,6 +114,8 @@ class ObjectResult(Model):
     evidence: tuple[EvidenceRef, ...] = ()
     probe: str = ""
     duration_s: float = 0.0
+    waiver: WaiverRef | None = None
+    attestation: str = ""  # id of the attestation that judged it (method attest/manual)
 
 
 class ControlResult(Model):
@@ -145,6 +159,50 @@ class RunInfo(Model):
     interrupted: bool = False
 
 
+class Score(Model):
+    """等保-style score (docs/scoring.md): 0-100, before and after waivers, and the grade."""
+
+    value: float  # after waivers, the one the conclusion uses
+    before_waivers: float
+    grade: str  # 优 / 良 / 中 / 差
+    gated_by_high_risk: bool
+    judged_controls: int
+    rules: str
+
+
+class AttestationRecord(Model):
+    """An attestation in the ledger, as verified at run time."""
+
+    id: str
+    control_id: str
+    objects: tuple[str, ...]
+    statement: str
+    attester: str
+    role: str
+    organisation: str
+    date: str
+    valid_until: str
+    claimed: Status
+    state: str  # valid / expired / file-changed / file-missing / bad-signature / unsigned
+    reason: str = ""
+    files: tuple[EvidenceRef, ...] = ()
+    signer_key: str = ""
+
+
+class WaiverRecord(Model):
+    id: str
+    control_id: str
+    objects: tuple[str, ...]
+    justification: str
+    compensating_control: str
+    risk: str
+    approver: str
+    valid_from: str
+    valid_until: str
+    state: str  # active / expired / not-yet-valid
+    applied_to: int = 0  # results it covered in this run
+
+
 class Summary(Model):
     status: Status
     status_zh: str
@@ -152,6 +210,8 @@ class Summary(Model):
     controls: dict[str, int]
     objects: dict[str, int]
     high_risk_failures: tuple[str, ...] = ()
+    accepted_risk: int = 0  # failing results covered by an active waiver
+    score: Score | None = None
 
 
 class RunResult(Model):
@@ -165,6 +225,9 @@ class RunResult(Model):
     results: tuple[ObjectResult, ...]
     objects: tuple[TestedObject, ...]
     evidence: tuple[EvidenceRef, ...] = ()
+    attestations: tuple[AttestationRecord, ...] = ()
+    waivers: tuple[WaiverRecord, ...] = ()
+    warnings: tuple[str, ...] = ()  # e.g. expired waivers that stopped applying
 
 
 def counts(statuses: Iterable[Status]) -> dict[str, int]:
