@@ -8,13 +8,13 @@ from ihconform.scoring import compute_score
 
 
 def control(cid: str, sev: Severity, high_risk: bool = False) -> Control:
-    return Control(id=cid, title=Text(zh="测", en="t"), source=Source(document="d", clause="c", text="t"),
+    return Control(id=cid + "1", title=Text(zh="测", en="t"), source=Source(document="doc", clause="c", text="t"),
                    method=Method.ATTEST, applies_to=(ObjectType.SITE,), severity=sev, high_risk=high_risk)
 
 
 def result(cid: str, st: Status, obj: str = "o", waived: bool = False) -> ObjectResult:
     w = WaiverRef(id="W1", approver="张三", valid_until="2027-01-01", justification="j") if waived else None
-    return ObjectResult(control_id=cid, object_id=obj, object_type="site", status=st, status_zh=st.zh, waiver=w)
+    return ObjectResult(control_id=cid + "1", object_id=obj, object_type="site", status=st, status_zh=st.zh, waiver=w)
 
 
 def test_weighted_mean_with_partial_credit():
