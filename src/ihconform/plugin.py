@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from ihconform.plan import RunPlan
 from ihconform.registry import PROBE_ATTR, facts_needed
 from ihconform.results import ObjectResult, Status
 from ihconform.runcache import EvidenceSink, RunCache
+from ihconform.transport.base import Transport
 
 STATE_KEY = pytest.StashKey["IhcState"]()
 
@@ -213,6 +214,23 @@ def host(host_facts: HostFacts) -> HostView:
     if host_facts.error:
         raise FactUnavailable(f"host {host_facts.host_id}: {host_facts.error}")
     return HostView(host_facts)
+
+
+@pytest.fixture
+def host_transport(request: pytest.FixtureRequest) -> Callable[[str], Transport]:
+    """``host_transport(host_id)``: the run's open connection to a host, for probes that must
+    run a measurement there (bandwidth on the host that owns the uplink). Reuses the fact
+    connection; raises FactUnavailable (-> 检查错误) if that host could not be reached."""
+    state = _state(request.config)
+
+    def get(host_id: str) -> Transport:
+        facts = state.store.get(host_id)
+        t = state.store.transport(host_id)
+        if facts.error or t is None:
+            raise FactUnavailable(f"host {host_id}: {facts.error or 'no connection'}")
+        return t
+
+    return get
 
 
 @pytest.fixture
