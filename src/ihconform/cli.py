@@ -8,6 +8,7 @@ Only this module turns exceptions into exit codes.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections import Counter
@@ -23,6 +24,10 @@ from ihconform.plan import matches_only
 from ihconform.profile import Method, Profile
 from ihconform.registry import PROBES, user_probe_ids
 from ihconform.results import ExitCode, Status
+
+
+#: Modules that add their own subcommands through ``register(subparsers)``.
+SUBCOMMAND_MODULES = ("ihconform.lab",)
 
 
 def _err(msg: str) -> None:
@@ -273,12 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--yes", action="store_true", help="已带外核对指纹 / fingerprint verified out of band")
     t.set_defaults(func=cmd_trust)
 
-    try:
-        from ihconform.lab import register as register_lab
-    except ImportError:  # the lab is optional at import time while it is being built
-        pass
-    else:
-        register_lab(sub)
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return p
 
 
