@@ -24,7 +24,7 @@ def turnserver_conf(d: Path, address: str, password: str) -> str:
         "lt-cred-mech", f"user={plan.TURN_USER}:{password}", f"realm={plan.TURN_REALM}",
         "no-tls", "no-dtls", "no-cli", "no-multicast-peers", "stale-nonce=600",
         f"pidfile={d / 'turnserver.pid'}", f"log-file={d / 'turnserver.log'}", "simple-log",
-        "software-name=ihconform-lab-coturn", "",
+        "",
     ])
 
 

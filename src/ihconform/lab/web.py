@@ -56,9 +56,8 @@ def app_nginx_conf(d: Path, host: plan.HostSpec, cert: CertFiles, *, weak: bool)
     ``weak``: TLS 1.0/1.1, CBC suites at security level 0, no HSTS (variant weak-tls)."""
     if weak:
         tls = ("    ssl_protocols TLSv1 TLSv1.1 TLSv1.2;\n"
-               "    ssl_ciphers 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:AES128-SHA:"
-               "DEFAULT:@SECLEVEL=0';\n"
-               "    ssl_prefer_server_ciphers on;\n")
+               "    ssl_ciphers 'DEFAULT:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0';\n"
+               "    ssl_prefer_server_ciphers off;\n")
     else:
         tls = ("    ssl_protocols TLSv1.2 TLSv1.3;\n"
                f"    ssl_ciphers {GOOD_CIPHERS};\n"
