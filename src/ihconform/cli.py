@@ -293,11 +293,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "pytest_args", None) is not None:
         args.pytest_args = list(args.pytest_args) + extra
-    if not getattr(args, "func", None):
+    func = getattr(args, "func", None) or getattr(args, "handler", None)  # set_defaults(func=…|handler=…)
+    if func is None:
         parser.print_help()
         return ExitCode.USAGE
     try:
-        return int(args.func(args))
+        return int(func(args))
     except ConfigError as exc:
         _err(str(exc))
         return ExitCode.USAGE
