@@ -103,3 +103,24 @@ def test_only_selects_one_clause(tmp_path):
     data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     assert [c["control_id"] for c in data["controls"]] == ["T-PORTS"], proc.stderr
     assert data["run"]["only"] == ["L3-CES1-18"]
+
+
+def test_run_with_no_arguments_audits_this_machine_against_the_default(tmp_path):
+    """`ihconform run` alone: the embedded default profile on the local machine, into ./reports."""
+    from ihconform.catalog import DEFAULT_PROFILE, load_profile
+
+    proc = run_cli("run", "-q", cwd=tmp_path)
+    assert proc.returncode in (1, 3), proc.stderr  # a single machine cannot conform
+    (folder,) = list((tmp_path / "reports").iterdir())
+    data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    validate_results(data)
+    profile = load_profile(DEFAULT_PROFILE)
+    assert data["run"]["profile"] == DEFAULT_PROFILE
+    assert {c["control_id"] for c in data["controls"]} == {c.id for c in profile.controls}
+    assert {r["control_id"] for r in data["results"]} == {c.id for c in profile.controls}
+    # what one machine cannot satisfy is said plainly, never dropped and never a pass
+    by_id = {c["control_id"]: c for c in data["controls"]}
+    assert by_id["CQ-A1-4.1-a"]["status"] == "fail"
+    unchecked = [r for r in data["results"] if r["status"] == "not_checked"]
+    assert unchecked and all(r["reason"] for r in unchecked)
+    assert (folder / "junit.xml").exists()
