@@ -289,3 +289,536 @@ def test_high_risk_ports(check: Check, host: HostView) -> None:
                     if s.port in risky and s.address not in ("127.0.0.1", "::1", "localhost")})
     check.judge(not found, observed={"high_risk_listening": found}, expected=f"none of {sorted(risky)}",
                 reason="; ".join(found) or "no high-risk port open")
+
+
+# ---- remaining level-3 host controls -------------------------------------------------------
+
+
+def _bastion_addresses(check: Check) -> set[str]:
+    """Bastion (堡垒机) addresses: the profile's list plus every inventory host with role
+    ``bastion`` (other than the host judged: a bastion is not "behind" itself)."""
+    addrs = {str(a) for a in check.list_param("bastion_addresses")}
+    for h in check.inventory.hosts:
+        if "bastion" in h.roles and h.id != check.obj.id:
+            addrs.add(h.address)
+    return addrs
+
+
+def _allow_users_from(host: HostView) -> list[tuple[str, str]]:
+    """sshd AllowUsers entries as (user pattern, host pattern); host "" when unrestricted."""
+    out = []
+    for entry in host.sshd.get("allowusers", "").replace(",", " ").split():
+        user, _, src = entry.partition("@")
+        out.append((user, src))
+    return out
+
+
+def _addr_in(src: str, allowed: set[str]) -> bool:
+    """``src`` (an address, CIDR or sshd pattern) lies within one of ``allowed``."""
+    import ipaddress
+
+    try:
+        net = ipaddress.ip_network(src, strict=False)
+    except ValueError:
+        return src in allowed
+    for a in allowed:
+        try:
+            if net.subnet_of(ipaddress.ip_network(a, strict=False)):  # type: ignore[arg-type]
+                return True
+        except (ValueError, TypeError):
+            continue
+    return False
+
+
+def _ssh_firewall_sources(host: HostView, port: int) -> tuple[list[str], bool]:
+    """Source addresses of firewall rules accepting TCP ``port`` and whether any such rule
+    has no source (open to all). nftables and iptables-save text, best effort."""
+    sources: list[str] = []
+    open_rule = False
+    for line in host.facts.lines("firewall"):
+        text = line.strip()
+        if "accept" not in text.lower() or not re.search(rf"dport\s+(\{{[^}}]*\b{port}\b[^}}]*\}}|{port}\b)",
+                                                        text):
+            continue
+        m = re.search(r"(?:ip6?\s+saddr|-s)\s+(\{[^}]*\}|\S+)", text)
+        if m:
+            sources.extend(s.strip() for s in m.group(1).strip("{} ").split(",") if s.strip())
+        else:
+            open_rule = True
+    return sources, open_rule
+
+
+def _firewall_default_drop(host: HostView) -> bool:
+    text = host.facts.text("firewall")
+    return bool(re.search(r"hook input .*policy drop", text) or re.search(r"^:INPUT DROP", text, re.M))
+
+
+def _hosts_allow_sshd(host: HostView) -> tuple[list[str], bool]:
+    """Clients hosts.allow grants sshd, and whether hosts.deny denies everyone else."""
+    allowed: list[str] = []
+    deny_all = False
+    for path, line in host_lines(host, "hosts_access"):
+        daemons, _, clients = line.partition(":")
+        d = {x.strip() for x in daemons.replace(",", " ").split()}
+        c = [x.strip() for x in clients.split(":")[0].replace(",", " ").split()]
+        if path.endswith("hosts.allow") and ("sshd" in d or "ALL" in d):
+            allowed.extend(c)
+        if path.endswith("hosts.deny") and ("sshd" in d or "ALL" in d) and "ALL" in c:
+            deny_all = True
+    return allowed, deny_all
+
+
+def host_lines(host: HostView, section: str) -> list[tuple[str, str]]:
+    from ihconform.facts.host import file_lines
+
+    return file_lines(host.facts.lines(section))
+
+
+def _match_address_blocks(host: HostView) -> list[str]:
+    return [line.split(None, 1)[1] for _, line in host.sshd_config_lines
+            if line.lower().startswith("match ") and "address" in line.lower()]
+
+
+@probe("host.mfa", facts=("sshd", "sshd_config", "pam", "firewall", "hosts_access"))
+def test_mfa(check: Check, host: HostView) -> None:
+    """Two or more authentication techniques for administrators, one cryptographic
+    (L3-CES1-04): sshd chained AuthenticationMethods, a PAM one-time-password module, or
+    administration reachable only from the bastion (堡垒机, which carries the MFA)."""
+    min_methods = check.int_param("min_auth_methods")
+    otp_modules = [str(m) for m in check.list_param("otp_pam_modules")]
+    bastions = _bastion_addresses(check)
+    sshd = host.sshd
+    methods = sshd.get("authenticationmethods", "any")
+    chains = [c.split(",") for c in methods.split()] if methods != "any" else []
+    chained = bool(chains) and all(len(set(c)) >= min_methods for c in chains)
+    otp = sorted({m for path, line in host.pam_lines for m in otp_modules
+                  if re.search(rf"\b{re.escape(m)}(\.so)?\b", line) and line.split()[0] == "auth"
+                  and (path.endswith("sshd") or path.endswith(("common-auth", "system-auth", "password-auth")))})
+    otp_active = bool(otp) and sshd.get("usepam", "no") == "yes" and (
+        sshd.get("kbdinteractiveauthentication", sshd.get("challengeresponseauthentication", "no")) == "yes"
+        or "keyboard-interactive" in methods)
+    allow = _allow_users_from(host)
+    via_allow = bool(allow) and bool(bastions) and all(src and _addr_in(src, bastions) for _, src in allow)
+    port = int(sshd.get("port", "22").split(",")[0] or 22)
+    fw_sources, fw_open = _ssh_firewall_sources(host, port)
+    via_fw = (bool(bastions) and bool(fw_sources) and not fw_open and _firewall_default_drop(host)
+              and all(_addr_in(s, bastions) for s in fw_sources))
+    ha_allowed, ha_deny_all = _hosts_allow_sshd(host)
+    via_tcpw = bool(bastions) and ha_deny_all and bool(ha_allowed) and all(
+        _addr_in(c, bastions) for c in ha_allowed)
+    ways = {"AuthenticationMethods": chained, "PAM OTP": otp_active,
+            "bastion-only (AllowUsers)": via_allow, "bastion-only (firewall)": via_fw,
+            "bastion-only (hosts.allow)": via_tcpw}
+    met = [k for k, v in ways.items() if v]
+    check.judge(bool(met),
+                observed={"AuthenticationMethods": methods, "otp_pam_modules": otp, "AllowUsers":
+                          [f"{u}@{s}" if s else u for u, s in allow], "ssh_firewall_sources": fw_sources,
+                          "hosts_allow_sshd": ha_allowed, "bastion_addresses": sorted(bastions),
+                          "met_by": met},
+                expected=f"AuthenticationMethods with >= {min_methods} methods, a PAM OTP module, or SSH "
+                         "accepted only from the bastion",
+                reason=("双因素/堡垒机: " + ", ".join(met)) if met else
+                ("no second factor: AuthenticationMethods not chained, no OTP module in PAM, and SSH is not "
+                 "restricted to bastion addresses" + ("" if bastions else " (no bastion declared)")))
+
+
+def _sudo_rules(host: HostView) -> list[tuple[str, str, str]]:
+    """(file, principal, rule text) of every user specification in sudoers."""
+    aliases: dict[str, list[str]] = {}
+    rules = []
+    for path, line in host.sudoers_lines:
+        if line.startswith(("#include", "@include", "Defaults", "Host_Alias", "Runas_Alias", "Cmnd_Alias")):
+            continue
+        if line.startswith("User_Alias"):
+            name, _, members = line[len("User_Alias"):].partition("=")
+            aliases[name.strip()] = [m.strip() for m in members.split(",")]
+            continue
+        if "=" not in line:
+            continue
+        who = line.split(None, 1)[0]
+        for p in who.split(","):
+            for principal in aliases.get(p, [p]):
+                rules.append((path, principal, line))
+    return rules
+
+
+@probe("host.sudoers", facts=("sudoers",))
+def test_sudoers(check: Check, host: HostView) -> None:
+    """Least privilege (L3-CES1-08): no passwordless sudo to everything for accounts that are
+    not administrators."""
+    admin_groups = {str(g) for g in check.list_param("admin_groups")}
+    admin_users = {str(u) for u in check.list_param("admin_users")}
+    bad = []
+    for path, principal, rule in _sudo_rules(host):
+        spec = rule.split("=", 1)[1]
+        if not re.search(r"NOPASSWD\s*:\s*(\([^)]*\)\s*)?ALL\b", spec) and not re.search(
+                r"^\s*\([^)]*\)\s*NOPASSWD\s*:\s*ALL\b", spec):
+            continue
+        is_admin = (principal.startswith("%") and principal[1:] in admin_groups) or principal in admin_users
+        if not is_admin:
+            bad.append(f"{path}: {rule}")
+    check.judge(not bad, observed={"nopasswd_all_non_admin": bad},
+                expected={"NOPASSWD: ALL": f"only {sorted(admin_users)} or groups {sorted(admin_groups)}"},
+                reason="; ".join(bad) or "no passwordless full sudo for non-administrators")
+
+
+def _octal(value: object) -> int:
+    text = str(value).strip()
+    if not re.fullmatch(r"0?[0-7]{3,4}", text):
+        raise TypeError(f"expected an octal file mode such as 640, got {value!r}")
+    return int(text, 8)
+
+
+@probe("host.file_permissions", facts=("file_modes",))
+def test_file_permissions(check: Check, host: HostView) -> None:
+    """Access control on key files (L3-CES1-10): no permission bit beyond the allowed mode,
+    owned by root (group root or shadow)."""
+    from ihconform.facts.host import parse_modes
+
+    limits: dict[str, int] = {}
+    for item in check.list_param("max_modes"):
+        path, _, mode = str(item).rpartition(":")
+        if not path:
+            raise TypeError(f"max_modes entries are 'path:mode', got {item!r}")
+        limits[path] = _octal(mode)
+    owners = {str(o) for o in check.list_param("allowed_owners")}
+    groups = {str(g) for g in check.list_param("allowed_groups")}
+    present, absent = parse_modes(host.facts.lines("file_modes"))
+    missing = sorted(p for p in limits if p not in present and p not in absent)
+    if missing:
+        raise FactUnavailable(f"modes of {', '.join(missing)} were not gathered (not in KEY_FILES)")
+    bad, seen = {}, {}
+    for path, limit in sorted(limits.items()):
+        if path in absent:
+            continue
+        fm = present[path]
+        seen[path] = f"{fm.mode:o} {fm.owner}:{fm.group}"
+        problems = []
+        if fm.mode & ~limit & 0o7777:
+            problems.append(f"mode {fm.mode:o} > {limit:o}")
+        if fm.owner not in owners:
+            problems.append(f"owner {fm.owner}")
+        if fm.group not in groups:
+            problems.append(f"group {fm.group}")
+        if problems:
+            bad[path] = ", ".join(problems)
+    check.judge(not bad, observed={"files": seen, "absent": sorted(p for p in limits if p in absent),
+                                   "too_open": bad},
+                expected={"max_modes": {p: f"{m:o}" for p, m in limits.items()}, "owners": sorted(owners),
+                          "groups": sorted(groups)},
+                reason="; ".join(f"{p}: {v}" for p, v in bad.items()) or "key files protected")
+
+
+@probe("host.mac", facts=("mac",))
+def test_mac(check: Check, host: HostView) -> None:
+    """Mandatory access control with security labels (L3-CES1-11): SELinux enforcing,
+    AppArmor enabled, or Kylin KYSEC on."""
+    accepted = {str(x).lower() for x in check.list_param("accepted")}
+    mac = kv(host.facts.text("mac"), sep="=")
+    lsm = [x for x in mac.get("lsm", "").split(",") if x]
+    selinux = mac.get("selinux", "")
+    state = {
+        "selinux": selinux.lower() in ("enforcing", "1"),
+        "apparmor": mac.get("apparmor", "") == "Y" and ("apparmor" in lsm or not lsm),
+        "kysec": mac.get("kysec", "").lower() in ("enabled", "enable", "normal", "softmode", "1", "on")
+        and mac.get("kysec", "").lower() != "softmode",
+    }
+    on = sorted(k for k, v in state.items() if v and k in accepted)
+    check.judge(bool(on), observed={"lsm": lsm, "selinux": selinux or None,
+                                    "apparmor": mac.get("apparmor") or None, "kysec": mac.get("kysec") or None},
+                expected=f"one of {sorted(accepted)} enforcing",
+                reason=("强制访问控制: " + ", ".join(on)) if on else
+                f"no mandatory access control enforcing (active LSMs: {', '.join(lsm) or 'none'})")
+
+
+def _audit_rule_lines(host: HostView) -> list[tuple[str, str]]:
+    from ihconform.facts.host import file_lines, split_sections
+
+    return file_lines(split_sections(host.facts.text("auditd")).get("files", []))
+
+
+@probe("host.audit", facts=("processes", "auditd"))
+def test_audit(check: Check, host: HostView) -> None:
+    """Security audit enabled, covering users and important events (L3-CES1-12). Judged from
+    the auditd process and the rule files: in containers and namespace labs the kernel audit
+    state that ``auditctl`` shows belongs to the whole machine."""
+    daemons = [str(d) for d in check.list_param("daemon_processes")]
+    watches = [str(w) for w in check.list_param("required_watches")]
+    min_rules = check.int_param("min_rules")
+    running = host.running(daemons)
+    rules = [(f, r) for f, r in _audit_rule_lines(host) if r.startswith(("-w", "-a"))]
+    watched = {r.split()[1] for _, r in rules if r.startswith("-w ") and len(r.split()) > 1}
+    watched |= {m.group(1) for _, r in rules for m in [re.search(r"-F\s+path=(\S+)", r)] if m}
+    unwatched = [w for w in watches if w not in watched]
+    check.judge_parts(
+        {"audit daemon running": bool(running), f">= {min_rules} audit rules": len(rules) >= min_rules,
+         "key files watched": not unwatched},
+        observed={"running": running, "rules": len(rules), "rule_files": sorted({f for f, _ in rules}),
+                  "unwatched": unwatched},
+        expected={"daemon": daemons, "rules": f">= {min_rules}", "watches": watches})
+
+
+@probe("host.audit_protection", facts=("auditd", "auditd_conf"))
+def test_audit_protection(check: Check, host: HostView) -> None:
+    """Audit records protected from deletion, change and overwriting, and the audit process
+    from interruption (L3-CES1-14/15)."""
+    from ihconform.facts.host import parse_modes, split_sections
+
+    max_mode = _octal(check.param("max_log_mode"))
+    bad_actions = {str(a).lower() for a in check.list_param("forbidden_actions")}
+    need_immutable = bool(check.param("require_immutable"))
+    groups = split_sections(host.facts.text("auditd"))
+    present, absent = parse_modes(groups.get("logfile", []))
+    conf = {k.lower(): v.lower() for k, v in kv(host.facts.text("auditd_conf"), sep="=").items()}
+    log = next((m for p, m in present.items() if not p.endswith("/audit") and "." in p.rsplit("/", 1)[-1]),
+               None)
+    if log is None:
+        files = [p for p in present if p not in absent]
+        log = present[files[0]] if len(files) == 2 and files[0] != files[1] else None
+    immutable = any(r.strip() == "-e 2" for _, r in _audit_rule_lines(host))
+    actions = {k: conf.get(k, "") for k in ("max_log_file_action", "disk_full_action", "space_left_action")}
+    parts = {
+        f"audit log mode <= {max_mode:o}, root-owned": log is not None and not (log.mode & ~max_mode & 0o7777)
+        and log.owner == "root",
+        "max_log_file_action not discarding": bool(conf) and actions["max_log_file_action"] not in bad_actions,
+        "disk_full_action not discarding": bool(conf) and actions["disk_full_action"] not in bad_actions,
+    }
+    if need_immutable:
+        parts["rules immutable (-e 2)"] = immutable
+    check.judge_parts(
+        parts,
+        observed={"log": f"{log.path} {log.mode:o} {log.owner}:{log.group}" if log else "absent",
+                  "auditd.conf": actions if conf else "absent", "immutable": immutable},
+        expected={"log_mode": f"<= {max_mode:o}", "actions": f"not in {sorted(bad_actions)}",
+                  "immutable": need_immutable})
+
+
+@probe("host.time_sync", facts=("processes", "time_sync"))
+def test_time_sync(check: Check, host: HostView) -> None:
+    """Audit records carry a trustworthy time (L3-CES1-13): a time-sync daemon running with
+    a configured server."""
+    from ihconform.facts.host import file_lines, split_sections
+
+    daemons = [str(d) for d in check.list_param("daemons")]
+    groups = split_sections(host.facts.text("time_sync"))
+    running = host.running(daemons)
+    sources = []
+    for _path, line in file_lines(groups.get("sources", [])):
+        if "=" in line and line.split("=", 1)[0].strip() in ("NTP", "FallbackNTP"):
+            if line.split("=", 1)[1].strip() and line.startswith("NTP"):
+                sources.extend(line.split("=", 1)[1].split())
+        else:
+            words = line.split()
+            if len(words) > 1:
+                sources.append(words[1])
+    synced = kv("\n".join(groups.get("timedatectl", [])), sep="=").get("NTPSynchronized")
+    check.judge_parts(
+        {"time-sync daemon running": bool(running), "time server configured": bool(sources)},
+        observed={"running": running, "servers": sorted(set(sources)), "NTPSynchronized": synced},
+        expected={"daemon": daemons, "servers": ">= 1"})
+
+
+_FWD_PATTERNS = (
+    (re.compile(r"^[^#]*\s@@\(?[^\s:]*\)?[\w.\-\[\]:]+"), "rsyslog TCP (@@)"),
+    (re.compile(r"^[^#]*\s@(?!@)[\w.\-\[\]:]+"), "rsyslog UDP (@)"),
+    (re.compile(r"type\s*=\s*\"omfwd\"", re.I), "rsyslog omfwd"),
+    (re.compile(r"type\s*=\s*\"omrelp\"", re.I), "rsyslog RELP"),
+    (re.compile(r"^\s*destination\s+\S+\s*\{\s*(network|tcp|udp|syslog)\s*\(", re.I), "syslog-ng network"),
+)
+
+
+@probe("host.log_forwarding", facts=("processes", "syslog_conf"))
+def test_log_forwarding(check: Check, host: HostView) -> None:
+    """Logs sent to a central log server as they are written (L3-SMC1-10, L3-CES1-14):
+    rsyslog ``@@host:port``/omfwd, syslog-ng network destination, or journald upload."""
+    from ihconform.facts.host import split_sections
+
+    forwarders = [str(p) for p in check.list_param("forwarder_processes")]
+    groups = split_sections(host.facts.text("syslog_conf"))
+    found = []
+    for line in groups.get("", []):
+        for pat, kind in _FWD_PATTERNS:
+            if pat.search(" " + line):
+                found.append(f"{kind}: {line.strip()[:120]}")
+                break
+    upload = kv("\n".join(groups.get("journal-upload", [])), sep="=").get("URL", "")
+    if upload:
+        found.append(f"journald upload: {upload}")
+    running = host.running(forwarders)
+    check.judge_parts(
+        {"forwarding configured": bool(found), "forwarder running": bool(running)},
+        observed={"forwarding": found, "running": running},
+        expected={"forwarding": "a remote log destination", "processes": forwarders})
+
+
+#: ListenAddress values that mean "every interface".
+_WILDCARD = ("0.0.0.0", "[::]", "::")  # noqa: S104 - recognised, not bound
+
+
+@probe("host.mgmt_access", facts=("sshd", "sshd_config", "hosts_access", "firewall"))
+def test_mgmt_access(check: Check, host: HostView) -> None:
+    """Management terminals limited by address (L3-CES1-19): sshd AllowUsers user@addr,
+    Match Address, a specific ListenAddress, hosts.allow, or firewall sources on the SSH port."""
+    accept_listen = bool(check.param("accept_listen_address"))
+    sshd = host.sshd
+    allow = _allow_users_from(host)
+    listen = [a for a in sshd.get("listenaddress", "").split(",") if a]
+    specific_listen = bool(listen) and all(
+        not a.startswith(_WILDCARD) for a in listen)
+    match_blocks = _match_address_blocks(host)
+    port = int(sshd.get("port", "22").split(",")[0] or 22)
+    fw_sources, fw_open = _ssh_firewall_sources(host, port)
+    ha_allowed, ha_deny_all = _hosts_allow_sshd(host)
+    ways = {
+        "AllowUsers user@address": bool(allow) and all(src and src != "*" for _, src in allow),
+        "Match Address": bool(match_blocks),
+        "hosts.allow + hosts.deny": ha_deny_all and bool(ha_allowed) and "ALL" not in ha_allowed,
+        "firewall source on SSH port": bool(fw_sources) and not fw_open and _firewall_default_drop(host),
+    }
+    if accept_listen:
+        ways["ListenAddress"] = specific_listen
+    met = [k for k, v in ways.items() if v]
+    check.judge(bool(met),
+                observed={"AllowUsers": [f"{u}@{s}" if s else u for u, s in allow],
+                          "AllowGroups": sshd.get("allowgroups", ""), "ListenAddress": listen,
+                          "Match Address": match_blocks, "hosts_allow_sshd": ha_allowed,
+                          "firewall_ssh_sources": fw_sources, "met_by": met},
+                expected="SSH administration restricted to known addresses",
+                reason=("限制管理地址: " + ", ".join(met)) if met else
+                "SSH accepts administrators from any address")
+
+
+@probe("host.intrusion_detection", facts=("processes", "hids_files", "crontabs"))
+def test_intrusion_detection(check: Check, host: HostView) -> None:
+    """Intrusions detected (L3-CES1-22): a HIDS/EDR agent running, or AIDE installed with a
+    database and a scheduled check."""
+    procs = [str(p) for p in check.list_param("hids_processes")]
+    accept_aide = bool(check.param("accept_aide"))
+    running = host.running(procs)
+    paths = {line.split(None, 1)[1] for line in host.facts.lines("hids_files") if " " in line}
+    aide_bin = any(p.endswith("/aide") for p in paths)
+    aide_db = any("/aide.db" in p for p in paths)
+    aide_job = any(re.search(r"\baide\b", line) for _, line in host.cron_lines)
+    ossec = any(p.startswith("/var/ossec/") for p in paths)
+    aide_ok = accept_aide and aide_bin and aide_db and aide_job
+    check.judge(bool(running) or aide_ok,
+                observed={"running": running, "aide": {"installed": aide_bin, "database": aide_db,
+                                                        "scheduled": aide_job}, "ossec_or_wazuh_files": ossec},
+                expected={"processes": procs, "or": "AIDE with database and a scheduled check"
+                          if accept_aide else "(AIDE not accepted)"},
+                reason=("HIDS running: " + ", ".join(running)) if running else
+                ("AIDE installed, initialised and scheduled" if aide_ok else "no intrusion detection found"))
+
+
+@probe("host.anti_malware", facts=("processes", "av_signatures", "now"))
+def test_anti_malware(check: Check, host: HostView) -> None:
+    """Malicious code prevention (L3-CES1-23): an anti-malware/EDR process running, and
+    ClamAV signatures no older than the limit."""
+    procs = [str(p) for p in check.list_param("av_processes")]
+    max_days = check.int_param("max_signature_age_days")
+    running = host.running(procs)
+    sigs = {}
+    for line in host.facts.lines("av_signatures"):
+        ts, _, path = line.partition(" ")
+        if ts.isdigit():
+            sigs[path] = int(ts)
+    age_days = round((host.now - max(sigs.values())) / 86400, 1) if sigs else None
+    clam = bool(sigs) or any(p.startswith(("clamd", "freshclam")) for p in running)
+    parts = {"anti-malware running": bool(running)}
+    if clam:
+        parts[f"signatures <= {max_days} days old"] = age_days is not None and age_days <= max_days
+    check.judge_parts(
+        parts, observed={"running": running, "clamav_signature_age_days": age_days,
+                         "signature_files": sorted(sigs)},
+        expected={"processes": procs, "signature_age": f"<= {max_days} days (ClamAV)"})
+
+
+def pending_security_updates(text: str) -> tuple[str, int | None, list[str]]:
+    """(package manager, its exit code, pending security updates) from ``packages_upgradable``."""
+    from ihconform.facts.host import split_sections
+
+    manager, rc, pending = "", None, []
+    for line in text.splitlines():
+        if line.startswith("## manager "):
+            manager = line.split()[-1]
+        elif line.startswith("## rc "):
+            rc = int(line.split()[-1]) if line.split()[-1].isdigit() else None
+    body = [ln for ln in split_sections(text).get(f"rc {rc}", [])] if rc is not None else []
+    for line in body:
+        if manager == "apt":
+            m = re.match(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) (.*)\)", line)
+            if m and "-security" in m.group(3).lower():
+                pending.append(f"{m.group(1)} {m.group(2)}")
+        elif manager in ("dnf", "yum"):
+            f = line.split()
+            if len(f) >= 3 and re.search(r"(?i)sec|RHSA|ALSA|RLSA|ELSA|openEuler-SA", f[0] + f[1]):
+                pending.append(f"{f[2]} ({f[0]} {f[1]})")
+    return manager, rc, pending
+
+
+@probe("host.security_updates", facts=("packages_upgradable",))
+def test_security_updates(check: Check, host: HostView) -> None:
+    """Known vulnerabilities patched in time (L3-CES1-21): pending security updates."""
+    max_pending = check.int_param("max_pending")
+    manager, rc, pending = pending_security_updates(host.facts.text("packages_upgradable"))
+    if manager in ("", "none"):
+        raise FactUnavailable("no supported package manager (apt-get, dnf, yum) on the host")
+    if rc != 0:
+        raise FactUnavailable(f"{manager} could not list updates (exit {rc})")
+    check.judge(len(pending) <= max_pending,
+                observed={"manager": manager, "pending_security": len(pending), "packages": pending[:50]},
+                expected=f"<= {max_pending}",
+                reason=f"{len(pending)} 个待安装安全更新 / pending security updates")
+
+
+def backup_jobs(host: HostView, patterns: list[str]) -> list[str]:
+    """Scheduled jobs (crontab lines, timer ExecStart) that run one of the backup tools."""
+    return sorted({f"{path}: {line[:160]}" for path, line in host.cron_lines
+                   for p in patterns if re.search(rf"(^|[\s/=]){re.escape(p)}(\s|$|;|\")", line)})
+
+
+def backup_ages_h(host: HostView, paths: list[str]) -> dict[str, float | None]:
+    """Hours since the newest file under each of ``paths`` (None: empty or missing)."""
+    from ihconform.facts.host import BACKUP_DIRS
+
+    unknown = [p for p in paths if p not in BACKUP_DIRS]
+    if unknown:
+        raise FactUnavailable(f"backup_paths {unknown} are not among the gathered backup directories "
+                              f"({', '.join(BACKUP_DIRS)})")
+    newest: dict[str, float | None] = {}
+    for line in host.facts.lines("backup_files"):
+        f = line.split(None, 3)
+        if len(f) >= 3 and f[0] == "DIR":
+            newest[f[1]] = float(f[2]) if f[2] != "EMPTY" else None
+    out: dict[str, float | None] = {}
+    for p in paths:
+        ts = newest.get(p)
+        out[p] = round((host.now - ts) / 3600, 1) if ts is not None else None
+    return out
+
+
+@probe("host.backups", facts=("crontabs", "backup_files", "now"))
+def test_backups(check: Check, host: HostView) -> None:
+    """Local backup and recovery (L3-CES1-29): a scheduled backup job, and when backup
+    directories are named, their newest file no older than the limit."""
+    patterns = [str(p) for p in check.list_param("job_patterns")]
+    paths = [str(p).rstrip("/") for p in check.list_param("backup_paths")]
+    max_age_h = check.int_param("max_age_h")
+    jobs = backup_jobs(host, patterns)
+    parts = {"scheduled backup job": bool(jobs)}
+    ages = backup_ages_h(host, paths) if paths else {}
+    if paths:
+        parts[f"newest backup <= {max_age_h} h old"] = all(a is not None and a <= max_age_h
+                                                            for a in ages.values())
+    check.judge_parts(parts, observed={"jobs": jobs, "newest_backup_age_h": ages},
+                      expected={"job": patterns, "max_age_h": max_age_h if paths else "(no backup_paths)"})
+
+
+@probe("host.minimal_services", facts=("processes",))
+def test_minimal_services(check: Check, host: HostView) -> None:
+    """Minimal installation, unneeded services off (L3-CES1-17/18)."""
+    forbidden = [str(p) for p in check.list_param("forbidden_processes")]
+    running = host.running(forbidden)
+    check.judge(not running, observed={"running": running}, expected=f"none of {forbidden}",
+                reason=("unneeded services running: " + ", ".join(running)) if running
+                else "no unneeded service running")

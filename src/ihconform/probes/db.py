@@ -1,0 +1,302 @@
+"""Database controls (GB/T 22239-2019 8.1.4, the L3-CES1 items applied to each database
+instance, and 附录1 四(四) audit trail), for PostgreSQL and MySQL/MariaDB.
+
+The facts come from the engine's own client run on the database host inside that host's
+one batched script (see :mod:`ihconform.facts.db` for why). 达梦 and 人大金仓 report 未检查
+until their section builders exist (the documented extension point).
+"""
+
+from __future__ import annotations
+
+from ihconform.check import Check
+from ihconform.errors import FactUnavailable, NotChecked
+from ihconform.facts.collect import HostFacts
+from ihconform.facts.db import NO_PASSWORD, DbFacts, MyUser, audit_table_age, db_facts
+from ihconform.facts.host import HostView
+from ihconform.inventory import Database
+from ihconform.probes.host import backup_ages_h, backup_jobs
+from ihconform.registry import probe
+
+
+def _db(check: Check) -> Database:
+    ref = check.obj.ref
+    if not isinstance(ref, Database):
+        raise FactUnavailable(f"{check.obj.id} is not a database object")
+    return ref
+
+
+def _facts(check: Check, host_facts: HostFacts) -> tuple[Database, DbFacts]:
+    db = _db(check)
+    return db, db_facts(host_facts, db)
+
+
+def _login_capable(u: MyUser) -> bool:
+    """An account that can authenticate at all (not expired, not an 'invalid' password)."""
+    return not u.password_expired and u.auth != "INVALID"
+
+
+def _account(u: MyUser) -> str:
+    return f"'{u.user}'@'{u.host}'"
+
+
+def _on(value: str) -> bool:
+    return value.lower() in ("on", "1", "yes", "true", "always")
+
+
+@probe("db.accounts", facts=("db",))
+def test_accounts(check: Check, host_facts: HostFacts) -> None:
+    """Every login has a password (L3-CES1-01): no login role without one, no empty
+    authentication string, no anonymous account. OS-authenticated accounts are named."""
+    allowed = {str(r) for r in check.list_param("passwordless_roles")}
+    os_plugins = {str(p) for p in check.list_param("os_auth_plugins")}
+    db, f = _facts(check, host_facts)
+    if f.is_pg:
+        bad = sorted(r.name for r in f.roles
+                     if r.can_login and r.password == NO_PASSWORD and r.name not in allowed)
+        observed: dict[str, object] = {"login_roles_without_password": bad,
+                                       "login_roles": sorted(r.name for r in f.roles if r.can_login)}
+        problems = [f"login role {n} has no password" for n in bad]
+    else:
+        anon = sorted(_account(u) for u in f.users if u.user == "" and _login_capable(u))
+        empty = sorted(_account(u) for u in f.users if u.user and u.auth == "EMPTY" and _login_capable(u)
+                       and u.plugin not in os_plugins and u.user not in allowed)
+        observed = {"anonymous": anon, "empty_password": empty}
+        problems = [f"anonymous account {a}" for a in anon] + [f"{e} has an empty password" for e in empty]
+    check.judge(not problems, observed=observed,
+                expected={"passwordless_roles": sorted(allowed), "os_auth_plugins": sorted(os_plugins)},
+                reason="; ".join(problems) or f"{db.id}: every login account has a password")
+
+
+@probe("db.password_encryption", facts=("db",))
+def test_password_encryption(check: Check, host_facts: HostFacts) -> None:
+    """Stored credentials protected by strong hashing (L3-CES1-28): PostgreSQL SCRAM-SHA-256;
+    MySQL caching_sha2_password, MariaDB ed25519 (mysql_native_password is unsalted SHA-1)."""
+    pg_allowed = {str(x).lower() for x in check.list_param("allowed_pg_methods")}
+    my_allowed = {str(x).lower() for x in check.list_param("allowed_mysql_plugins")}
+    os_plugins = {str(p) for p in check.list_param("os_auth_plugins")}
+    db, f = _facts(check, host_facts)
+    if f.is_pg:
+        method = f.settings.get("password_encryption", "")
+        weak = sorted(r.name for r in f.roles if r.password != NO_PASSWORD and r.password.lower() not in pg_allowed)
+        check.judge_parts(
+            {"password_encryption": method.lower() in pg_allowed, "stored role passwords": not weak},
+            observed={"password_encryption": method, "roles_with_weak_hash": weak},
+            expected={"password_encryption": sorted(pg_allowed), "stored": sorted(pg_allowed)})
+        return
+    weak = sorted(f"{_account(u)} {u.plugin}" for u in f.users if u.auth == "SET" and _login_capable(u)
+                  and u.plugin not in os_plugins and u.plugin.lower() not in my_allowed)
+    parts = {"stored account hashes": not weak}
+    default = f.settings.get("default_authentication_plugin", "")
+    policy = f.settings.get("authentication_policy", "")
+    if default:  # MySQL; MariaDB has no server-wide default plugin setting
+        first = policy.split(",")[0].strip() if policy else ""
+        effective = default if first in ("", "*") else first
+        parts["default authentication plugin"] = effective.lower() in my_allowed
+    check.judge_parts(parts, observed={"weak_accounts": weak, "default_authentication_plugin": default or None,
+                                       "authentication_policy": policy or None},
+                      expected={"plugins": sorted(my_allowed)},
+                      reason="" if weak or not parts.get("default authentication plugin", True) else
+                      f"{db.id}: every password account uses a strong plugin")
+
+
+@probe("db.idle_lockout", facts=("db",))
+def test_idle_lockout(check: Check, host_facts: HostFacts) -> None:
+    """Login-failure handling and idle-session end (L3-CES1-02)."""
+    max_idle = check.int_param("max_idle_s")
+    max_attempts = check.int_param("max_attempts")
+    libs = {str(x) for x in check.list_param("lockout_libraries")}
+    plugins = {str(x).lower() for x in check.list_param("lockout_plugins")}
+    _, f = _facts(check, host_facts)
+    if f.is_pg:
+        idle_ms = int(f.settings.get("idle_session_timeout", "0") or 0)
+        loaded = {x.strip() for x in f.settings.get("shared_preload_libraries", "").split(",") if x.strip()}
+        fails = f.settings.get("credcheck.max_auth_failure", "")
+        lock_by = sorted(loaded & libs)
+        lock_ok = bool(lock_by) and (not fails or not fails.isdigit() or 0 < int(fails) <= max_attempts)
+        check.judge_parts(
+            {f"idle_session_timeout 1..{max_idle} s": 0 < idle_ms <= max_idle * 1000,
+             "login-failure lockout": lock_ok},
+            observed={"idle_session_timeout_ms": idle_ms, "lockout_libraries_loaded": lock_by,
+                      "credcheck.max_auth_failure": fails or None},
+            expected={"idle_session_timeout": f"1..{max_idle * 1000} ms", "lockout": sorted(libs)})
+        return
+    wait = int(f.settings.get("wait_timeout", "0") or 0)
+    inter = int(f.settings.get("interactive_timeout", "0") or 0)
+    mpe = f.settings.get("max_password_errors", "")
+    active = sorted(p for p, status in f.plugins.items() if p in plugins and status == "ACTIVE")
+    lock_ok = (mpe.isdigit() and 0 < int(mpe) <= max_attempts) or bool(active)
+    check.judge_parts(
+        {f"wait_timeout/interactive_timeout 1..{max_idle} s": 0 < wait <= max_idle and 0 < inter <= max_idle,
+         "login-failure lockout": lock_ok},
+        observed={"wait_timeout": wait, "interactive_timeout": inter, "max_password_errors": mpe or None,
+                  "lockout_plugins_active": active},
+        expected={"timeouts": f"1..{max_idle} s", "max_password_errors": f"1..{max_attempts}",
+                  "or_plugins": sorted(plugins)})
+
+
+@probe("db.tls", facts=("db",))
+def test_tls(check: Check, host_facts: HostFacts) -> None:
+    """Remote database sessions encrypted (L3-CES1-03/27): TLS on and required for every
+    network client, no old protocol versions."""
+    weak_versions = {str(v) for v in check.list_param("weak_tls_versions")}
+    allow_loopback = bool(check.param("allow_loopback_plain"))
+    db, f = _facts(check, host_facts)
+    if not db.tls_required:
+        check.not_applicable(f"inventory declares tls_required: false for {db.id} (no remote clients)")
+        return
+    if f.is_pg:
+        plain = [f"line {r.line}: {r.type} {r.address}/{r.netmask}" for r in f.hba
+                 if r.type in ("host", "hostnossl") and not (allow_loopback and r.loopback)]
+        min_version = f.settings.get("ssl_min_protocol_version", "")
+        check.judge_parts(
+            {"ssl = on": _on(f.settings.get("ssl", "")),
+             "network lines hostssl only": not plain,
+             "ssl_min_protocol_version": min_version not in weak_versions and bool(min_version)},
+            observed={"ssl": f.settings.get("ssl"), "ssl_min_protocol_version": min_version,
+                      "non_tls_network_lines": plain},
+            expected={"ssl": "on", "network lines": "hostssl", "min_version": f"not {sorted(weak_versions)}"})
+        return
+    have = f.settings.get("have_ssl", "").upper() == "YES" or bool(f.settings.get("ssl_cert"))
+    versions = [v.strip() for v in f.settings.get("tls_version", "").split(",") if v.strip()]
+    weak = sorted(set(versions) & weak_versions)
+    check.judge_parts(
+        {"TLS available": have, "require_secure_transport = ON": _on(f.settings.get("require_secure_transport",
+                                                                                    "")),
+         "no old TLS versions": not weak},
+        observed={"have_ssl": f.settings.get("have_ssl"), "require_secure_transport":
+                  f.settings.get("require_secure_transport"), "tls_version": versions},
+        expected={"require_secure_transport": "ON", "tls_version": f"none of {sorted(weak_versions)}"})
+
+
+@probe("db.hba", facts=("db",))
+def test_hba(check: Check, host_facts: HostFacts) -> None:
+    """Host-based access (L3-CES1-09/19): no unauthenticated network access, no rule or
+    account open to every address."""
+    forbidden = {str(m) for m in check.list_param("forbidden_methods")}
+    any_host_ok = {str(u) for u in check.list_param("allowed_any_host_users")}
+    db, f = _facts(check, host_facts)
+    if f.is_pg:
+        trust = [f"line {r.line}: {r.type} {r.databases} {r.users} {r.address} {r.method}" for r in f.hba
+                 if r.network and r.method in forbidden]
+        world = [f"line {r.line}: {r.type} {r.databases} {r.users} {r.address}/{r.netmask} {r.method}"
+                 for r in f.hba if r.network and r.world_open]
+        errors = [f"line {r.line}: {r.error}" for r in f.hba if r.error]
+        check.judge_parts(
+            {f"no {'/'.join(sorted(forbidden))} on network lines": not trust, "no world-open rule": not world,
+             "pg_hba.conf loads without errors": not errors},
+            observed={"forbidden_method_lines": trust, "world_open_lines": world, "errors": errors},
+            expected={"network methods": f"not {sorted(forbidden)}", "addresses": "no 0.0.0.0/0, ::/0, all"})
+        return
+    anywhere = sorted(_account(u) for u in f.users if u.host in ("%", "") and _login_capable(u)
+                      and u.user not in any_host_ok)
+    check.judge(not anywhere, observed={"accounts_from_any_host": anywhere},
+                expected={"Host '%'": f"only {sorted(any_host_ok)}"},
+                reason=("accounts accept logins from any address: " + ", ".join(anywhere)) if anywhere
+                else f"{db.id}: every account restricted by host")
+
+
+_LOG_STATEMENT_ORDER = ("none", "ddl", "mod", "all")
+
+
+@probe("db.audit", facts=("db",))
+def test_audit(check: Check, host_facts: HostFacts) -> None:
+    """Database audit enabled (L3-CES1-12; 附录1 四(四) audit trail): PostgreSQL connection and
+    statement logging or pgaudit; MySQL/MariaDB an audit plugin logging, and an error log."""
+    min_stmt = str(check.param("min_log_statement")).lower()
+    audit_plugins = {str(p).lower() for p in check.list_param("audit_plugins")}
+    db, f = _facts(check, host_facts)
+    if f.is_pg:
+        s = f.settings
+        loaded = {x.strip() for x in s.get("shared_preload_libraries", "").split(",") if x.strip()}
+        pgaudit = "pgaudit" in loaded and s.get("pgaudit.log", "none").lower() not in ("", "none")
+        stmt = s.get("log_statement", "none").lower()
+        stmt_ok = stmt in _LOG_STATEMENT_ORDER and min_stmt in _LOG_STATEMENT_ORDER and \
+            _LOG_STATEMENT_ORDER.index(stmt) >= _LOG_STATEMENT_ORDER.index(min_stmt)
+        check.judge_parts(
+            {"log_connections": _on(s.get("log_connections", "")),
+             "log_disconnections": _on(s.get("log_disconnections", "")),
+             "logs collected to files": _on(s.get("logging_collector", "")) or "syslog" in s.get(
+                 "log_destination", ""),
+             f"statements audited (pgaudit or log_statement >= {min_stmt})": pgaudit or stmt_ok},
+            observed={k: s.get(k) for k in ("log_connections", "log_disconnections", "logging_collector",
+                                            "log_destination", "log_statement", "pgaudit.log",
+                                            "shared_preload_libraries")},
+            expected={"log_connections": "on", "log_disconnections": "on", "statements": f">= {min_stmt} or pgaudit"})
+        return
+    s = f.settings
+    active = sorted(p for p, st in f.plugins.items() if p in audit_plugins and st == "ACTIVE")
+    logging = (_on(s.get("server_audit_logging", "")) if "server_audit" in active else bool(active))
+    check.judge_parts(
+        {"audit plugin logging": bool(active) and logging, "error log": bool(s.get("log_error", ""))},
+        observed={"audit_plugins_active": active, "server_audit_logging": s.get("server_audit_logging"),
+                  "server_audit_events": s.get("server_audit_events"), "log_error": s.get("log_error"),
+                  "general_log": s.get("general_log")},
+        expected={"audit_plugins": sorted(audit_plugins), "log_error": "set"},
+        reason="" if active else f"{db.id}: no audit plugin active")
+
+
+@probe("db.superusers", facts=("db",))
+def test_superusers(check: Check, host_facts: HostFacts) -> None:
+    """Least privilege (L3-CES1-08): superuser held only by the administrators named in the
+    profile; application accounts are not superusers."""
+    allowed = {str(u) for u in check.list_param("allowed_superusers")}
+    db, f = _facts(check, host_facts)
+    if f.is_pg:
+        holders = sorted(r.name for r in f.roles if r.superuser and r.can_login)
+    else:
+        holders = sorted({u.user for u in f.users if u.super_priv and _login_capable(u)})
+    extra = [h for h in holders if h not in allowed]
+    check.judge(not extra, observed={"superusers": holders}, expected=f"only {sorted(allowed)}",
+                reason=("superuser held by " + ", ".join(extra)) if extra
+                else f"{db.id}: superuser only for {', '.join(holders) or 'nobody'}")
+
+
+@probe("db.backup", facts=("db", "crontabs", "backup_files", "now"))
+def test_backup(check: Check, host_facts: HostFacts, host: HostView) -> None:
+    """Backup and recovery (L3-CES1-29/30): continuous WAL archiving or binary log, and a
+    scheduled backup job on the database host (fresh, when backup paths are named)."""
+    patterns = [str(p) for p in check.list_param("job_patterns")]
+    paths = [str(p).rstrip("/") for p in check.list_param("backup_paths")]
+    max_age_h = check.int_param("max_age_h")
+    _, f = _facts(check, host_facts)
+    if f.is_pg:
+        s = f.settings
+        cmd = s.get("archive_command", "")
+        archiving = s.get("archive_mode", "off") in ("on", "always") and (
+            (cmd not in ("", "(disabled)")) or bool(s.get("archive_library")))
+        log_part, observed = "WAL archiving", {"archive_mode": s.get("archive_mode"), "archive_command": cmd,
+                                               "archiver": f.archiver}
+    else:
+        archiving = _on(f.settings.get("log_bin", ""))
+        log_part, observed = "binary log", {"log_bin": f.settings.get("log_bin")}
+    jobs = backup_jobs(host, patterns)
+    parts = {log_part: archiving, "scheduled backup job": bool(jobs)}
+    ages = backup_ages_h(host, paths) if paths else {}
+    if paths:
+        parts[f"newest backup <= {max_age_h} h old"] = all(a is not None and a <= max_age_h for a in ages.values())
+    check.judge_parts(parts, observed={**observed, "jobs": jobs, "newest_backup_age_h": ages},
+                      expected={"archiving": "on", "job": patterns,
+                                "max_age_h": max_age_h if paths else "(no backup_paths)"})
+
+
+@probe("db.app_audit_retention", facts=("dbaudit",))
+def test_app_audit_retention(check: Check, host_facts: HostFacts) -> None:
+    """The application's audit trail kept long enough (附录1 四(四); 网络安全法 第二十一条):
+    the oldest row of the declared audit table is at least the retention period old."""
+    db = _db(check)
+    if not db.audit_table:
+        raise NotChecked(f"inventory declares no audit_table for {db.id}; the application audit trail is "
+                         "judged by attestation")
+    min_days = db.audit_retention_days if db.audit_retention_days is not None else check.int_param("min_days")
+    if db.engine not in ("postgresql", "mysql", "mariadb"):
+        db_facts(host_facts, db)  # raises NotChecked for the extension-point engines
+    age = audit_table_age(host_facts, db)
+    days = round(age.oldest_age_s / 86400, 1) if age.oldest_age_s is not None else None
+    check.judge(days is not None and days >= min_days,
+                observed={"table": db.audit_table, "timestamp_column": age.column, "rows": age.rows,
+                          "oldest_record_days": days},
+                expected=f">= {min_days} days of records",
+                reason=(f"最早审计记录 {days} 天 / oldest record {days} days" if days is not None
+                        else "the audit table is empty") + (
+                    "" if days is not None and days >= min_days else
+                    f" (< {min_days}: records purged early, or the system is younger than that)"))
