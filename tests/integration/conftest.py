@@ -11,9 +11,12 @@ Not root: every integration test is skipped with one message.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -70,13 +73,39 @@ class LabManager:
         ihlab.down(self.runtime)
 
 
+LOCK_WAIT_S = 1200.0
+
+
+@contextlib.contextmanager
+def _machine_lock() -> Iterator[None]:
+    """One lab per machine (fixed namespace names and addresses): concurrent test sessions
+    (CI, several developers on one machine) wait for each other instead of tearing down each
+    other's lab. The lock file sits beside the runtime folder and is left in place."""
+    path = RUNTIME.parent / f"{RUNTIME.name}.lock"
+    with path.open("a") as f:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.skip(f"another test session holds the lab ({path}) for over {LOCK_WAIT_S:.0f} s")
+                time.sleep(1)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def lab_manager() -> Iterator[LabManager]:
-    mgr = LabManager(RUNTIME)
-    try:
-        yield mgr
-    finally:
-        mgr.down()
+    with _machine_lock():
+        mgr = LabManager(RUNTIME)
+        try:
+            yield mgr
+        finally:
+            mgr.down()
 
 
 @pytest.fixture(scope="session")

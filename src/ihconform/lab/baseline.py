@@ -204,6 +204,15 @@ def logrotate_conf(short: bool) -> str:
             f"{keep}create\ndateext\ncompress\ninclude /etc/logrotate.d\n")
 
 
+def logrotate_rsyslog(short: bool) -> str:
+    """The system logs' own stanza (Debian ships it with rsyslog, which the lab has no need of)."""
+    rotate = 4 if short else 26
+    return ("# ihconform lab\n/var/log/syslog /var/log/messages /var/log/auth.log /var/log/kern.log "
+            "/var/log/daemon.log /var/log/user.log /var/log/sudo.log {\n"
+            f"\tweekly\n\trotate {rotate}\n\tmissingok\n\tnotifempty\n\tcompress\n\tdelaycompress\n"
+            "\tsharedscripts\n}\n")
+
+
 def rsyslog_forward() -> str:
     return ("# ihconform lab: every message is also sent to the central log host (TCP)\n"
             f"*.* @@{plan.LOG_HOST}:514\n")
@@ -318,6 +327,7 @@ def etc_files(host: plan.HostSpec, variants: tuple[str, ...], probe: Probe, real
                 "$IncludeConfig /etc/rsyslog.d/*.conf\n"
                 "auth,authpriv.*\t/var/log/auth.log\n*.*;auth,authpriv.none\t-/var/log/syslog\n"),
         EtcFile("logrotate.conf", logrotate_conf(short)),
+        EtcFile("logrotate.d/rsyslog", logrotate_rsyslog(short)),
         EtcFile("chrony/chrony.conf", chrony_conf()),
         EtcFile("audit/rules.d/ih-lab.rules", AUDIT_RULES, 0o640),
         EtcFile("audit/auditd.conf", AUDITD_CONF, 0o640),
