@@ -199,7 +199,7 @@ def test_status_lists_everything_up(lab: ihlab.LabInfo) -> None:
     names = {n for n, _k, _s in rows}
     assert set(HOSTS) <= names
     assert {"postgresql", "mariadb", "nginx-app01", "nginx-app02", "coturn", "kamailio", "nut-upsd",
-            "redfish", "pacs-dicom", "his-hl7-mllp", "iperf3", "speedtest-mini", "platform"} <= names
+            "redfish", "pacs-dicom", "his-hl7-mllp", "iperf3", "speedtest-mini", "platform", "log-sink"} <= names
     down = [(n, k, s) for n, k, s in rows if not s.startswith("up")]
     assert not down
 
@@ -369,6 +369,16 @@ def test_platform_is_reached_over_the_dedicated_line(lab: ihlab.LabInfo, host_ru
         body = host_run(hid, ["curl", "-sS", "--max-time", "5", "--cacert", str(lab.ca_file),
                               f"https://{plan.PLATFORM_NAME}/"]).stdout
         assert '"status": "ok"' in body
+
+
+def test_central_log_host_receives_syslog_over_tcp(lab: ihlab.LabInfo, host_run) -> None:  # type: ignore[no-untyped-def]
+    token = os.urandom(6).hex()
+    host_run("db01", ["bash", "-c", f"echo '<13>db01 ihconform: {token}' > /dev/tcp/{plan.LOG_HOST}/514"])
+    log = lab.runtime / "hosts" / "bastion" / "var-log" / "remote.log"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (log.exists() and token in log.read_text()):
+        time.sleep(0.05)
+    assert f"{lab.hosts['db01']} <13>db01 ihconform: {token}" in log.read_text()
 
 
 def test_coturn_stun_binding(lab: ihlab.LabInfo) -> None:

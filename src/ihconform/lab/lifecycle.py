@@ -24,7 +24,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ihconform.lab import av, baseline, clinical, databases, hosts, inventory_out, network, plan, power, web
+from ihconform.lab import (
+    av,
+    baseline,
+    clinical,
+    databases,
+    hosts,
+    inventory_out,
+    log_sink,
+    network,
+    plan,
+    power,
+    web,
+)
 from ihconform.lab.context import LabContext, Service
 from ihconform.lab.pki import LabCa
 from ihconform.lab.proc import LabError, run, wait_for
@@ -198,7 +210,8 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
         ctx.inits[h.id] = hosts.start(runtime, h)
     lap("hosts")
     _inject(fail_at, "hosts")
-    for reg in (databases.register, web.register, av.register, power.register, clinical.register):
+    for reg in (databases.register, web.register, av.register, power.register, clinical.register,
+                log_sink.register):
         reg(ctx)
     for h in plan.HOSTS:
         ctx.services.insert(0, Service(f"sshd-{h.id}", "sshd", h.ns, (("tcp", 22),)))
@@ -213,6 +226,7 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
         "coturn": lambda: av.start_coturn(ctx),
         "redfish": lambda: power.start_redfish(ctx),
         "clinical": lambda: clinical.start(ctx),
+        "log-sink": lambda: log_sink.start(ctx),
     }
     if not ctx.has("av-down"):
         steps["kamailio"] = lambda: av.start_kamailio(ctx)

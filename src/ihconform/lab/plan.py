@@ -73,7 +73,7 @@ class HostSpec:
         return f"{self.id}.lab"
 
 
-BASTION = HostSpec("bastion", "198.51.100.1", ("bastion",))
+BASTION = HostSpec("bastion", "198.51.100.1", ("bastion", "log"), tcp_ports=(514,))
 HOSTS: tuple[HostSpec, ...] = (
     BASTION,
     HostSpec("db01", "198.51.100.10", ("db",), tcp_ports=(5432, 3306)),
