@@ -159,6 +159,11 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
             status=Status.NOT_CHECKED, status_zh=Status.NOT_CHECKED.zh, probe=probe_for(control),
             reason=f"清单未声明 {types} 类对象 / the inventory declares no object of type {types}"))
     results.sort(key=lambda r: (order.get(r.control_id, 1 << 30), obj_order.get(r.object_id, 1 << 30)))
+    # the evidence ledger: waivers mark failures as accepted risk (the status stays), judges'
+    # attestation ids are named; expired waivers stop applying, with a warning
+    from ihconform.ledger.core import apply_ledger
+
+    results, applied, waiver_warnings = apply_ledger(results, state.ledger)
 
     controls: list[ControlResult] = []
     for control in plan.controls:
@@ -199,6 +204,9 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
         results=tuple(results),
         objects=tuple(TestedObject(type=o.type.value, id=o.id, label=o.label) for o in plan.objects),
         evidence=tuple(sorted(evidence.values(), key=lambda e: e.path)),
+        attestations=state.ledger.attestation_records(),
+        waivers=state.ledger.waiver_records(applied),
+        warnings=tuple(state.ledger.warnings() + waiver_warnings),
     )
 
 

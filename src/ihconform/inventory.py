@@ -185,8 +185,9 @@ class ClinicalInterface(Frozen):
 
 
 class Evidence(Frozen):
-    attestations: Path | None = None
+    attestations: Path | None = None  # a ledger YAML file, or a folder of them (docs/evidence.md)
     waivers: Path | None = None
+    keyring: Path | None = None  # public keys trusted to sign attestations and waivers
 
 
 class Vantage(Frozen):
@@ -353,6 +354,7 @@ def _check_files(inv: Inventory, doc: SourceDoc) -> Inventory:
     updates["evidence"] = Evidence(
         attestations=fix(inv.evidence.attestations, ("evidence", "attestations")),
         waivers=fix(inv.evidence.waivers, ("evidence", "waivers")),
+        keyring=fix(inv.evidence.keyring, ("evidence", "keyring")),
     )
     return inv.model_copy(update=updates)
 

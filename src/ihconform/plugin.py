@@ -29,6 +29,7 @@ from ihconform.facts.host import HostView
 from ihconform.facts.sections import sections_for
 from ihconform.facts.store import FactStore
 from ihconform.inventory import Database, Host, Inventory, load_inventory, local_inventory
+from ihconform.ledger.core import Ledger
 from ihconform.plan import RunPlan
 from ihconform.registry import PROBE_ATTR, facts_needed
 from ihconform.results import ObjectResult, Status
@@ -77,6 +78,7 @@ class IhcState:
         self.final = output  # where the finished run folder goes (set in pytest_configure)
         self.partial: Path | None = None  # the folder being assembled
         self.evidence: EvidenceSink | None = None
+        self.ledger = Ledger()  # attestations, waivers and keyring, verified (pytest_configure)
 
     def host_of(self, check: Check) -> str:
         ref = check.obj.ref
@@ -106,6 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
         inventory, inv_path = local_inventory(), "(embedded default: local machine)"
     profile = load_profile(config.getoption("ihc_profile") or DEFAULT_PROFILE)
     plan = RunPlan.build(profile, inventory, tuple(config.getoption("ihc_only")))
+    ledger = _load_ledger(inventory)
     out = config.getoption("ihc_output")
     state = IhcState(plan, inv_path, config.getoption("ihc_run_id") or new_run_id(),
                      Path(out) if out else None, config.getoption("ihc_parallel"),
@@ -115,8 +118,34 @@ def pytest_configure(config: pytest.Config) -> None:
     state.final = state.output or run_folder(DEFAULT_REPORTS, state.run_id, state.started)
     state.partial = open_partial(state.final)
     state.evidence = EvidenceSink(state.partial)
+    _use_ledger(state, ledger)
     config.stash[STATE_KEY] = state
     state.store.start(plan.needs_hosts())
+
+
+def _load_ledger(inventory: Inventory) -> Ledger:
+    """Load and verify the evidence ledger before anything is written: a ledger that cannot
+    be read is a usage error (exit 2, naming file, line and field), like a bad inventory."""
+    from ihconform.errors import ConfigError
+    from ihconform.ledger.core import load_ledger
+
+    ev = inventory.evidence
+    try:
+        return load_ledger(ev.attestations, ev.waivers, ev.keyring)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"证据台账 / evidence ledger: {exc}") from None
+
+
+def _use_ledger(state: IhcState, ledger: Ledger) -> None:
+    """Keep the ledger on the run, copy it into the evidence folder, and say on the terminal
+    what no longer applies (expired waivers, changed files, bad signatures)."""
+    from ihconform.ledger.core import write_evidence
+
+    state.ledger = ledger
+    if state.evidence is not None:
+        write_evidence(ledger, state.evidence)
+    for line in ledger.warnings():
+        sys.stderr.write(f"警告 / warning: {line}\n")
 
 
 def _state(config: pytest.Config) -> IhcState:
@@ -194,6 +223,12 @@ def evidence(request: pytest.FixtureRequest) -> EvidenceSink:
     sink = _state(request.config).evidence
     assert sink is not None
     return sink
+
+
+@pytest.fixture
+def ledger(request: pytest.FixtureRequest) -> Ledger:
+    """The run's verified evidence ledger (attestations, waivers), for evidence judges."""
+    return _state(request.config).ledger
 
 
 @pytest.fixture

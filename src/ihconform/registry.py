@@ -21,6 +21,11 @@ PROBES: dict[str, str] = {
     # generic judges for controls that are not probed on the network
     "attest.document": "ihconform.probes.evidence:test_attested",
     "manual.judgement": "ihconform.probes.evidence:test_manual",
+    "mlps.assessment": "ihconform.probes.evidence:test_mlps_assessment",
+    # 附录1 四(一), 等保 8.1.1.9 power: Redfish, NUT, and readings combined with documents
+    "power.redfish": "ihconform.probes.power:test_redfish",
+    "power.ups": "ihconform.probes.power:test_ups",
+    "power.dual_supply": "ihconform.probes.power:test_dual_supply",
     # 附录1 四(一) servers and roles (site-wide)
     "servers.count": "ihconform.probes.servers:test_server_count",
     "servers.role_separation": "ihconform.probes.servers:test_role_separation",

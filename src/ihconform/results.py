@@ -199,8 +199,10 @@ class WaiverRecord(Model):
     approver: str
     valid_from: str
     valid_until: str
-    state: str  # active / expired / not-yet-valid
+    state: str  # active / expired / not-yet-valid / bad-signature / untrusted-key
     applied_to: int = 0  # results it covered in this run
+    reason: str = ""  # why it does not apply, or "unsigned"
+    signer_key: str = ""  # fingerprint of the key that signed it, if signed
 
 
 class Summary(Model):

@@ -1,0 +1,537 @@
+"""附录1 四(一) and 等保 8.1.1.9: power supply, from live readings and attested documents.
+
+Readings:
+- **Redfish** (``power.redfish``, one result per BMC): every chassis' ``Power`` resource (or the
+  newer ``PowerSubsystem``): each power supply's Status (State, Health) and the Redundancy
+  group. A server shows redundant supply when at least ``min_healthy_psus`` supplies are
+  Enabled/OK, no installed supply is degraded, and no redundancy group reports a problem.
+- **NUT** (``power.ups``, one result per UPS): ``LIST VAR`` over the NUT network protocol
+  (RFC 9271): ``ups.status`` must show on-line power and none of ``bad_status_flags``, with
+  ``battery.charge`` and ``battery.runtime`` at or above their thresholds.
+- **Site** (``power.dual_supply``): the readings above for every server (hosts with a role in
+  ``server_roles``) and at least ``min_ups_feeds`` UPS units on distinct feeds on line, combined
+  with attestation documents (dual-feed supply contract, generator maintenance record) by the
+  profile's ``rule``; see docs/evidence.md for the combination table.
+
+Every reading is written to the run's evidence folder (``evidence/power/<id>/redfish.json`` or
+``nut.json``) and attached to the verdict; a device that does not answer gives 检查错误 with the
+reason (the failure is cached, so every control that needs it reports the same). A failed
+supply or a UPS on battery gives 不符合 quoting the reading. BMC and UPS passwords come from the
+environment variables the inventory names and are never written anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import os
+import socket
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from ihconform.check import Check
+from ihconform.errors import FactUnavailable
+from ihconform.inventory import Bmc, Inventory, Ups
+from ihconform.ledger.core import INTEGRITY_ERRORS, VALID, Checked, Ledger
+from ihconform.probes.evidence import describe, link_attestations, newest
+from ihconform.registry import probe
+from ihconform.results import EvidenceRef, Status
+from ihconform.runcache import EvidenceSink, RunCache
+
+TIMEOUT_S = 10.0  # per request; a BMC or upsd that takes longer is reported as not answering
+MAX_DOC_BYTES = 4 * 1024 * 1024
+
+
+def _secret(env: str | None, what: str) -> str | None:
+    if env is None:
+        return None
+    value = os.environ.get(env)
+    if value is None:
+        raise FactUnavailable(f"{what}: environment variable {env} is not set")
+    return value
+
+
+def safe_url(url: str) -> str:
+    """The URL without any user:password part, for messages and evidence."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+# ---- Redfish ------------------------------------------------------------------------------
+
+
+class RedfishClient:
+    """A minimal read-only Redfish client over urllib (GET only, no session, Basic auth)."""
+
+    def __init__(self, bmc: Bmc) -> None:
+        self.bmc = bmc
+        self.root = bmc.url.rstrip("/")
+        parts = urllib.parse.urlsplit(self.root)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        user = _secret(bmc.username_env, f"BMC {bmc.id} user")
+        password = _secret(bmc.password_env, f"BMC {bmc.id} password")
+        self._auth = None
+        if user is not None:
+            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+            self._auth = f"Basic {token}"
+        self._ctx: ssl.SSLContext | None = None
+        if parts.scheme == "https":
+            self._ctx = ssl.create_default_context(cafile=str(bmc.ca_file) if bmc.ca_file else None)
+        elif parts.scheme != "http":
+            raise FactUnavailable(f"BMC {bmc.id}: unsupported URL scheme in {safe_url(bmc.url)}")
+
+    def get(self, ref: str) -> dict[str, Any]:
+        url = ref if ref.startswith(("http://", "https://")) else self.origin + ref
+        req = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - http(s) only
+        if self._auth:
+            req.add_header("Authorization", self._auth)
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT_S, context=self._ctx) as r:  # noqa: S310
+                blob = r.read(MAX_DOC_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            raise FactUnavailable(f"BMC {self.bmc.id}: GET {safe_url(url)} -> HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            why = getattr(exc, "reason", exc)
+            raise FactUnavailable(f"BMC {self.bmc.id} does not answer: GET {safe_url(url)}: {why}") from None
+        if len(blob) > MAX_DOC_BYTES:
+            raise FactUnavailable(f"BMC {self.bmc.id}: {safe_url(url)} is larger than {MAX_DOC_BYTES} bytes")
+        try:
+            doc = json.loads(blob)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FactUnavailable(f"BMC {self.bmc.id}: {safe_url(url)} is not JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise FactUnavailable(f"BMC {self.bmc.id}: {safe_url(url)} is not a JSON object")
+        return doc
+
+
+def _odata(doc: Any, key: str) -> str | None:
+    link = doc.get(key) if isinstance(doc, dict) else None
+    ref = link.get("@odata.id") if isinstance(link, dict) else None
+    return ref if isinstance(ref, str) else None
+
+
+def _status(doc: Any) -> tuple[str, str]:
+    st = doc.get("Status") if isinstance(doc, dict) else None
+    st = st if isinstance(st, dict) else {}
+    return str(st.get("State") or ""), str(st.get("Health") or "")
+
+
+def read_redfish(bmc: Bmc) -> dict[str, Any]:
+    """Walk ServiceRoot -> Chassis -> Power (or PowerSubsystem); returns the documents read and
+    the supplies and redundancy groups found."""
+    client = RedfishClient(bmc)
+    docs: dict[str, Any] = {}
+
+    def get(ref: str) -> dict[str, Any]:
+        doc = client.get(ref)
+        docs[ref] = doc
+        return doc
+
+    root_ref = urllib.parse.urlsplit(client.root).path or "/redfish/v1"
+    root = get(root_ref)
+    chassis_ref = _odata(root, "Chassis")
+    if chassis_ref is None:
+        raise FactUnavailable(f"BMC {bmc.id}: the service root has no Chassis collection")
+    members = get(chassis_ref).get("Members") or []
+    psus: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
+    for m in members:
+        ref = m.get("@odata.id") if isinstance(m, dict) else None
+        if not isinstance(ref, str):
+            continue
+        chassis = get(ref)
+        cid = str(chassis.get("Id") or ref)
+        power_ref = _odata(chassis, "Power")
+        subsystem_ref = _odata(chassis, "PowerSubsystem")
+        if power_ref is not None:
+            power = get(power_ref)
+            for p in power.get("PowerSupplies") or []:
+                state, health = _status(p)
+                psus.append({"chassis": cid, "name": str(p.get("Name") or p.get("MemberId") or "?"),
+                             "state": state, "health": health, "line_input_voltage": p.get("LineInputVoltage"),
+                             "serial": p.get("SerialNumber")})
+            for g in power.get("Redundancy") or []:
+                state, health = _status(g)
+                groups.append({"chassis": cid, "name": str(g.get("Name") or "Redundancy"), "mode": g.get("Mode"),
+                               "min_needed": g.get("MinNumNeeded"), "state": state, "health": health})
+        elif subsystem_ref is not None:
+            sub = get(subsystem_ref)
+            coll = _odata(sub, "PowerSupplies")
+            for m2 in (get(coll).get("Members") or []) if coll else []:
+                pref = m2.get("@odata.id") if isinstance(m2, dict) else None
+                if not isinstance(pref, str):
+                    continue
+                p = get(pref)
+                state, health = _status(p)
+                psus.append({"chassis": cid, "name": str(p.get("Name") or p.get("Id") or "?"), "state": state,
+                             "health": health, "line_input_voltage": None, "serial": p.get("SerialNumber")})
+            for g in sub.get("PowerSupplyRedundancy") or []:
+                state, health = _status(g)
+                groups.append({"chassis": cid, "name": "PowerSupplyRedundancy",
+                               "mode": g.get("RedundancyType"), "min_needed": g.get("MinNeededInGroup"),
+                               "state": state, "health": health})
+    if not any(d for k, d in docs.items() if k.endswith(("/Power", "/PowerSubsystem"))):
+        raise FactUnavailable(f"BMC {bmc.id} ({safe_url(bmc.url)}) reports no Power resource on any chassis")
+    return {"bmc": bmc.id, "server": bmc.server, "url": safe_url(bmc.url),
+            "read_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "power_supplies": psus, "redundancy": groups, "documents": docs}
+
+
+def judge_psus(reading: dict[str, Any], min_healthy: int) -> tuple[bool, list[str], dict[str, Any]]:
+    """(redundant?, problems quoting the reading, observed summary). Absent bays are not
+    supplies; any installed supply not Enabled/OK and any redundancy group not OK is a problem."""
+    problems: list[str] = []
+    installed = [p for p in reading["power_supplies"] if p["state"] != "Absent"]
+    healthy = [p for p in installed if p["state"] == "Enabled" and p["health"] == "OK"]
+    for p in installed:
+        if p not in healthy:
+            problems.append(f"{p['name']}: State={p['state'] or '?'}, Health={p['health'] or '?'}"
+                            + (f", LineInputVoltage={p['line_input_voltage']}"
+                               if p.get("line_input_voltage") is not None else ""))
+    for g in reading["redundancy"]:
+        if g["state"] not in ("", "Enabled") or g["health"] not in ("", "OK"):
+            problems.append(f"{g['name']}: Mode={g['mode']}, State={g['state'] or '?'}, Health={g['health'] or '?'}")
+    if len(healthy) < min_healthy:
+        problems.insert(0, f"{len(healthy)} healthy power supplies of {len(installed)} installed, "
+                           f"need >= {min_healthy}")
+    observed = {"server": reading["server"], "bmc": reading["bmc"], "url": reading["url"],
+                "healthy": len(healthy), "installed": len(installed),
+                "power_supplies": [{k: p[k] for k in ("name", "state", "health", "line_input_voltage")}
+                                   for p in reading["power_supplies"]],
+                "redundancy": [{k: g[k] for k in ("name", "mode", "state", "health")} for g in reading["redundancy"]]}
+    return not problems, problems, observed
+
+
+# ---- NUT ----------------------------------------------------------------------------------
+
+
+def _nut_unquote(text: str) -> str:
+    if not (text.startswith('"') and text.endswith('"') and len(text) >= 2):
+        return text
+    out, esc = [], False
+    for ch in text[1:-1]:
+        if esc:
+            out.append(ch)
+            esc = False
+        elif ch == "\\":
+            esc = True
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def read_nut(ups: Ups) -> dict[str, Any]:
+    """``LIST VAR <ups>`` from upsd (logging in first only when the inventory names credentials)."""
+    user = _secret(ups.username_env, f"UPS {ups.id} user")
+    password = _secret(ups.password_env, f"UPS {ups.id} password")
+    where = f"{ups.address}:{ups.port}"
+    try:
+        with socket.create_connection((ups.address, ups.port), timeout=TIMEOUT_S) as s:
+            f = s.makefile("rwb")
+
+            def ask(line: str) -> str:
+                f.write(line.encode() + b"\n")
+                f.flush()
+                return f.readline(4096).decode("utf-8", "replace").strip()
+
+            if user is not None:
+                for cmd, what in ((f"USERNAME {user}", "USERNAME"), (f"PASSWORD {password or ''}", "PASSWORD")):
+                    answer = ask(cmd)
+                    if not answer.startswith("OK"):
+                        raise FactUnavailable(f"UPS {ups.id} ({where}): {what} refused: {answer[:100]}")
+            first = ask(f"LIST VAR {ups.name}")
+            if first.startswith("ERR"):
+                raise FactUnavailable(f"UPS {ups.id} ({where}) answered {first!r} for {ups.name}")
+            if first != f"BEGIN LIST VAR {ups.name}":
+                raise FactUnavailable(f"UPS {ups.id} ({where}): unexpected answer {first[:100]!r}")
+            variables: dict[str, str] = {}
+            for _ in range(10000):
+                raw = f.readline(4096)
+                if not raw:
+                    raise FactUnavailable(f"UPS {ups.id} ({where}): connection closed mid-list")
+                line = raw.decode("utf-8", "replace").strip()
+                if line == f"END LIST VAR {ups.name}":
+                    break
+                parts = line.split(" ", 3)
+                if len(parts) == 4 and parts[0] == "VAR":
+                    variables[parts[2]] = _nut_unquote(parts[3])
+            with_logout = ask("LOGOUT")
+            del with_logout
+    except FactUnavailable:
+        raise
+    except OSError as exc:
+        raise FactUnavailable(f"UPS {ups.id} does not answer: upsd {where}: {exc}") from None
+    return {"ups": ups.id, "name": ups.name, "server": where, "feed": ups.feed,
+            "read_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "variables": variables}
+
+
+def _num(v: str | None) -> float | None:
+    try:
+        return float(v) if v is not None else None
+    except ValueError:
+        return None
+
+
+def judge_ups(reading: dict[str, Any], *, bad_flags: list[str], min_charge: float,
+              min_runtime: float) -> tuple[bool, list[str], dict[str, Any]]:
+    """(on line and ready?, problems quoting the reading, observed summary)."""
+    v = reading["variables"]
+    status = v.get("ups.status", "")
+    flags = status.split()
+    charge, runtime = _num(v.get("battery.charge")), _num(v.get("battery.runtime"))
+    quote = (f"ups.status={status or '?'}, battery.charge={v.get('battery.charge', '?')} %, "
+             f"battery.runtime={v.get('battery.runtime', '?')} s")
+    problems = []
+    if "OL" not in flags:
+        problems.append(f"not on line power ({quote})")
+    bad = [fl for fl in flags if fl in bad_flags]
+    if bad:
+        problems.append(f"status flags {' '.join(bad)} ({quote})")
+    if charge is None or charge < min_charge:
+        problems.append(f"battery.charge {v.get('battery.charge', 'not reported')} < {min_charge:g} %")
+    if runtime is None or runtime < min_runtime:
+        problems.append(f"battery.runtime {v.get('battery.runtime', 'not reported')} < {min_runtime:g} s")
+    observed = {"ups": reading["ups"], "name": reading["name"], "feed": reading["feed"], "server": reading["server"],
+                "ups.status": status, "battery.charge": v.get("battery.charge"),
+                "battery.runtime": v.get("battery.runtime"), "input.voltage": v.get("input.voltage"),
+                "device.serial": v.get("device.serial") or v.get("ups.serial")}
+    return not problems, problems, observed
+
+
+# ---- shared readings (once per run, evidence written once) ---------------------------------
+
+
+def _cached(run_cache: RunCache, sink: EvidenceSink, key: str, parts: tuple[str, ...], kind: str,
+            read: Any) -> tuple[dict[str, Any], EvidenceRef]:
+    """Read once per run; the reading (or the failure) is written as evidence either way."""
+
+    def compute() -> tuple[dict[str, Any], EvidenceRef]:
+        try:
+            reading = read()
+        except FactUnavailable as exc:
+            sink.write(parts, {"error": str(exc), "at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")},
+                       kind=kind)
+            raise
+        return reading, sink.write(parts, reading, kind=kind)
+
+    result: tuple[dict[str, Any], EvidenceRef] = run_cache.get(key, compute)
+    return result
+
+
+def redfish_reading(run_cache: RunCache, sink: EvidenceSink, bmc: Bmc) -> tuple[dict[str, Any], EvidenceRef]:
+    return _cached(run_cache, sink, f"redfish:{bmc.id}", ("power", bmc.id, "redfish.json"), "redfish",
+                   lambda: read_redfish(bmc))
+
+
+def nut_reading(run_cache: RunCache, sink: EvidenceSink, ups: Ups) -> tuple[dict[str, Any], EvidenceRef]:
+    return _cached(run_cache, sink, f"nut:{ups.id}", ("power", ups.id, "nut.json"), "nut", lambda: read_nut(ups))
+
+
+def _ups_params(check: Check) -> dict[str, Any]:
+    return {"bad_flags": [str(x) for x in check.list_param("bad_status_flags")],
+            "min_charge": check.float_param("min_battery_charge"),
+            "min_runtime": check.float_param("min_runtime_s")}
+
+
+@probe("power.redfish", facts=())
+def test_redfish(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> None:
+    bmc = check.obj.ref
+    if isinstance(bmc, Ups):
+        check.not_applicable(f"由 BMC 判定；UPS {bmc.id} 由 power.ups 判定 / judged on BMCs; "
+                             f"UPS {bmc.id} is judged by power.ups")
+        return
+    if not isinstance(bmc, Bmc):
+        raise FactUnavailable(f"{check.obj.id} is not a BMC; power.redfish judges power objects")
+    reading, ref = redfish_reading(run_cache, evidence, bmc)
+    check.attach(ref)
+    need = check.int_param("min_healthy_psus")
+    ok, problems, observed = judge_psus(reading, need)
+    check.judge(ok, observed=observed,
+                expected=f">= {need} power supplies Enabled/OK, redundancy group OK",
+                reason="; ".join(problems) if problems else
+                f"{bmc.server}: {observed['healthy']} 路电源正常且冗余 / power supplies healthy and redundant")
+
+
+@probe("power.ups", facts=())
+def test_ups(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> None:
+    ups = check.obj.ref
+    if isinstance(ups, Bmc):
+        check.not_applicable(f"由 UPS 判定；BMC {ups.id} 由 power.redfish 判定 / judged on UPS units; "
+                             f"BMC {ups.id} is judged by power.redfish")
+        return
+    if not isinstance(ups, Ups):
+        raise FactUnavailable(f"{check.obj.id} is not a UPS; power.ups judges power objects")
+    reading, ref = nut_reading(run_cache, evidence, ups)
+    check.attach(ref)
+    params = _ups_params(check)
+    ok, problems, observed = judge_ups(reading, **params)
+    check.judge(ok, observed=observed,
+                expected=(f"ups.status OL without {' '.join(params['bad_flags'])}; battery.charge >= "
+                          f"{params['min_charge']:g} %, battery.runtime >= {params['min_runtime']:g} s"),
+                reason="; ".join(problems) if problems else
+                f"UPS {ups.name} (feed {ups.feed or '?'}): ups.status={observed['ups.status']}, "
+                f"battery.charge={observed['battery.charge']} %, battery.runtime={observed['battery.runtime']} s")
+
+
+# ---- site: readings and documents combined --------------------------------------------------
+
+
+RULES = ("readings_and_document", "readings_or_document", "readings_only", "document_only")
+
+
+def combine(rule: str, readings: Status, document: Status) -> Status:
+    """How the two kinds of evidence combine (docs/evidence.md). Untrustworthy documents
+    (检查错误) are never outweighed; otherwise "and" needs both, "or" needs one."""
+    if rule == "readings_only":
+        return readings
+    if rule == "document_only":
+        return document
+    parts = (readings, document)
+    if rule == "readings_and_document":
+        for st in (Status.FAIL, Status.ERROR, Status.NOT_CHECKED):
+            if st in parts:
+                return st
+        return Status.PASS
+    if rule == "readings_or_document":
+        if document is Status.ERROR:
+            return Status.ERROR
+        for st in (Status.PASS, Status.FAIL, Status.ERROR):
+            if st in parts:
+                return st
+        return Status.NOT_CHECKED
+    raise ValueError(f"unknown rule {rule!r}; known: {', '.join(RULES)}")
+
+
+def site_readings(inv: Inventory, run_cache: RunCache, sink: EvidenceSink, *, roles: list[str],
+                  min_psus: int, min_feeds: int, ups_params: dict[str, Any]
+                  ) -> tuple[Status, list[str], dict[str, Any], list[EvidenceRef]]:
+    """The readings part of the site verdict: every server's BMC redundant, and UPS units on line
+    on at least ``min_feeds`` distinct feeds."""
+    notes: list[str] = []
+    observed: dict[str, Any] = {"servers": {}, "ups": {}}
+    refs: list[EvidenceRef] = []
+    fail = error = unknown = False
+    servers = [h.id for h in inv.hosts if set(h.roles) & set(roles)]
+    bmcs = {b.server: b for b in inv.power.bmcs}
+    for hid in servers:
+        bmc = bmcs.get(hid)
+        if bmc is None:
+            unknown = True
+            notes.append(f"{hid}: 清单未声明 BMC / no BMC declared")
+            observed["servers"][hid] = "no BMC declared"
+            continue
+        try:
+            reading, ref = redfish_reading(run_cache, sink, bmc)
+        except FactUnavailable as exc:
+            error = True
+            notes.append(str(exc))
+            observed["servers"][hid] = f"error: {exc}"
+            continue
+        refs.append(ref)
+        ok, problems, obs = judge_psus(reading, min_psus)
+        observed["servers"][hid] = obs
+        if not ok:
+            fail = True
+            notes.append(f"{hid} ({bmc.id}): " + "; ".join(problems))
+    if not servers:
+        unknown = True
+        notes.append(f"清单中没有角色为 {', '.join(roles)} 的服务器 / no server with roles {', '.join(roles)}")
+    online_feeds: set[str] = set()
+    ups_errors: list[str] = []
+    for ups in inv.power.ups:
+        try:
+            reading, ref = nut_reading(run_cache, sink, ups)
+        except FactUnavailable as exc:
+            ups_errors.append(str(exc))
+            observed["ups"][ups.id] = f"error: {exc}"
+            continue
+        refs.append(ref)
+        ok, problems, obs = judge_ups(reading, **ups_params)
+        observed["ups"][ups.id] = obs
+        if ok and ups.feed:
+            online_feeds.add(ups.feed)
+        elif not ok:
+            notes.append(f"UPS {ups.id} (feed {ups.feed or '?'}): " + "; ".join(problems))
+        else:
+            notes.append(f"UPS {ups.id}: 清单未写明供电线路 / no feed declared")
+    observed["ups_feeds_on_line"] = sorted(online_feeds)
+    if len(online_feeds) < min_feeds:
+        if ups_errors:
+            error = True
+            notes += ups_errors
+        elif not inv.power.ups:
+            unknown = True
+            notes.append("清单未声明 UPS / no UPS declared")
+        else:
+            fail = True
+        notes.append(f"{len(online_feeds)} 路供电线路上有在线 UPS，要求 >= {min_feeds} / feeds with a UPS on line: "
+                     f"{len(online_feeds)}, need >= {min_feeds}")
+    status = (Status.FAIL if fail else Status.ERROR if error else Status.NOT_CHECKED if unknown else Status.PASS)
+    return status, notes, observed, refs
+
+
+def document_part(ledger: Ledger, control_id: str, object_id: str, kinds: list[str]
+                  ) -> tuple[Status, str, list[Checked]]:
+    """The documents part: attestations for the control of an accepted kind (any kind when
+    ``kinds`` is empty). Integrity problems win; else the newest valid one claims the result."""
+    found = [c for c in ledger.attestations_for(control_id, object_id)
+             if not kinds or (c.record.document is not None and c.record.document.kind in kinds)]  # type: ignore[union-attr]
+    if not found:
+        return Status.NOT_CHECKED, "无证明材料 / no attestation recorded", []
+    bad = [c for c in found if c.state in INTEGRITY_ERRORS]
+    if bad:
+        return Status.ERROR, "; ".join(f"{c.id}: {c.reason}" for c in bad), bad
+    valid = [c for c in found if c.state == VALID]
+    if not valid:
+        return Status.NOT_CHECKED, "; ".join(f"{c.id}: {c.reason}" for c in found), found
+    c = newest(valid)
+    claimed = describe(c)
+    status = Status(claimed["claimed"])
+    if status is Status.NOT_APPLICABLE:
+        status = Status.NOT_CHECKED  # a dual-supply document cannot make the requirement not apply
+    return status, f"{c.id}: {claimed['statement']} ({claimed['attester']}, {claimed['date']})", [c]
+
+
+@probe("power.dual_supply", facts=())
+def test_dual_supply(check: Check, run_cache: RunCache, evidence: EvidenceSink, ledger: Ledger) -> None:
+    rule = str(check.param("rule"))
+    if rule not in RULES:
+        raise ValueError(f"{check.control.id}.rule must be one of {', '.join(RULES)}, got {rule!r}")
+    inv = check.inventory
+    r_status, r_notes = Status.NOT_CHECKED, ["未读取 / not read (rule document_only)"]
+    r_obs: dict[str, Any] = {}
+    if rule != "document_only":
+        r_status, r_notes, r_obs, refs = site_readings(
+            inv, run_cache, evidence, roles=[str(x) for x in check.list_param("server_roles")],
+            min_psus=check.int_param("min_healthy_psus"), min_feeds=check.int_param("min_ups_feeds"),
+            ups_params=_ups_params(check))
+        for ref in refs:
+            check.attach(ref)
+    d_status, d_note = Status.NOT_CHECKED, "未使用 / not used (rule readings_only)"
+    used: list[Checked] = []
+    if rule != "readings_only":
+        kinds = [str(k) for k in check.list_param("accepted_documents")]
+        d_status, d_note, used = document_part(ledger, check.control.id, check.obj.id, kinds)
+        if check.inventory.evidence.attestations is None:
+            d_note = "清单未配置证明材料台账 / the inventory names no attestation ledger"
+        link_attestations(check, ledger, used)
+    verdict = combine(rule, r_status, d_status)
+    r_text = "; ".join(r_notes) or "all servers redundant, UPS on line on distinct feeds"
+    reason = f"rule {rule}: 实测 / readings {r_status.zh} ({r_text}); 证明材料 / documents {d_status.zh} ({d_note})"
+    observed = {"rule": rule, "readings": {"status": r_status.value, **r_obs},
+                "documents": {"status": d_status.value, "attestations": [describe(c) for c in used]}}
+    expected = (f"{rule}: every {'/'.join(str(x) for x in check.list_param('server_roles'))} server's BMC "
+                f"redundant, UPS on line on >= {check.int_param('min_ups_feeds')} feeds; attested "
+                f"{', '.join(str(k) for k in check.list_param('accepted_documents')) or 'document'}")
+    if verdict in (Status.PASS, Status.FAIL):
+        check.judge(verdict is Status.PASS, observed=observed, expected=expected, reason=reason)
+    elif verdict is Status.ERROR:
+        check.error(reason)
+    else:
+        check.not_checked(reason, observed=observed, expected=expected)
