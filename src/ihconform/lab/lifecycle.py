@@ -286,6 +286,22 @@ def _runtime_mounts(runtime: Path) -> list[str]:
     return out
 
 
+def _remove_tree(runtime: Path, attempts: int = 20) -> str:
+    """Remove the runtime folder, retrying briefly: the kernel releases a dead host's mount
+    namespace (and its overlay on the folder) asynchronously after its last process exits."""
+    last = ""
+    for _ in range(attempts):
+        if not runtime.exists():
+            return ""
+        try:
+            shutil.rmtree(runtime)
+            return ""
+        except OSError as exc:
+            last = f"remove {runtime}: {exc}"
+            time.sleep(0.1)
+    return last
+
+
 def down(runtime: Path = DEFAULT_RUNTIME) -> None:
     """Remove every trace of the lab: processes, namespaces, root veth, route, mounts, files.
 
@@ -301,11 +317,9 @@ def down(runtime: Path = DEFAULT_RUNTIME) -> None:
         res = run(["umount", "-l", mnt], check=False)
         if res.returncode != 0:
             problems.append(f"umount {mnt}: {res.stderr.strip()}")
-    if runtime.exists():
-        try:
-            shutil.rmtree(runtime)
-        except OSError as exc:
-            problems.append(f"remove {runtime}: {exc}")
+    err = _remove_tree(runtime)
+    if err:
+        problems.append(err)
     if problems:
         raise LabError("lab down left something behind:\n" + "\n".join(problems))
 
