@@ -335,7 +335,7 @@ def write_evidence(ledger: Ledger, sink: Any) -> None:
         a = c.record
         assert isinstance(a, Attestation)
         refs = [sink.write(("ledger", "attestations", a.id, "record.json"),
-                           {"record": a.model_dump(mode="json", exclude_defaults=True),
+                           {"record": a.model_dump(mode="json"),
                             "signed_payload": payload(a), "state": c.state, "reason": c.reason,
                             "signer_key": c.signer_key, "source": c.where}, kind="attestation")]
         if c.state not in ("file-missing", "file-changed"):
@@ -352,7 +352,7 @@ def write_evidence(ledger: Ledger, sink: Any) -> None:
         ledger.refs[a.id] = refs
     if ledger.waivers:
         sink.write(("ledger", "waivers.json"),
-                   [{"record": c.record.model_dump(mode="json", exclude_defaults=True), "state": c.state,
+                   [{"record": c.record.model_dump(mode="json"), "state": c.state,
                      "reason": c.reason, "signer_key": c.signer_key, "source": c.where}
                     for c in ledger.waivers], kind="waiver")
     if ledger.keyring:
