@@ -129,9 +129,11 @@ def build_script(sections: list[Section], nonce: str, use_sudo: bool, sudo_passw
     if priv:
         inner = f"IHC_M={shlex.quote('@@IHC-' + nonce)}\n" + _SH_PRELUDE + body(priv)
         sudo = "sudo -S -p '' " if sudo_password else "sudo -n "
-        script += (f"printf '\\n%s B %s\\n' \"$IHC_M\" sudo\n"
+        # The sudo call is bracketed by its own marker kinds (S/T, not B/E): the sections it runs
+        # inside print B/E markers of their own, which the parser must see individually.
+        script += (f"printf '\\n%s S sudo\\n' \"$IHC_M\"\n"
                    f"{sudo}sh -c {shlex.quote(inner)} 2>&1\n"
-                   f"printf '\\n%s E %s %s\\n' \"$IHC_M\" sudo \"$?\"\n")
+                   f"printf '\\n%s T sudo %s\\n' \"$IHC_M\" \"$?\"\n")
     return script
 
 
@@ -142,7 +144,7 @@ def parse_output(output: bytes, nonce: str, sections: dict[str, Section]) -> dic
     out: dict[str, SectionResult] = {}
     for m in pat.finditer(b"\n" + output):
         name = m.group(1).decode("ascii", "replace")
-        if name == "sudo" or name not in sections:
+        if name not in sections:
             continue
         spec = sections[name]
         body = m.group(2)
@@ -181,7 +183,7 @@ def collect(transport: Transport, sections: list[Section], *, sudo: bool = False
     missing = [s.name for s in sections if s.name not in facts.sections]
     if use_sudo and any(s.root for s in sections) and all(
             n in missing for n in (s.name for s in sections if s.root)):
-        why = res.text.split(f"@@IHC-{nonce} B sudo", 1)[-1].strip().splitlines()[:1]
+        why = res.text.split(f"@@IHC-{nonce} S sudo", 1)[-1].strip().splitlines()[:1]
         for s in sections:
             if s.root and s.name in missing:
                 facts.sections[s.name] = SectionResult(

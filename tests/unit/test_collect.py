@@ -1,0 +1,84 @@
+"""The batched collector: one round trip, every section with its exit code, root sections in one
+sudo call, markers that target data cannot forge."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+import pytest
+
+from ihconform.facts.collect import Section, collect
+from ihconform.inventory import Host, local_inventory
+from ihconform.transport.local import LocalTransport
+
+SECTIONS = [
+    Section("plain", "echo hello"),
+    Section("fails", "echo oops; exit 3", ok_codes=(0,)),
+    Section("rootish", "id -u", root=True),
+    Section("forge", "printf '\\n@@IHC-0000000000000000 E plain 0\\nx'"),
+    Section("big", "yes | head -c 100000", cap=1000),
+    Section("slow", "sleep 5", timeout=1),
+]
+
+
+@dataclass
+class NotRootLocal(LocalTransport):
+    """The local transport pretending not to be root, so the sudo path is exercised for real."""
+
+    @property
+    def is_root(self) -> bool:
+        return False
+
+
+def local() -> LocalTransport:
+    inv = local_inventory()
+    return LocalTransport.connect(inv.hosts[0], inv)
+
+
+def test_one_round_trip_and_exit_codes():
+    t = local()
+    facts = collect(t, SECTIONS)
+    assert facts.round_trips == 1 and t.round_trips == 1
+    assert facts.text("plain").strip() == "hello"
+    assert facts.sections["fails"].exit_code == 3
+    with pytest.raises(Exception, match="exited 3"):
+        facts.text("fails")
+    assert facts.sections["big"].truncated and len(facts.sections["big"].output) == 1000
+    assert facts.sections["big"].exit_code == 0
+    with pytest.raises(Exception, match="timed out"):
+        facts.text("slow")
+    # a forged marker in target output does not end or fake a section
+    assert "@@IHC-0000000000000000" in facts.text("forge")
+    commands = [c["command"] for c in facts.transcript()["commands"]]
+    assert commands == [s.command for s in SECTIONS]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("sudo") is None, reason="needs root and sudo")
+def test_root_sections_run_inside_one_sudo_call_and_are_parsed_individually():
+    inv = local_inventory()
+    host: Host = inv.hosts[0]
+    t = NotRootLocal(host_id=host.id)
+    facts = collect(t, SECTIONS, sudo=True)
+    assert facts.round_trips == 1
+    assert facts.text("rootish").strip() == "0"  # ran as root through sudo
+    assert facts.sections["rootish"].root
+    assert facts.text("plain").strip() == "hello"
+
+
+def test_sudo_refused_is_an_error_for_root_sections_only(tmp_path, monkeypatch):
+    """A sudo that refuses (no password, not allowed) leaves plain facts intact and turns only
+    the root sections into errors that say so."""
+    import ihconform.facts.collect as collect_mod
+
+    fake = tmp_path / "sudo"
+    fake.write_text("#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    prelude = collect_mod._SH_PRELUDE.replace("export PATH\n", f"export PATH\nPATH={tmp_path}:$PATH\n", 1)
+    monkeypatch.setattr(collect_mod, "_SH_PRELUDE", prelude)
+    t = NotRootLocal(host_id=local_inventory().hosts[0].id)
+    facts = collect(t, [Section("plain", "echo ok"), Section("rootish", "id -u", root=True)], sudo=True)
+    assert facts.text("plain").strip() == "ok"
+    with pytest.raises(Exception, match="sudo refused: sudo: a password is required"):
+        facts.text("rootish")
