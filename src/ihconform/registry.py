@@ -70,6 +70,22 @@ PROBES: dict[str, str] = {
     "web.tls_config": "ihconform.probes.web:test_tls_config",
     "web.logging": "ihconform.probes.web:test_logging",
     "web.worker_user": "ihconform.probes.web:test_worker_user",
+    # network probes (issue 5): TLS and 国密, exposure, uplinks, AV, platform line, clinical
+    "tls.protocols": "ihconform.probes.tls:test_protocols",
+    "tls.cipher_suites": "ihconform.probes.tls:test_cipher_suites",
+    "tls.certificate": "ihconform.probes.tls:test_certificate",
+    "tls.hsts": "ihconform.probes.tls:test_hsts",
+    "tls.mozilla": "ihconform.probes.tls:test_mozilla",
+    "tls.gm": "ihconform.probes.tls:test_gm",
+    "tls.database": "ihconform.probes.tls:test_database",
+    "exposure.open_ports": "ihconform.probes.exposure:test_open_ports",
+    "uplink.bandwidth": "ihconform.probes.uplink:test_bandwidth",
+    "uplink.path": "ihconform.probes.uplink:test_path",
+    "uplink.distinct_isps": "ihconform.probes.uplink:test_distinct_isps",
+    "av.system": "ihconform.probes.av:test_system",
+    "av.independence": "ihconform.probes.av:test_independence",
+    "platform.dedicated_line": "ihconform.probes.platform:test_dedicated_line",
+    "clinical.interface": "ihconform.probes.clinical:test_interface",
 }
 
 #: Attributes set on a probe function by :func:`probe`.

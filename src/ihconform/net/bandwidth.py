@@ -1,0 +1,278 @@
+"""Uplink bandwidth, measured on the host that owns the uplink, and judged with its error.
+
+Why on the host: the harness may sit anywhere; only the host that owns the uplinks can bind
+its source address or interface, so every command runs there over the run's transport
+(``host_transport``), with each argument quoted. Three methods, as the inventory chooses:
+
+- ``iperf3``: ``iperf3 -c SERVER -B SOURCE -t SECS -J`` (upload) and ``-R`` (download); the
+  rate is ``end.sum_received`` (what actually arrived).
+- ``http``: curl, bound with ``--interface``; download is a time-bounded GET of a large file,
+  upload a POST whose size follows the download rate so it lasts about SECS; rate = bytes /
+  total time as curl reports it.
+- ``speedtest``: ``speedtest-cli --mini URL --source SOURCE --json`` (or speedtest.net when no
+  URL is declared); its own download/upload figures.
+
+The verdict rule (:func:`judge_series`): a series of N repeats gives a median and a spread.
+The uncertainty band is ``median ± max(u × median, (max − min) / 2)``, where ``u`` is the
+method's relative accuracy measured in the lab (docs/network.md). If the whole band is at or
+above the threshold the direction passes, if it is entirely below it fails, otherwise the
+result is *inside the band*: reported with its samples as not decidable, never rounded
+either way.
+
+Measurements are serialised process-wide (:data:`MEASURE_LOCK`): two uplinks measured at the
+same time would share the CPU and, often, the test server, and both would read low.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ihconform.errors import FactUnavailable
+from ihconform.transport.base import CommandResult, quote_command
+
+Runner = Callable[[str, float], CommandResult]
+Direction = Literal["download", "upload"]
+MEASURE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Sample:
+    direction: Direction
+    mbps: float
+    seconds: float
+    command: str
+    note: str = ""
+
+
+@dataclass
+class Series:
+    """All samples of one uplink, with the raw outputs kept for evidence."""
+
+    method: str
+    samples: list[Sample] = field(default_factory=list)
+    raw: list[dict[str, Any]] = field(default_factory=list)
+    egress: set[str] = field(default_factory=set)  # source/egress addresses seen
+    isp_reported: set[str] = field(default_factory=set)  # speedtest's client.isp
+    wall_seconds: float = 0.0
+
+    def values(self, direction: Direction) -> list[float]:
+        return [s.mbps for s in self.samples if s.direction == direction]
+
+
+# ---- commands and parsers (pure) ----------------------------------------------------------------
+
+
+def iperf3_command(server: str, secs: float, *, source: str = "", interface: str = "",
+                   reverse: bool = False, port: int = 5201) -> str:
+    template, args = "iperf3 -c %s -p %s -t %s -J", [server, port, _num(secs)]
+    if source:
+        template += " -B %s"
+        args.append(source)
+    elif interface:
+        template += " --bind-dev %s"
+        args.append(interface)
+    if reverse:
+        template += " -R"
+    return quote_command(template, *args)
+
+
+def parse_iperf3(text: str) -> tuple[float, str]:
+    """(Mbit/s received, local address) from ``iperf3 -J``. Raises FactUnavailable on errors."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FactUnavailable(f"iperf3 printed no JSON: {text.strip()[:200]}") from exc
+    if doc.get("error"):
+        raise FactUnavailable(f"iperf3: {doc['error']}")
+    end = doc.get("end") or {}
+    received = (end.get("sum_received") or {}).get("bits_per_second")
+    if received is None:
+        raise FactUnavailable("iperf3 JSON has no end.sum_received")
+    connected = (doc.get("start") or {}).get("connected") or [{}]
+    return float(received) / 1e6, str(connected[0].get("local_host", ""))
+
+
+def curl_download_command(url: str, secs: float, bind: str) -> str:
+    return quote_command("curl -sS -o /dev/null --interface %s --max-time %s "
+                         "-w '%%{size_download} %%{time_total} %%{local_ip}' %s", bind, _num(secs), url)
+
+
+def curl_upload_command(url: str, nbytes: int, max_secs: float, bind: str) -> str:
+    return quote_command("head -c %s /dev/zero | curl -sS -o /dev/null --interface %s --max-time %s "
+                         "-X POST -H 'Content-Type: application/octet-stream' -T - "
+                         "-w '%%{size_upload} %%{time_total} %%{local_ip}' %s",
+                         nbytes, bind, _num(max_secs), url)
+
+
+def parse_curl(res: CommandResult, *, upload: bool) -> tuple[float, float, str, str]:
+    """(Mbit/s, seconds, local ip, note). curl exit 28 (time limit) is the normal end of a
+    time-bounded download; for an upload it means the size was not all sent (noted)."""
+    parts = res.text.split()
+    if len(parts) < 2 or res.exit_code not in (0, 28):
+        raise FactUnavailable(f"curl failed ({res.exit_code}): "
+                              f"{res.stderr.decode('utf-8', 'replace').strip()[:200] or res.text[:200]}")
+    nbytes, secs = float(parts[0]), float(parts[1])
+    if secs <= 0 or nbytes <= 0:
+        raise FactUnavailable(f"curl moved {nbytes:.0f} bytes in {secs} s")
+    note = "upload cut at the time limit (rate may read high by the socket buffer)" \
+        if upload and res.exit_code == 28 else ""
+    return nbytes * 8 / secs / 1e6, secs, parts[2] if len(parts) > 2 else "", note
+
+
+def speedtest_command(url: str, source: str, timeout: float) -> str:
+    template, args = "speedtest-cli --json --secure --timeout %s", [_num(timeout)]
+    if url:
+        template = "speedtest-cli --json --timeout %s --mini %s"
+        args.append(url)
+    if source:
+        template += " --source %s"
+        args.append(source)
+    return quote_command(template, *args)
+
+
+def parse_speedtest(text: str) -> tuple[float, float, str, str]:
+    """(download Mbit/s, upload Mbit/s, client ip, client isp) from ``speedtest-cli --json``."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FactUnavailable(f"speedtest-cli printed no JSON: {text.strip()[:200]}") from exc
+    client = doc.get("client") or {}
+    return (float(doc["download"]) / 1e6, float(doc["upload"]) / 1e6, str(client.get("ip", "")),
+            str(client.get("isp", "")))
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+# ---- measuring ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to measure one uplink (from the inventory and the profile parameters)."""
+
+    method: str
+    server: str  # iperf3 address, speedtest mini URL ("" = speedtest.net), HTTP base URL
+    source: str
+    interface: str
+    repeats: int
+    seconds: float  # per direction and repeat (iperf3, http)
+    http_download_path: str = "/speedtest/random4000x4000.jpg"
+    http_upload_path: str = "/speedtest/upload.php"
+    timeout: float = 60.0
+
+
+def measure(run: Runner, plan: Plan) -> Series:
+    """Run the series (serialised with every other measurement of this process)."""
+    with MEASURE_LOCK:
+        t0 = time.monotonic()
+        series = Series(plan.method)
+        for i in range(plan.repeats):
+            if plan.method == "iperf3":
+                _iperf3_round(run, plan, series, i)
+            elif plan.method == "http":
+                _http_round(run, plan, series, i)
+            elif plan.method == "speedtest":
+                _speedtest_round(run, plan, series, i)
+            else:
+                raise FactUnavailable(f"unknown bandwidth method {plan.method!r}")
+        series.wall_seconds = round(time.monotonic() - t0, 2)
+        return series
+
+
+def _exec(run: Runner, cmd: str, timeout: float, series: Series, i: int) -> tuple[CommandResult, float]:
+    t0 = time.monotonic()
+    res = run(cmd, timeout)
+    secs = round(time.monotonic() - t0, 3)
+    series.raw.append({"repeat": i + 1, "command": cmd, "exit_code": res.exit_code, "seconds": secs,
+                       "stdout": res.text[-20000:], "stderr": res.stderr.decode("utf-8", "replace")[-2000:]})
+    return res, secs
+
+
+def _iperf3_round(run: Runner, plan: Plan, series: Series, i: int) -> None:
+    if not plan.server:
+        raise FactUnavailable("iperf3 needs the uplink's server address in the inventory")
+    for direction, reverse in (("download", True), ("upload", False)):
+        cmd = iperf3_command(plan.server, plan.seconds, source=plan.source, interface=plan.interface,
+                             reverse=reverse)
+        res, secs = _exec(run, cmd, plan.seconds + plan.timeout, series, i)
+        if res.exit_code != 0 and not res.text.strip().startswith("{"):
+            raise FactUnavailable(f"`{cmd}` failed ({res.exit_code}): "
+                                  f"{res.stderr.decode('utf-8', 'replace').strip()[:200]}")
+        mbps, local = parse_iperf3(res.text)
+        if local:
+            series.egress.add(local)
+        series.samples.append(Sample(direction, round(mbps, 3), secs, cmd))  # type: ignore[arg-type]
+
+
+def _http_round(run: Runner, plan: Plan, series: Series, i: int) -> None:
+    if not plan.server.startswith(("http://", "https://")):
+        raise FactUnavailable(f"the http method needs an http(s) base URL, not {plan.server!r}")
+    bind = plan.source or plan.interface
+    base = plan.server.rstrip("/")
+    cmd = curl_download_command(base + plan.http_download_path, plan.seconds, bind)
+    res, _ = _exec(run, cmd, plan.seconds + plan.timeout, series, i)
+    down, secs, local, note = parse_curl(res, upload=False)
+    series.samples.append(Sample("download", round(down, 3), secs, cmd, note))
+    nbytes = max(65536, int(down * 1e6 / 8 * plan.seconds))  # about SECS at the download rate
+    cmd = curl_upload_command(base + plan.http_upload_path, nbytes, plan.seconds * 3, bind)
+    res, _ = _exec(run, cmd, plan.seconds * 3 + plan.timeout, series, i)
+    up, secs, local2, note = parse_curl(res, upload=True)
+    series.samples.append(Sample("upload", round(up, 3), secs, cmd, note))
+    series.egress.update(x for x in (local, local2) if x)
+
+
+def _speedtest_round(run: Runner, plan: Plan, series: Series, i: int) -> None:
+    cmd = speedtest_command(plan.server, plan.source, 10)
+    res, secs = _exec(run, cmd, plan.timeout, series, i)
+    if res.exit_code != 0:
+        raise FactUnavailable(f"`{cmd}` failed ({res.exit_code}): "
+                              f"{res.stderr.decode('utf-8', 'replace').strip()[-300:]}")
+    down, up, ip, isp = parse_speedtest(res.text)
+    series.samples.append(Sample("download", round(down, 3), secs, cmd))
+    series.samples.append(Sample("upload", round(up, 3), secs, cmd))
+    if ip:
+        series.egress.add(ip)
+    if isp:
+        series.isp_reported.add(isp)
+
+
+# ---- judging with the uncertainty band ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Judgement:
+    direction: str
+    outcome: Literal["pass", "fail", "inside-band"]
+    median: float
+    low: float
+    high: float
+    spread: float
+    samples: tuple[float, ...]
+
+
+def judge_direction(values: list[float], threshold: float, rel_uncertainty: float, direction: str) -> Judgement:
+    """Apply the documented rule to one direction's samples (see the module doc)."""
+    if not values:
+        raise FactUnavailable(f"no {direction} samples")
+    med = statistics.median(values)
+    spread = max(values) - min(values)
+    half = max(rel_uncertainty * med, spread / 2)
+    low, high = med - half, med + half
+    outcome: Literal["pass", "fail", "inside-band"] = (
+        "pass" if low >= threshold else "fail" if high < threshold else "inside-band")
+    return Judgement(direction, outcome, round(med, 3), round(low, 3), round(high, 3), round(spread, 3),
+                     tuple(values))
+
+
+def judge_series(series: Series, threshold: float, rel_uncertainty: float,
+                 directions: tuple[str, ...] = ("download", "upload")) -> list[Judgement]:
+    return [judge_direction(series.values(d), threshold, rel_uncertainty, d)  # type: ignore[arg-type]
+            for d in directions]
