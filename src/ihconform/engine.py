@@ -251,6 +251,9 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
             shutil.rmtree(partial)
             sys.stderr.write("中断：未写出报告 / interrupted: no report written\n")
             return ExitCode.INTERRUPTED
+        from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
+
+        write_run_reports(result, partial, state.plan.profile.documents)
         os.rename(partial, final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

@@ -1,0 +1,160 @@
+"""Render the report: one Jinja2 template (autoescaping on) for report.html and, through
+WeasyPrint, report.pdf — so the two can never say different things.
+
+WeasyPrint was chosen over ReportLab (docs/report.md): it lays out HTML+CSS, so the PDF and the
+HTML share a template; it embeds OpenType CJK fonts (Debian's fonts-noto-cjk, CFF-flavoured,
+which ReportLab cannot embed); and it paginates A4 with running headers and page numbers. It needs
+Pango (Debian: libpango-1.0-0, libpangoft2-1.0-0), so it is the ``report`` extra: without it the
+HTML is still written and the PDF step says plainly what to install.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from ihconform.diff import RunDiff
+from ihconform.errors import IhconformError
+from ihconform.report.i18n import Lang
+from ihconform.report.view import ReportView, brief, build_view
+from ihconform.results import RunResult
+
+
+class PdfUnavailable(IhconformError):
+    """WeasyPrint or its system libraries are missing."""
+
+
+def _env() -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader(str(resources.files("ihconform.report") / "templates"))
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+    env.globals["brief"] = brief
+    return env
+
+
+_ENV: jinja2.Environment | None = None
+
+
+def _css() -> Markup:
+    """The packaged stylesheet: ours, trusted, and inside <style> where entities are not decoded,
+    so it must not be autoescaped (quotes in font names would break)."""
+    text = (resources.files("ihconform.report") / "templates" / "report.css").read_text(encoding="utf-8")
+    if "</" in text:  # pragma: no cover - guards against an edit that could close the <style>
+        raise ValueError("report.css must not contain '</'")
+    return Markup(text)  # noqa: S704 - our packaged stylesheet, checked above
+
+
+def render_html(view: ReportView) -> str:
+    global _ENV
+    if _ENV is None:
+        _ENV = _env()
+    return _ENV.get_template("report.html.j2").render(v=view, css=_css())
+
+
+def _no_fetch(url: str, *args: Any, **kwargs: Any) -> Any:
+    """The report references nothing outside itself; a URL in it would be an injection."""
+    raise ValueError(f"report rendering fetches no URL (refused {url[:80]!r})")
+
+
+def _fetcher(weasyprint: Any) -> Any:
+    """A URL fetcher that allows no protocol at all (WeasyPrint >= 70 wants a URLFetcher object;
+    older versions a function)."""
+    cls = getattr(getattr(weasyprint, "urls", None), "URLFetcher", None)
+    if isinstance(cls, type):
+        return cls(allowed_protocols=frozenset(), fail_on_errors=False)
+    return _no_fetch
+
+
+def render_pdf(html: str) -> bytes:
+    try:
+        import weasyprint
+        import weasyprint.urls
+    except (ImportError, OSError) as exc:
+        raise PdfUnavailable(
+            "report.pdf needs WeasyPrint and Pango: pip install 'ihconform[report]' and "
+            f"apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk ({exc})") from exc
+    doc = weasyprint.HTML(string=html, base_url=None, url_fetcher=_fetcher(weasyprint))
+    out: bytes = doc.write_pdf(pdf_variant=None, uncompressed_pdf=False, optimize_images=False)
+    return out
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def report_names(lang: Lang) -> tuple[str, str]:
+    return ("report.html", "report.pdf") if lang == "zh" else (f"report.{lang}.html", f"report.{lang}.pdf")
+
+
+def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = ("zh",), pdf: bool = True,
+                  documents: Mapping[str, tuple[str, str]] | None = None, previous: RunDiff | None = None,
+                  tester: str = "") -> list[Path]:
+    """Write report.html and report.pdf (Chinese) and ``report.<lang>.*`` for other languages.
+
+    Raises :class:`PdfUnavailable` after writing the HTML if the PDF cannot be made, so the
+    caller decides whether a missing PDF fails its command.
+    """
+    written: list[Path] = []
+    pending_error: PdfUnavailable | None = None
+    for lang in langs:
+        html = render_html(build_view(result, lang=lang, documents=documents, previous=previous, tester=tester))
+        html_name, pdf_name = report_names(lang)
+        _write(folder / html_name, html.encode("utf-8"))
+        written.append(folder / html_name)
+        if pdf and pending_error is None:
+            try:
+                _write(folder / pdf_name, render_pdf(html))
+                written.append(folder / pdf_name)
+            except PdfUnavailable as exc:
+                pending_error = exc
+    if pending_error is not None:
+        raise pending_error
+    return written
+
+
+def profile_documents(result: RunResult) -> dict[str, tuple[str, str]]:
+    """Titles and numbers of the regulations the run's profile cites, for the conclusion table.
+
+    Tried in order: the profile by id (built-in profiles), then the profile files the run
+    recorded digests of. A profile that no longer loads (moved file, newer catalog) leaves the
+    report with the documents ihconform ships and bare ids — never worse than an id.
+    """
+    from ihconform.catalog import load_profile
+
+    for ref in (result.run.profile, *result.run.profile_digests):
+        try:
+            profile = load_profile(ref)
+        except (IhconformError, OSError, ValueError):
+            continue
+        return {d.id: (d.title, d.number) for d in profile.documents.values()}
+    return {}
+
+
+def write_run_reports(result: RunResult, folder: Path, documents: Mapping[str, Any]) -> None:
+    """Called by the engine while the run folder is assembled: report.html and report.pdf.
+
+    A report that cannot be drawn must not cost the run its results, which are already written:
+    the failure is reported on stderr with how to re-render (``ihconform report``), never hidden.
+    ``documents`` is the profile's ``{id: Document}``.
+    """
+    import sys
+    import traceback
+
+    docs = {k: (str(getattr(d, "title", k)), str(getattr(d, "number", ""))) for k, d in documents.items()}
+    try:
+        write_reports(result, folder, documents=docs)
+    except PdfUnavailable as exc:
+        sys.stderr.write(f"ihconform: 警告 / warning: report.pdf not written: {exc}\n")
+    except Exception as exc:  # a renderer bug must not lose a finished run; it is shown, not hidden
+        sys.stderr.write("ihconform: 错误 / error: the report could not be rendered "
+                         f"({type(exc).__name__}: {exc}); results.json and junit.xml are complete — "
+                         "re-render with `ihconform report RUN_FOLDER` once fixed\n")
+        traceback.print_exc(file=sys.stderr)

@@ -1,0 +1,274 @@
+"""From a :class:`RunResult` to what the report shows, section by section.
+
+All judgement lives in the engine and scoring; this module only groups, counts and formats, so
+HTML and PDF (one template) cannot disagree with results.json. Free-form values that came from a
+target (observed values, reasons, object ids) are passed as plain strings; the template's
+autoescaping turns any markup in them into text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup
+
+from ihconform.diff import RunDiff
+from ihconform.report import charts
+from ihconform.report.i18n import BASIC_TOPICS, KNOWN_DOCUMENTS, METHODS, OBJECT_TYPES, Lang, labels
+from ihconform.results import ControlResult, EvidenceRef, ObjectResult, RunResult, Status, overall
+
+_BAD = (Status.FAIL, Status.PARTIAL)
+#: Keys of an uplink result's observed value read as the measured bandwidth, in order of preference.
+BANDWIDTH_KEYS = ("median_mbps", "measured_mbps", "mbps", "p50_mbps", "bandwidth_mbps", "throughput_mbps")
+BRIEF = 240  # characters of an observed value shown per result; the rest stays in results.json
+
+
+def brief(value: Any, limit: int = BRIEF) -> str:
+    """A one-glance rendering of an observed/expected value; never markup, never unbounded."""
+    if value is None or value == "":
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd" for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class ControlView:
+    c: ControlResult
+    title: str
+    status_label: str
+    results: list[ObjectResult]
+    waived: int
+    method: str
+    risk: str = ""  # 高/中/低 (or High/Medium/Low)
+    advice: str = ""
+    affected: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    number: int
+
+
+@dataclass
+class ReportView:
+    lang: Lang
+    t: dict[str, str]
+    r: RunResult
+    sections: list[Section]
+    status_label: dict[str, str]
+    cover: list[tuple[str, str]]
+    profile_digests: list[tuple[str, str]]
+    documents: list[dict[str, Any]]
+    controls: list[ControlView]
+    by_document: list[tuple[str, list[tuple[str, list[ControlView]]]]]
+    high_risk: list[ControlView]
+    basic: list[dict[str, Any]]
+    risks: list[ControlView]
+    assets: list[dict[str, Any]]
+    evidence: list[EvidenceRef]
+    area_chart: Markup
+    bandwidth_chart: Markup
+    trend_chart: Markup
+    previous: RunDiff | None
+    tester: str
+    report_no: str
+
+    def status(self, s: Status | str | None) -> str:
+        if s is None:
+            return "—"
+        return self.status_label[Status(s).value]
+
+
+def _status_labels(lang: Lang) -> dict[str, str]:
+    return {s.value: (s.zh if lang == "zh" else s.en) for s in Status}
+
+
+def _risk(c: ControlResult, lang: Lang) -> str:
+    """Risk level in the manner of the 测评报告's 风险分析: high-risk items are 高; failing 关键/重要
+    items 中; the rest 低. Unjudged items get the level their failure would have."""
+    level = "高" if c.high_risk else "中" if c.severity in ("关键", "重要") else "低"
+    return level if lang == "zh" else {"高": "High", "中": "Medium", "低": "Low"}[level]
+
+
+def _advice(cv: ControlView, lang: Lang) -> str:
+    c = cv.c
+    expected = next((brief(r.expected, 120) for r in cv.results if r.status in _BAD and r.expected not in (None, "")),
+                    "")
+    if c.status in _BAD:
+        if lang == "zh":
+            s = f"按“{c.requirement}”整改{('，使其达到：' + expected) if expected else ''}；整改后复测并更新证据。"
+        else:
+            s = (f"Remediate against the requirement ({c.title_en}){'; target: ' + expected if expected else ''}; "
+                 "re-test and refresh the evidence.")
+        if cv.waived:
+            s += ("（已有豁免，须在有效期内完成或续批）" if lang == "zh"
+                  else " (a waiver covers part of it until it expires)")
+        return s
+    if c.status is Status.ERROR:
+        return ("检查未能执行：排除连接、权限或探针错误后复测（见说明）。" if lang == "zh"
+                else "The check could not run: fix access, permissions or the probe error shown, then re-test.")
+    if c.method in ("attest", "manual"):
+        return ("提交签名的证明材料（ihconform attest），或由测试人员现场核查。" if lang == "zh"
+                else "Provide a signed attestation (ihconform attest) or have the tester verify on site.")
+    return ("补充被测对象或测量后复测；未检查项不视为符合。" if lang == "zh"
+            else "Declare the missing objects or measurements and re-test; not checked never counts as conformant.")
+
+
+def _documents(result: RunResult, known: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    out = dict(KNOWN_DOCUMENTS)
+    out.update(known)
+    for c in result.controls:
+        out.setdefault(c.document, (c.document, ""))
+    return out
+
+
+def _bandwidth(result: RunResult, lang: Lang) -> tuple[list[charts.Bar], float]:
+    threshold = 10.0
+    for c in result.controls:
+        v = c.parameters.get("min_mbps")
+        if isinstance(v, int | float) and c.clause.startswith("附录1 四(三)"):
+            threshold = float(v)
+            break
+    best: dict[str, charts.Bar] = {}
+    for r in result.results:
+        if r.object_type != "uplink":
+            continue
+        value: float | None = None
+        obs = r.observed
+        if isinstance(obs, int | float) and not isinstance(obs, bool):
+            value = float(obs)
+        elif isinstance(obs, Mapping):
+            for k in BANDWIDTH_KEYS:
+                x = obs.get(k)
+                if isinstance(x, int | float) and not isinstance(x, bool):
+                    value = float(x)
+                    break
+        prev = best.get(r.object_id)
+        if prev is None or (prev.value is None and value is not None):
+            note = "" if value is not None else ("无测量值" if lang == "zh" else "no measurement")
+            best[r.object_id] = charts.Bar(r.object_id, value, r.status.value, note)
+    return list(best.values()), threshold
+
+
+def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, tuple[str, str]] | None = None,
+               previous: RunDiff | None = None, tester: str = "", max_results_per_control: int = 200) -> ReportView:
+    t = labels(lang)
+    sl = _status_labels(lang)
+    docs = _documents(result, documents or {})
+    keys = ["statement", "conclusion", "overall", "high_risk", "basic", "items", "risk", "assets", "ledger",
+            "evidence"]
+    if previous is not None:
+        keys.append("previous")
+    if result.warnings:
+        keys.append("warnings")
+    sections = [Section(k, t["s_" + k], i + 1) for i, k in enumerate(keys)]
+
+    by_control: dict[str, list[ObjectResult]] = defaultdict(list)
+    for r in result.results:
+        by_control[r.control_id].append(r)
+    views: list[ControlView] = []
+    for c in result.controls:
+        rs = by_control.get(c.control_id, [])
+        waived = sum(1 for r in rs if r.waiver is not None and r.status in _BAD)
+        cv = ControlView(c=c, title=c.title_zh if lang == "zh" or not c.title_en else c.title_en,
+                         status_label=sl[c.status.value], results=rs[:max_results_per_control], waived=waived,
+                         method=METHODS.get(c.method, {"zh": c.method, "en": c.method})[lang])
+        cv.risk = _risk(c, lang)
+        cv.affected = [r.object_id for r in rs if r.status in (*_BAD, Status.ERROR, Status.NOT_CHECKED)]
+        cv.advice = _advice(cv, lang)
+        views.append(cv)
+
+    doc_rows = []
+    for doc_id in dict.fromkeys(c.document for c in result.controls):
+        cs = [v for v in views if v.c.document == doc_id]
+        cnt = {s.value: sum(1 for v in cs if v.c.status is s) for s in Status}
+        st, _ = overall(v.c.status for v in cs)
+        title, number = docs[doc_id]
+        doc_rows.append({"id": doc_id, "title": title, "number": number, "counts": cnt,
+                         "high_risk": sum(1 for v in cs if v.c.high_risk and v.c.status in _BAD),
+                         "status": st, "total": len(cs)})
+
+    grouped: list[tuple[str, list[tuple[str, list[ControlView]]]]] = []
+    for doc in doc_rows:
+        areas: dict[str, list[ControlView]] = {}
+        for v in views:
+            if v.c.document == doc["id"]:
+                areas.setdefault(v.c.area or v.c.clause.split(" ")[0] or "—", []).append(v)
+        heading = f"{doc['title']} {doc['number']}".strip()
+        grouped.append((heading, list(areas.items())))
+
+    basic = []
+    for clause, topic in BASIC_TOPICS:
+        cs = [v for v in views if v.c.clause == clause or v.c.clause.startswith(clause + " ")
+              or (clause.startswith("第") and v.c.clause.startswith(clause))]
+        cnt = {s.value: sum(1 for v in cs if v.c.status is s) for s in Status}
+        basic.append({"clause": clause, "topic": topic[lang], "controls": cs, "counts": cnt,
+                      "is_bandwidth": clause == "附录1 四(三)"})
+
+    risks = [v for v in views if v.c.status in (*_BAD, Status.ERROR, Status.NOT_CHECKED)]
+    order = {"高": 0, "High": 0, "中": 1, "Medium": 1, "低": 2, "Low": 2}
+    risks.sort(key=lambda v: (v.c.status not in _BAD, order[v.risk]))
+
+    per_obj: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"pass": 0, "fail": 0, "other": 0})
+    for r in result.results:
+        k = "pass" if r.status is Status.PASS else "fail" if r.status in _BAD else "other"
+        per_obj[(r.object_type, r.object_id)][k] += 1
+    assets = []
+    for o in result.objects:
+        assets.append({"type": OBJECT_TYPES.get(o.type, {"zh": o.type, "en": o.type})[lang], "id": o.id,
+                       "label": o.label, "counts": per_obj.get((o.type, o.id), {"pass": 0, "fail": 0, "other": 0})})
+
+    seen: dict[str, EvidenceRef] = {e.path: e for e in result.evidence}
+    for r in result.results:
+        for e in r.evidence:
+            seen.setdefault(e.path, e)
+    for a in result.attestations:
+        for e in a.files:
+            seen.setdefault(e.path, e)
+
+    area_counts: dict[str, dict[str, int]] = {}
+    for c in result.controls:
+        area = c.area or c.clause.split(" ")[0] or c.document
+        area_counts.setdefault(area, {s.value: 0 for s in Status})[c.status.value] += 1
+    bars, threshold = _bandwidth(result, lang)
+    trend = Markup("")
+    if previous is not None:
+        names = sorted(set(previous.area_old) | set(previous.area_new))
+        trend = charts.trend_chart([(a, previous.area_old.get(a), previous.area_new.get(a)) for a in names],
+                                   t["last_year"], t["this_year"])
+    inst = result.institution
+    sysd = result.system
+    ng = t["not_given"]
+    cover = [
+        (t["institution"], inst.get("name", "") or ng),
+        (t["licence"], inst.get("licence_number", "") or ng),
+        (t["credit_code"], inst.get("credit_code", "") or ng),
+        (t["system"], " ".join(x for x in (str(sysd.get("name", "")), str(sysd.get("version", ""))) if x) or ng),
+        (t["mlps_level"], str(sysd.get("mlps_level", "")) or ng),
+        (t["filing"], str(sysd.get("mlps_filing_number", "")) or ng),
+        (t["location"], str(sysd.get("location", "")) or ng),
+        (t["period"], f"{result.run.started} — {result.run.finished}"),
+        (t["tester"], tester or ng),
+        (t["tool"], f"{result.tool.get('name', 'ihconform')} {result.tool.get('version', '')}"),
+        (t["profile"], f"{result.run.profile} {result.run.profile_version}"),
+        (t["run_id"], result.run.id),
+        (t["inventory_digest"], result.run.inventory_sha256 or ng),
+    ]
+    return ReportView(
+        lang=lang, t=t, r=result, sections=sections, status_label=sl, cover=cover,
+        profile_digests=sorted((k.rsplit("/", 1)[-1], v) for k, v in result.run.profile_digests.items()),
+        documents=doc_rows, controls=views, by_document=grouped,
+        high_risk=[v for v in views if v.c.high_risk and v.c.status in _BAD], basic=basic, risks=risks,
+        assets=assets, evidence=sorted(seen.values(), key=lambda e: e.path),
+        area_chart=charts.area_chart(list(area_counts.items()), sl),
+        bandwidth_chart=charts.bandwidth_chart(bars, threshold, no_value="—"),
+        trend_chart=trend, previous=previous, tester=tester, report_no=f"IHC-{result.run.started[:10]}-{result.run.id}",
+    )
+
