@@ -27,7 +27,7 @@ from ihconform.results import ExitCode, Status
 
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
-SUBCOMMAND_MODULES = ("ihconform.lab", "ihconform.ledger.cli")
+SUBCOMMAND_MODULES = ("ihconform.lab", "ihconform.ledger.cli", "ihconform.report.cli")
 
 
 def _err(msg: str) -> None:
