@@ -18,13 +18,13 @@ from pathlib import Path
 
 from ihconform import __version__
 from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
+from ihconform.engine import FORMATS
 from ihconform.errors import ConfigError, IhconformError, Location
 from ihconform.inventory import Inventory, load_inventory, local_inventory
 from ihconform.plan import matches_only
 from ihconform.profile import Method, Profile
 from ihconform.registry import PROBES, user_probe_ids
 from ihconform.results import ExitCode, Status
-
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
 SUBCOMMAND_MODULES = ("ihconform.lab", "ihconform.ledger.cli", "ihconform.report.cli")
@@ -56,6 +56,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ihconform.engine import DEFAULT_REPORTS, execute, new_run_id, pytest_args, run_folder
 
     profile, _inventory = _load_inputs(args)  # validate everything before anything is written
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ConfigError(f"unknown report format(s) {', '.join(unknown)}; known: {', '.join(FORMATS)}",
+                          field="--formats")
     run_id = new_run_id()
     base = Path(args.output) if args.output else DEFAULT_REPORTS
     out = run_folder(base, run_id)
@@ -67,7 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = execute(pytest_args(
         inventory=Path(args.inventory) if args.inventory else None, profile=args.profile,
         only=args.only or [], output=out, run_id=run_id, probes=[Path(p) for p in args.probes or []],
-        parallel=args.parallel, progress=sys.stderr.isatty() and not args.quiet, extra=args.pytest_args))
+        parallel=args.parallel, progress=sys.stderr.isatty() and not args.quiet, formats=formats,
+        extra=args.pytest_args))
     results = out / "results.json"
     if not results.exists():
         if code == ExitCode.INTERRUPTED:
@@ -243,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", metavar="DIR", help="结果目录 / reports folder (default reports/)")
     r.add_argument("--parallel", type=int, default=16, help="并行主机数 / hosts probed at once (default 16)")
     r.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress display")
+    r.add_argument("--formats", default=",".join(FORMATS), metavar="LIST",
+                   help="报告格式 / report formats: json,junit,html,pdf (json and junit always)")
     r.add_argument("pytest_args", nargs="*", help="传给 pytest 的参数（放在 -- 之后）/ extra pytest arguments after --")
     r.set_defaults(func=cmd_run)
 

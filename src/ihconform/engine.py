@@ -27,7 +27,6 @@ from ihconform.errors import IhconformError
 from ihconform.inventory import Database, Host
 from ihconform.plan import probe_for
 from ihconform.registry import builtin_probe_files
-from ihconform.scoring import compute_score
 from ihconform.results import (
     ControlResult,
     EvidenceRef,
@@ -42,6 +41,7 @@ from ihconform.results import (
     counts,
     overall,
 )
+from ihconform.scoring import compute_score
 
 if TYPE_CHECKING:
     from ihconform.plugin import IhcState
@@ -58,9 +58,13 @@ def run_folder(base: Path, run_id: str, when: _dt.datetime | None = None) -> Pat
     return base / f"{when:%Y%m%d}-{run_id}"
 
 
+#: Report formats a run writes; results.json and junit.xml are always written.
+FORMATS = ("json", "junit", "html", "pdf")
+
+
 def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str], output: Path,
                 run_id: str, probes: list[Path], parallel: int, progress: bool,
-                extra: list[str] | None = None) -> list[str]:
+                formats: tuple[str, ...] = FORMATS, extra: list[str] | None = None) -> list[str]:
     """The pytest command line of a run. Probe files are given explicitly, so pytest collects
     them whatever their names; a packaged ini keeps the user's pytest.ini out of the run."""
     ini = Path(__file__).with_name("probes") / "pytest.ini"
@@ -73,7 +77,8 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
         args += ["--ihc-profile", profile]
     for sel in only:
         args += ["--ihc-only", sel]
-    args += ["--ihc-output", str(output), "--ihc-run-id", run_id, "--ihc-parallel", str(parallel)]
+    args += ["--ihc-output", str(output), "--ihc-run-id", run_id, "--ihc-parallel", str(parallel),
+             "--ihc-formats", ",".join(formats)]
     if progress:
         args.append("--ihc-progress")
     args += [str(p) for p in builtin_probe_files()] + [str(p) for p in probes]
@@ -251,9 +256,10 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
             shutil.rmtree(partial)
             sys.stderr.write("中断：未写出报告 / interrupted: no report written\n")
             return ExitCode.INTERRUPTED
-        from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
+        if state.formats & {"html", "pdf"}:
+            from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
 
-        write_run_reports(result, partial, state.plan.profile.documents)
+            write_run_reports(result, partial, state.plan.profile.documents)
         os.rename(partial, final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

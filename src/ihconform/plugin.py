@@ -50,6 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--ihc-run-id", default=None, help="run id (default: generated)")
     g.addoption("--ihc-parallel", type=int, default=16, help="hosts gathered at once")
     g.addoption("--ihc-progress", action="store_true", default=False, help="show a progress line")
+    g.addoption("--ihc-formats", default="json,junit,html,pdf",
+                help="report formats to write (json and junit are always written)")
 
 
 class IhcState:
@@ -78,6 +80,7 @@ class IhcState:
         self.final = output  # where the finished run folder goes (set in pytest_configure)
         self.partial: Path | None = None  # the folder being assembled
         self.evidence: EvidenceSink | None = None
+        self.formats: set[str] = {"json", "junit", "html", "pdf"}
         self.ledger = Ledger()  # attestations, waivers and keyring, verified (pytest_configure)
 
     def host_of(self, check: Check) -> str:
@@ -118,6 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state.final = state.output or run_folder(DEFAULT_REPORTS, state.run_id, state.started)
     state.partial = open_partial(state.final)
     state.evidence = EvidenceSink(state.partial)
+    state.formats = {f.strip() for f in str(config.getoption("ihc_formats")).split(",") if f.strip()}
     _use_ledger(state, ledger)
     config.stash[STATE_KEY] = state
     state.store.start(plan.needs_hosts())

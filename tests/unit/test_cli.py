@@ -29,6 +29,10 @@ BAD_INPUTS = {
 }
 
 
+MINI = FIXTURES / "profiles" / "mini.yaml"
+FAST = ("run", "-q", "--formats", "json,junit")  # the report renderers have their own tests
+
+
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ihconform.cli", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=180, check=False)
@@ -58,7 +62,7 @@ def test_bad_input_exits_2_and_writes_nothing(case, tmp_path):
 
 def test_embedded_default_runs_locally(tmp_path):
     out = tmp_path / "reports"
-    proc = run_cli("run", "-q", "-p", str(FIXTURES / "profiles" / "mini.yaml"), "-o", str(out))
+    proc = run_cli(*FAST, "-p", str(MINI), "-o", str(out))
     assert proc.returncode in (1, 3), proc.stderr
     (folder,) = list(out.iterdir())
     data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
@@ -73,8 +77,8 @@ def test_embedded_default_runs_locally(tmp_path):
 
 def test_existing_output_is_never_overwritten(tmp_path):
     out = tmp_path / "reports"
-    first = run_cli("run", "-q", "-p", str(FIXTURES / "profiles" / "mini.yaml"), "-o", str(out))
-    second = run_cli("run", "-q", "-p", str(FIXTURES / "profiles" / "mini.yaml"), "-o", str(out))
+    first = run_cli(*FAST, "-p", str(MINI), "-o", str(out))
+    second = run_cli(*FAST, "-p", str(MINI), "-o", str(out))
     assert first.returncode in (1, 3) and second.returncode in (1, 3)
     assert len(list(out.iterdir())) == 2  # each run has its own folder
     assert not list(out.glob("*.partial"))
@@ -98,7 +102,7 @@ def test_validate_and_listing_commands():
 
 def test_only_selects_one_clause(tmp_path):
     out = tmp_path / "r"
-    proc = run_cli("run", "-q", "-p", str(FIXTURES / "profiles" / "mini.yaml"), "--only", "L3-CES1-18", "-o", str(out))
+    proc = run_cli(*FAST, "-p", str(MINI), "--only", "L3-CES1-18", "-o", str(out))
     (folder,) = list(out.iterdir())
     data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     assert [c["control_id"] for c in data["controls"]] == ["T-PORTS"], proc.stderr
