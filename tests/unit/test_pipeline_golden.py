@@ -27,7 +27,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def golden_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path_factory.mktemp("reports")
-    proc = run_cli("run", "-q", "-i", str(FIXTURES / "golden-inventory.yaml"),
+    proc = run_cli("run", "-q", "--formats", "json,junit", "-i", str(FIXTURES / "golden-inventory.yaml"),
                    "-p", str(FIXTURES / "profiles" / "golden.yaml"),
                    "--probes", str(FIXTURES / "probes" / "fixed.py"), "-o", str(out), cwd=ROOT)
     folders = [p for p in out.iterdir() if p.is_dir()]
