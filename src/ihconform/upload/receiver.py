@@ -56,7 +56,7 @@ class ReceiverConfig:
 class _State:
     def __init__(self, cfg: ReceiverConfig) -> None:
         self.cfg = cfg
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # _reply records under it, also from inside locked sections
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status), for tests
         cfg.store.mkdir(parents=True, exist_ok=True)
 
