@@ -97,7 +97,8 @@ def _pg_prefix(db: Database, dbname: str) -> str:
             "psql", "-X", "-A", "-t", "-q", "-F", "|", "-p", str(db.port), "-d", dbname]
     if db.socket:
         argv[argv.index("-p"):argv.index("-p")] = ["-h", db.socket]
-    return " ".join(shlex.quote(a) for a in argv)
+    # cd /: the engine account may not enter the login user's working directory
+    return "cd / && " + " ".join(shlex.quote(a) for a in argv)
 
 
 def _pg_section(db: Database) -> Section:
@@ -115,7 +116,7 @@ def _my_client(db: Database, sql: str) -> str:
     """The MariaDB/MySQL client on the socket, as root (``unix_socket``) or ``admin_user``."""
     run_as = quote_command("runuser -u %s -- ", db.admin_user) if db.admin_user else ""
     sock = quote_command(" -S %s", db.socket) if db.socket else ""
-    return ('m=$(command -v mariadb || command -v mysql) && ' + run_as
+    return ('cd / && m=$(command -v mariadb || command -v mysql) && ' + run_as
             + '"$m" --protocol=socket' + sock + quote_command(" -N -B -e %s", sql))
 
 

@@ -17,6 +17,10 @@ from ihconform.inventory import Inventory
 
 #: Fact names that stand for a family of per-object sections.
 FAMILIES: frozenset[str] = frozenset({DB_FACTS, DB_AUDIT_FACTS})
+#: Host roles that make a web-server object (``inventory.objects``): only their batches
+#: carry the web sections (``nginx -T`` on a database host would only add noise and time).
+WEB_ROLES: frozenset[str] = frozenset({"app", "web"})
+_WEB_NAMES = frozenset(s.name for s in WEB_SECTIONS)
 
 
 def static_sections() -> list[Section]:
@@ -33,7 +37,9 @@ def sections_for(inventory: Inventory, needed: set[str] | None = None) -> dict[s
     """host id -> the sections of its one batched script (only ``needed`` ones if given)."""
     out = {}
     for h in inventory.hosts:
-        secs = [s for s in static_sections() if needed is None or s.name in needed]
+        web = bool(WEB_ROLES & set(h.roles))
+        secs = [s for s in static_sections() if (needed is None or s.name in needed)
+                and (web or s.name not in _WEB_NAMES)]
         families = None if needed is None else needed & FAMILIES
         for db in inventory.databases:
             if db.host == h.id:

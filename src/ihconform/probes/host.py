@@ -205,13 +205,18 @@ def logrotate_retention(text: str, logs: list[str]) -> dict[str, int | None]:
     glob_rotate, glob_period, glob_maxage = None, 7, None
     stanzas: list[tuple[list[str], dict[str, int]]] = []
     depth, current_files, current = 0, [], {}  # type: ignore[var-annotated]
+    pending: list[str] = []  # Debian lists a stanza's files on lines of their own before "{"
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line or line.startswith("## "):
             continue
         if line.endswith("{"):
-            current_files = line[:-1].split()
+            current_files = pending + line[:-1].split()
+            pending = []
             current, depth = {}, 1
+            continue
+        if not depth and line.startswith(("/", '"')):
+            pending.extend(w.strip('"') for w in line.split())
             continue
         if line == "}":
             if depth:
@@ -456,7 +461,7 @@ def test_sudoers(check: Check, host: HostView) -> None:
             continue
         is_admin = (principal.startswith("%") and principal[1:] in admin_groups) or principal in admin_users
         if not is_admin:
-            bad.append(f"{path}: {rule}")
+            bad.append(f"{principal} ({path}: {rule})")
     check.judge(not bad, observed={"nopasswd_all_non_admin": bad},
                 expected={"NOPASSWD: ALL": f"only {sorted(admin_users)} or groups {sorted(admin_groups)}"},
                 reason="; ".join(bad) or "no passwordless full sudo for non-administrators")
