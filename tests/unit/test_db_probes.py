@@ -1,0 +1,183 @@
+"""Database probes on recorded client output: PostgreSQL 15 and MariaDB 10.11 configured
+weakly and hardened (tests/fixtures/facts/db), and the lab's db01."""
+
+from __future__ import annotations
+
+import pytest
+
+from ihconform.errors import FactUnavailable, NotChecked
+from ihconform.facts.collect import HostFacts
+from ihconform.facts.host import HostView
+from ihconform.inventory import Database
+from ihconform.probes import db as dp
+from ihconform.results import Status
+from tests.fixtures.facts.factsfix import (
+    HERE,
+    LAB_DBS,
+    db_check,
+    db_facts_from,
+    load_dir,
+    local_db,
+    text,
+    with_text,
+)
+
+PASS, FAIL, PARTIAL, NA = Status.PASS, Status.FAIL, Status.PARTIAL, Status.NOT_APPLICABLE
+PG, MY = local_db("postgresql", "pg1"), local_db("mariadb", "my1")
+
+
+@pytest.fixture(scope="module")
+def lab_db01() -> HostFacts:
+    return load_dir(HERE / "lab" / "db01", "db01")
+
+
+def judge(fn, probe_id: str, db: Database, facts: HostFacts, **overrides: object):  # type: ignore[no-untyped-def]
+    check = db_check(probe_id, db, **overrides)
+    if fn in (dp.test_backup,):
+        fn(check, facts, HostView(facts))
+    else:
+        fn(check, facts)
+    assert check.verdict is not None
+    return check.verdict
+
+
+def test_accounts() -> None:
+    assert judge(dp.test_accounts, "db.accounts", PG, db_facts_from("hardened", PG)).status is PASS
+    v = judge(dp.test_accounts, "db.accounts", PG, db_facts_from("weak", PG))
+    assert v.status is FAIL and v.observed["login_roles_without_password"] == ["nopw"]
+    assert judge(dp.test_accounts, "db.accounts", MY, db_facts_from("hardened", MY)).status is PASS
+    v = judge(dp.test_accounts, "db.accounts", MY, db_facts_from("weak", MY))
+    assert v.status is FAIL
+    assert v.observed == {"anonymous": ["''@'localhost'"], "empty_password": ["'nopw'@'%'"]}
+
+
+def test_password_encryption() -> None:
+    assert judge(dp.test_password_encryption, "db.password_encryption", PG,
+                 db_facts_from("hardened", PG)).status is PASS
+    v = judge(dp.test_password_encryption, "db.password_encryption", PG, db_facts_from("weak", PG))
+    assert v.status is FAIL and v.observed == {"password_encryption": "md5", "roles_with_weak_hash": ["app"]}
+    # MariaDB: ed25519 for 'his'; root and mysql have no password (unix_socket): pass
+    assert judge(dp.test_password_encryption, "db.password_encryption", MY,
+                 db_facts_from("hardened", MY)).status is PASS
+    v = judge(dp.test_password_encryption, "db.password_encryption", MY, db_facts_from("weak", MY))
+    assert v.status is FAIL and v.observed["weak_accounts"] == ["'app'@'%' mysql_native_password"]
+
+
+def test_idle_lockout() -> None:
+    v = judge(dp.test_idle_lockout, "db.idle_lockout", PG, db_facts_from("hardened", PG))
+    assert v.status is PARTIAL and v.reason == "unmet: login-failure lockout"
+    # auth_delay is loaded; a site that accepts it as the lockout mechanism says so in the profile
+    assert judge(dp.test_idle_lockout, "db.idle_lockout", PG, db_facts_from("hardened", PG),
+                 lockout_libraries=["credcheck", "auth_delay"]).status is PASS
+    assert judge(dp.test_idle_lockout, "db.idle_lockout", PG, db_facts_from("weak", PG)).status is FAIL
+    assert judge(dp.test_idle_lockout, "db.idle_lockout", MY, db_facts_from("hardened", MY)).status is PASS
+    v = judge(dp.test_idle_lockout, "db.idle_lockout", MY, db_facts_from("weak", MY))
+    assert v.status is FAIL and v.observed["wait_timeout"] == 28800
+
+
+def test_tls() -> None:
+    assert judge(dp.test_tls, "db.tls", PG, db_facts_from("hardened", PG)).status is PASS
+    v = judge(dp.test_tls, "db.tls", PG, db_facts_from("weak", PG))
+    assert v.status is PARTIAL and len(v.observed["non_tls_network_lines"]) == 2
+    assert judge(dp.test_tls, "db.tls", MY, db_facts_from("hardened", MY)).status is PASS
+    v = judge(dp.test_tls, "db.tls", MY, db_facts_from("weak", MY))
+    assert v.status is PARTIAL and v.reason == "unmet: TLS available, require_secure_transport = ON"
+    local_only = PG.model_copy(update={"tls_required": False})
+    assert judge(dp.test_tls, "db.tls", local_only, db_facts_from("weak", local_only)).status is NA
+
+
+def test_hba() -> None:
+    assert judge(dp.test_hba, "db.hba", PG, db_facts_from("hardened", PG)).status is PASS
+    v = judge(dp.test_hba, "db.hba", PG, db_facts_from("weak", PG))
+    assert v.status is PARTIAL
+    assert v.observed["forbidden_method_lines"] == ["line 2: host all all 0.0.0.0 trust"]
+    assert v.observed["world_open_lines"] == ["line 2: host all all 0.0.0.0/0.0.0.0 trust"]
+    assert judge(dp.test_hba, "db.hba", MY, db_facts_from("hardened", MY)).status is PASS
+    v = judge(dp.test_hba, "db.hba", MY, db_facts_from("weak", MY))
+    assert v.status is FAIL and v.observed["accounts_from_any_host"] == ["'app'@'%'", "'nopw'@'%'"]
+
+
+def test_audit(lab_db01: HostFacts) -> None:
+    v = judge(dp.test_audit, "db.audit", PG, db_facts_from("hardened", PG))
+    assert v.status is PARTIAL and "statements audited" in v.reason
+    assert judge(dp.test_audit, "db.audit", LAB_DBS[0], lab_db01).status is PASS  # log_statement = ddl
+    assert judge(dp.test_audit, "db.audit", PG, db_facts_from("weak", PG)).status is PARTIAL
+    v = judge(dp.test_audit, "db.audit", MY, db_facts_from("hardened", MY))
+    assert v.status is PASS and v.observed["audit_plugins_active"] == ["server_audit"]
+    v = judge(dp.test_audit, "db.audit", MY, db_facts_from("weak", MY))
+    assert v.status is PARTIAL and v.reason == "my1: no audit plugin active"
+
+
+def test_superusers() -> None:
+    assert judge(dp.test_superusers, "db.superusers", PG, db_facts_from("hardened", PG)).status is PASS
+    v = judge(dp.test_superusers, "db.superusers", PG, db_facts_from("weak", PG))
+    assert v.status is FAIL and v.observed["superusers"] == ["app", "postgres"]
+    v = judge(dp.test_superusers, "db.superusers", MY, db_facts_from("hardened", MY))
+    assert v.status is PASS and v.observed["superusers"] == ["mysql", "root"]  # unix_socket root counts
+    v = judge(dp.test_superusers, "db.superusers", MY, db_facts_from("weak", MY))
+    assert v.status is FAIL and "app" in v.reason
+
+
+def test_backup(lab_db01: HostFacts) -> None:
+    pg_lab = LAB_DBS[0]
+    v = judge(dp.test_backup, "db.backup", pg_lab, lab_db01)
+    assert v.status is PARTIAL and v.reason == "unmet: scheduled backup job"
+    cron = text(lab_db01, "crontabs").replace(
+        "## timers", "/var/spool/cron/crontabs/postgres:0 1 * * * pg_dumpall -f /backup/all.sql\n## timers")
+    assert judge(dp.test_backup, "db.backup", pg_lab, with_text(lab_db01, "crontabs", cron)).status is PASS
+    v = judge(dp.test_backup, "db.backup", LAB_DBS[1], lab_db01)
+    assert v.status is FAIL and v.observed["log_bin"] == "OFF"
+    weak_on_lab_host = db_facts_from("weak", PG.model_copy(update={"host": "db01"}), host=lab_db01)
+    v = judge(dp.test_backup, "db.backup", PG.model_copy(update={"host": "db01"}), weak_on_lab_host)
+    assert v.status is FAIL and v.observed["archive_mode"] == "off"
+
+
+def test_app_audit_retention() -> None:
+    v = judge(dp.test_app_audit_retention, "db.app_audit_retention", PG, db_facts_from("hardened", PG))
+    assert v.status is FAIL and v.observed["oldest_record_days"] == 30.0 and v.observed["rows"] == 2
+    short = PG.model_copy(update={"audit_retention_days": 20})
+    assert judge(dp.test_app_audit_retention, "db.app_audit_retention", short,
+                 db_facts_from("hardened", short)).status is PASS
+    v = judge(dp.test_app_audit_retention, "db.app_audit_retention", MY, db_facts_from("hardened", MY))
+    assert v.status is PASS and v.observed["oldest_record_days"] == 200.0
+
+
+def test_app_audit_retention_without_table_is_not_checked(lab_db01: HostFacts) -> None:
+    with pytest.raises(NotChecked, match="no audit_table"):
+        judge(dp.test_app_audit_retention, "db.app_audit_retention", LAB_DBS[0], lab_db01)
+
+
+def test_app_audit_retention_missing_table_is_an_error() -> None:
+    facts = db_facts_from("hardened", PG)
+    missing = (HERE / "db" / "missing-table.dbaudit.pg1.txt").read_text()
+    facts = with_text(facts, "dbaudit.pg1", missing, 1)
+    with pytest.raises(FactUnavailable):
+        judge(dp.test_app_audit_retention, "db.app_audit_retention", PG, facts)
+
+
+@pytest.mark.parametrize("engine", ["dm", "kingbase"])
+def test_dm_and_kingbase_are_not_checked(engine: str, lab_db01: HostFacts) -> None:
+    db = Database(id=f"{engine}1", host="db01", engine=engine, port=5236)  # type: ignore[arg-type]
+    for fn, pid in ((dp.test_accounts, "db.accounts"), (dp.test_tls, "db.tls"), (dp.test_audit, "db.audit")):
+        with pytest.raises(NotChecked, match="extension point"):
+            judge(fn, pid, db, lab_db01)
+
+
+def test_lab_db01_verdicts(lab_db01: HostFacts) -> None:
+    pg, my = LAB_DBS
+    for fn, pid in ((dp.test_accounts, "db.accounts"), (dp.test_tls, "db.tls"), (dp.test_hba, "db.hba")):
+        assert judge(fn, pid, pg, lab_db01).status is PASS, pid
+        assert judge(fn, pid, my, lab_db01).status is PASS, pid
+
+
+def test_a_failed_query_is_an_error_not_a_pass() -> None:
+    bad = "psql: error: connection to server on socket \"/x/.s.PGSQL.5432\" failed: No such file or directory\n"
+    facts = with_text(db_facts_from("hardened", PG), "db.pg1", bad, 2)
+    with pytest.raises(FactUnavailable, match="exited 2"):
+        judge(dp.test_tls, "db.tls", PG, facts)
+    # exit 1 with an ERROR inside one part: that part is missing, never judged from nothing
+    partial = text(db_facts_from("hardened", PG), "db.pg1").replace(
+        "## hba\n", "## hba\nERROR:  permission denied for view pg_hba_file_rules\n")
+    facts = with_text(db_facts_from("hardened", PG), "db.pg1", partial, 1)
+    with pytest.raises(FactUnavailable, match="hba query failed"):
+        judge(dp.test_hba, "db.hba", PG, facts)
