@@ -1,0 +1,289 @@
+"""The SSH transport and the batched collector against a real OpenSSH sshd.
+
+A throwaway ``sshd`` listens on 127.0.0.1 (a free high port) with its own host key, config
+and authorized_keys in a temporary folder, in a private mount namespace whose
+``/etc/pam.d/sshd`` is a minimal stack bind-mounted from that folder (the real /etc is not
+touched; the bind exists only inside the namespace). It is killed at the end.
+
+Shown here: strict host-key verification (unknown key refused, changed key refused with
+both fingerprints, pinned and known_hosts keys accepted), TCP_NODELAY, one connection for
+many commands, output cap and timeout, a hanging command, the batched collector's sections
+and transcript, a closed connection reported as an error for every fact, and a planted sudo
+password that appears nowhere in the transcript or the facts.
+
+Needs root (to run sshd and log in as root and postgres); skipped with one message otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ihconform.errors import FactUnavailable, HostKeyError, TransportError
+from ihconform.facts.collect import Section, collect
+from ihconform.facts.host import HostView
+from ihconform.facts.store import FactStore
+from ihconform.inventory import Auth, Defaults, Host, Institution, Inventory, Sudo, SystemUnderTest
+from ihconform.transport.ssh import SshTransport, fingerprint, parse_public_key
+
+SSHD = "/usr/sbin/sshd"
+PAM_SSHD = "auth required pam_deny.so\naccount required pam_unix.so\nsession required pam_permit.so\n" \
+           "password required pam_deny.so\n"
+SECRET = "Planted-sudo-S3cret-7f3a9c"  # the sudo password the tests plant
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root: runs its own sshd and logs in as root and postgres"
+    for tool in (SSHD, "ssh-keygen", "unshare", "sudo"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    try:
+        import pwd
+
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return "needs the postgres account (a non-root login with a shell)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+
+
+@dataclass(frozen=True)
+class Sshd:
+    port: int
+    folder: Path
+    host_key: str  # "ssh-ed25519 AAAA..." of the running sshd
+    other_key: str  # a different key, for the changed-key case
+    client_key: Path
+
+
+def _keygen(path: Path) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ihc-test", "-f", str(path)], check=True)
+    return " ".join(path.with_suffix(".pub").read_text().split()[:2])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def sshd() -> Iterator[Sshd]:
+    folder = Path(tempfile.mkdtemp(prefix="ihc-sshd-"))
+    os.chmod(folder, 0o755)
+    try:
+        host_key = _keygen(folder / "host_ed25519")
+        other_key = _keygen(folder / "other_ed25519")
+        _keygen(folder / "client_ed25519")
+        auth = folder / "authorized_keys"
+        auth.write_text((folder / "client_ed25519.pub").read_text())
+        os.chmod(auth, 0o644)
+        (folder / "pam-sshd").write_text(PAM_SSHD)
+        port = _free_port()
+        cfg = folder / "sshd_config"
+        cfg.write_text("\n".join([
+            f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {folder / 'host_ed25519'}",
+            f"PidFile {folder / 'sshd.pid'}", f"AuthorizedKeysFile {auth}", "StrictModes no",
+            "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+            "UsePAM yes", "AllowUsers root postgres", "MaxSessions 50", "PrintMotd no", "PrintLastLog no",
+            "LogLevel ERROR", "",
+        ]))
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
+        script = (f"mount --bind {folder / 'pam-sshd'} /etc/pam.d/sshd && "
+                  f"exec {SSHD} -f {cfg} -D -e")
+        proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        err = proc.stderr.read().decode() if proc.stderr else ""
+                        pytest.fail(f"sshd did not start: {err}")
+                    time.sleep(0.05)
+            yield Sshd(port, folder, host_key, other_key, folder / "client_ed25519")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _inventory(s: Sshd, *, user: str = "root", host_key: str | None = None, known_hosts: Path | None = None,
+               sudo: Sudo | None = None) -> Inventory:
+    host = Host(id="t1", address="127.0.0.1", port=s.port, user=user, auth=Auth(key_file=s.client_key),
+                host_key=s.host_key if host_key is None else host_key, sudo=sudo or Sudo(), timeout_s=5)
+    return Inventory(institution=Institution(name="t"), system=SystemUnderTest(name="t"), hosts=(host,),
+                     defaults=Defaults(known_hosts=known_hosts))
+
+
+def _connect(inv: Inventory) -> SshTransport:
+    return SshTransport.connect(inv.hosts[0], inv)
+
+
+# ---- host keys ----------------------------------------------------------------------------
+
+
+def test_unknown_host_key_is_refused(sshd: Sshd) -> None:
+    empty = sshd.folder / "known_hosts_empty"
+    empty.write_text("")
+    with pytest.raises(HostKeyError) as err:
+        _connect(_inventory(sshd, host_key="", known_hosts=empty))
+    offered = fingerprint(parse_public_key(sshd.host_key))
+    assert "unknown host key" in str(err.value) and offered in str(err.value)
+    assert "ihconform trust t1" in str(err.value)
+
+
+def test_changed_host_key_is_refused_with_both_fingerprints(sshd: Sshd) -> None:
+    with pytest.raises(HostKeyError) as err:
+        _connect(_inventory(sshd, host_key=sshd.other_key))
+    msg = str(err.value)
+    assert "HOST KEY CHANGED" in msg
+    assert fingerprint(parse_public_key(sshd.host_key)) in msg  # offered
+    assert fingerprint(parse_public_key(sshd.other_key)) in msg  # expected
+
+
+def test_changed_key_gathers_nothing(sshd: Sshd) -> None:
+    inv = _inventory(sshd, host_key=sshd.other_key)
+    store = FactStore(inv, {"t1": [Section("uname", "uname -s")]})
+    try:
+        store.start({"t1"})
+        facts = store.get("t1")
+    finally:
+        store.close()
+    assert "HOST KEY CHANGED" in facts.error and not facts.sections
+    assert facts.identity["host_key_offered"] and facts.identity["host_key_expected"]
+    with pytest.raises(FactUnavailable, match="HOST KEY CHANGED"):
+        _ = HostView(facts).accounts  # every fact of that host is 检查错误
+
+
+def test_known_hosts_entry_is_accepted(sshd: Sshd) -> None:
+    kh = sshd.folder / "known_hosts"
+    kh.write_text(f"[127.0.0.1]:{sshd.port} {sshd.host_key}\n")
+    t = _connect(_inventory(sshd, host_key="", known_hosts=kh))
+    try:
+        assert t.run("echo ok").text == "ok\n"
+    finally:
+        t.close()
+
+
+# ---- one connection, nodelay, caps, timeouts ----------------------------------------------
+
+
+def test_pinned_key_one_connection_nodelay(sshd: Sshd) -> None:
+    t = _connect(_inventory(sshd))
+    try:
+        assert t.transport is not None
+        sock = t.transport.sock
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        clients = {t.run("echo $SSH_CLIENT").text.split()[1] for _ in range(20)}
+        assert clients == {str(sock.getsockname()[1])}  # every command over the same TCP connection
+        assert t.round_trips == 20
+        assert t.identity["host_key"].endswith(fingerprint(parse_public_key(sshd.host_key)))
+    finally:
+        t.close()
+
+
+def test_output_cap(sshd: Sshd) -> None:
+    t = _connect(_inventory(sshd))
+    try:
+        res = t.run("head -c 200000 /dev/zero; echo done >&2", cap=1000)
+        assert res.truncated and len(res.stdout) == 1000 and res.exit_code == 0
+    finally:
+        t.close()
+
+
+def test_hanging_command_times_out_and_the_next_works(sshd: Sshd) -> None:
+    t = _connect(_inventory(sshd))
+    try:
+        start = time.monotonic()
+        with pytest.raises(TransportError, match="timed out"):
+            t.run("sleep 4", timeout=1)
+        assert time.monotonic() - start < 3
+        assert t.run("echo still here").text == "still here\n"
+    finally:
+        t.close()
+
+
+def test_closed_connection_is_an_error_for_every_fact(sshd: Sshd) -> None:
+    t = _connect(_inventory(sshd))
+    t.close()
+    facts = collect(t, [Section("uname", "uname -s"), Section("id", "id -u")])
+    assert "closed" in facts.error
+    with pytest.raises(FactUnavailable):
+        facts.text("uname")
+
+
+# ---- the batched collector ----------------------------------------------------------------
+
+
+SECTIONS = [
+    Section("uname", "uname -s"),
+    Section("fails", "echo half; exit 3", ok_codes=(0,)),
+    Section("slow", "sleep 3", timeout=1),
+    Section("big", "head -c 50000 /dev/zero", cap=100),
+    Section("rootish", "id -u", root=True),
+    Section("shadow_scheme", "awk -F: '$1==\"root\"{print substr($2,1,1)}' /etc/shadow", root=True),
+]
+
+
+def test_collector_returns_every_section_with_exit_codes(sshd: Sshd) -> None:
+    t = _connect(_inventory(sshd))
+    try:
+        facts = collect(t, SECTIONS)
+    finally:
+        t.close()
+    assert facts.round_trips == 1 and not facts.error
+    assert set(facts.sections) == {s.name for s in SECTIONS}
+    assert facts.text("uname").strip() == "Linux"
+    assert facts.sections["fails"].exit_code == 3
+    with pytest.raises(FactUnavailable, match="exited 3"):
+        facts.text("fails")
+    assert facts.sections["slow"].exit_code == 124
+    with pytest.raises(FactUnavailable, match="timed out"):
+        facts.text("slow")
+    assert facts.sections["big"].truncated and len(facts.sections["big"].output) == 100
+    assert facts.text("rootish").strip() == "0"
+    transcript = facts.transcript()
+    assert [c["section"] for c in transcript["commands"]] == [s.name for s in SECTIONS]
+    assert all(c["command"] and len(c["sha256"]) == 64 for c in transcript["commands"])
+
+
+def test_planted_sudo_password_appears_nowhere(sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As postgres (not root) with sudo enabled: the password travels on stdin to sudo only.
+    postgres may not sudo here, so root sections are refused (检查错误); plain ones gathered."""
+    monkeypatch.setenv("IHC_TEST_SUDO_PW", SECRET)
+    inv = _inventory(sshd, user="postgres", sudo=Sudo(enabled=True, password_env="IHC_TEST_SUDO_PW"))
+    sections = [*SECTIONS, Section("env", "env"), Section("procs", "ps -eo args=")]
+    store = FactStore(inv, {"t1": sections})
+    try:
+        store.start({"t1"})
+        facts = store.get("t1")
+    finally:
+        store.close()
+    assert not facts.error
+    assert facts.text("uname").strip() == "Linux"
+    for name in ("rootish", "shadow_scheme"):
+        with pytest.raises(FactUnavailable, match="sudo"):
+            facts.text(name)
+    everything = json.dumps(facts.transcript()) + "".join(r.text for r in facts.sections.values())
+    assert SECRET not in everything
+    assert facts.transcript()["identity"]["user"] == "postgres"
+
