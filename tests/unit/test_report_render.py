@@ -290,3 +290,18 @@ def test_pdf_fetches_no_url():
         srv.shutdown()
         srv.server_close()
     assert pdf.startswith(b"%PDF-") and hits == []
+
+
+def test_objects_with_the_same_verdict_share_a_row():
+    from ihconform.report.view import _rows
+
+    def r(oid: str, st: Status, reason: str, ev: tuple[EvidenceRef, ...] = ()) -> ObjectResult:
+        return ObjectResult(control_id="C", object_id=oid, object_type="host-os", status=st, status_zh=st.zh,
+                            reason=reason, evidence=ev)
+
+    t1, t2 = _ev("evidence/hosts/a/t.json", "transcript"), _ev("evidence/hosts/b/t.json", "transcript")
+    rows = _rows([r("a", Status.NOT_CHECKED, "no facts", (t1,)), r("b", Status.NOT_CHECKED, "no facts", (t2,)),
+                  r("c", Status.FAIL, "no facts"), r("d", Status.NOT_CHECKED, "no facts")])
+    assert [(x.objects, x.status) for x in rows] == [(["a", "b"], Status.NOT_CHECKED), (["c"], Status.FAIL),
+                                                     (["d"], Status.NOT_CHECKED)]
+    assert rows[0].evidence == [t1, t2]  # every object's evidence is still listed

@@ -37,6 +37,36 @@ def brief(value: Any, limit: int = BRIEF) -> str:
 
 
 @dataclass
+class Row:
+    """One line of a control's results. Consecutive objects with the same verdict, record and
+    reason share a line (e.g. twenty hosts 未检查 for the same reason), which keeps a lab-sized
+    report tens of pages shorter without hiding anything: every object is named."""
+
+    objects: list[str]
+    status: Status
+    observed: str
+    expected: str
+    reason: str
+    evidence: list[EvidenceRef]
+    waiver: str = ""
+
+
+def _rows(results: list[ObjectResult]) -> list[Row]:
+    rows: list[Row] = []
+    for r in results:
+        row = Row([r.object_id], r.status, brief(r.observed), brief(r.expected), brief(r.reason, 300),
+                  list(r.evidence), r.waiver.id if r.waiver else "")
+        last = rows[-1] if rows else None
+        if (last is not None and (last.status, last.observed, last.expected, last.reason, last.waiver)
+                == (row.status, row.observed, row.expected, row.reason, row.waiver)):
+            last.objects.append(r.object_id)
+            last.evidence += [e for e in row.evidence if e not in last.evidence]
+        else:
+            rows.append(row)
+    return rows
+
+
+@dataclass
 class ControlView:
     c: ControlResult
     title: str
@@ -47,6 +77,7 @@ class ControlView:
     risk: str = ""  # 高/中/低 (or High/Medium/Low)
     advice: str = ""
     affected: list[str] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
 
 
 @dataclass
@@ -70,7 +101,8 @@ class ReportView:
     by_document: list[tuple[str, list[tuple[str, list[ControlView]]]]]
     high_risk: list[ControlView]
     basic: list[dict[str, Any]]
-    risks: list[ControlView]
+    risks: list[ControlView]  # 不符合 / 部分符合, with analysis and advice
+    unjudged: list[tuple[str, list[ControlView]]]  # 检查错误 / 未检查, grouped by what to do about them
     assets: list[dict[str, Any]]
     evidence: list[EvidenceRef]
     area_chart: Markup
@@ -183,6 +215,7 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
         cv.risk = _risk(c, lang)
         cv.affected = [r.object_id for r in rs if r.status in (*_BAD, Status.ERROR, Status.NOT_CHECKED)]
         cv.advice = _advice(cv, lang)
+        cv.rows = _rows(cv.results)
         views.append(cv)
 
     doc_rows = []
@@ -212,9 +245,12 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
         basic.append({"clause": clause, "topic": topic[lang], "controls": cs, "counts": cnt,
                       "is_bandwidth": clause == "附录1 四(三)"})
 
-    risks = [v for v in views if v.c.status in (*_BAD, Status.ERROR, Status.NOT_CHECKED)]
     order = {"高": 0, "High": 0, "中": 1, "Medium": 1, "低": 2, "Low": 2}
-    risks.sort(key=lambda v: (v.c.status not in _BAD, order[v.risk]))
+    risks = sorted((v for v in views if v.c.status in _BAD), key=lambda v: order[v.risk])
+    unjudged: dict[str, list[ControlView]] = {}
+    for v in sorted((v for v in views if v.c.status in (Status.ERROR, Status.NOT_CHECKED)),
+                    key=lambda v: (v.c.status is not Status.ERROR, order[v.risk])):
+        unjudged.setdefault(v.advice, []).append(v)
 
     per_obj: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"pass": 0, "fail": 0, "other": 0})
     for r in result.results:
@@ -266,6 +302,7 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
         profile_digests=sorted((k.rsplit("/", 1)[-1], v) for k, v in result.run.profile_digests.items()),
         documents=doc_rows, controls=views, by_document=grouped,
         high_risk=[v for v in views if v.c.high_risk and v.c.status in _BAD], basic=basic, risks=risks,
+        unjudged=list(unjudged.items()),
         assets=assets, evidence=sorted(seen.values(), key=lambda e: e.path),
         area_chart=charts.area_chart(list(area_counts.items()), sl),
         bandwidth_chart=charts.bandwidth_chart(bars, threshold, no_value="—"),
