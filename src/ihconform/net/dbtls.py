@@ -68,7 +68,8 @@ def _postgres_plaintext(address: str, port: int, timeout: float) -> tuple[bool |
             kind = _recv_exact(s, 1)
             length = struct.unpack("!I", _recv_exact(s, 4))[0]
             body = _recv_exact(s, min(length - 4, 4096))
-            s.sendall(b"X" + struct.pack("!I", 4))  # Terminate, before any authentication
+            if kind == b"R":  # the server waits for credentials: end politely, unauthenticated
+                s.sendall(b"X" + struct.pack("!I", 4))
     except OSError as exc:
         raise FactUnavailable(f"PostgreSQL {address}:{port} plaintext start-up: {exc}") from exc
     if kind == b"R":

@@ -96,16 +96,15 @@ def options(address: str, port: int, transport: str = "udp", timeout: float = 3.
                 if attempt == 0 or transport == "udp":
                     sock.send(msg)
                 while True:
+                    while b"\r\n\r\n" in data:  # every complete head received so far
+                        status, reason, server = parse_response(data)
+                        if status >= 200:
+                            return SipAnswer(status, reason, server, round(time.monotonic() - t0, 4), tls_version)
+                        data = data.split(b"\r\n\r\n", 1)[1] if transport != "udp" else b""  # 1xx: skip
                     chunk = sock.recv(65535)
                     if not chunk:
                         raise FactUnavailable(f"SIP/{transport.upper()} {address}:{port} closed without answer")
                     data = chunk if transport == "udp" else data + chunk
-                    if b"\r\n\r\n" not in data:
-                        continue
-                    status, reason, server = parse_response(data)
-                    if status >= 200:
-                        return SipAnswer(status, reason, server, round(time.monotonic() - t0, 4), tls_version)
-                    data = data.split(b"\r\n\r\n", 1)[1] if transport != "udp" else b""
             except TimeoutError:
                 continue
             except (ConnectionRefusedError, ValueError) as exc:
