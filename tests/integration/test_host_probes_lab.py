@@ -47,25 +47,27 @@ def lab_run(lab: ihlab.LabInfo, tmp_path_factory: pytest.TempPathFactory,
     out = tmp_path_factory.mktemp("host-l3")
     hosts = sorted(lab.hosts)
     before = _etc_sums(host_run, hosts)
+    proc, results, transcripts = _run_profile(lab, out)
+    after = _etc_sums(host_run, hosts)
+    record = os.environ.get("IHC_RECORD_FIXTURES")
+    if record:
+        _record(lab, Path(record))
+    return {"proc": proc, "results": results, "transcripts": transcripts, "before": before, "after": after}
+
+
+def _run_profile(lab: ihlab.LabInfo, out: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any],
+                                                         dict[str, Any]]:
+    """``ihconform run`` of host-l3.yaml over the lab: (process, results.json, transcripts)."""
     env = {**os.environ}
-    if lab.env_file.exists():
-        for line in lab.env_file.read_text().splitlines():
-            k, sep, v = line.partition("=")
-            if sep and k.strip() and not k.startswith("#"):
-                env[k.strip().removeprefix("export ")] = v.strip().strip("'\"")
     proc = subprocess.run([sys.executable, "-m", "ihconform.cli", "run", "-p", str(PROFILE), "-i",
                            str(lab.inventory_path), "-o", str(out)], capture_output=True, text=True,
                           timeout=300, env=env, cwd=ROOT)
-    after = _etc_sums(host_run, hosts)
     runs = sorted(p for p in out.iterdir() if p.is_dir())
     assert runs, f"no run folder written: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     results = json.loads((runs[-1] / "results.json").read_text())
     transcripts = {p.parent.name: json.loads(p.read_text())
                    for p in (runs[-1] / "evidence" / "hosts").glob("*/transcript.json")}
-    record = os.environ.get("IHC_RECORD_FIXTURES")
-    if record:
-        _record(lab, Path(record))
-    return {"proc": proc, "results": results, "transcripts": transcripts, "before": before, "after": after}
+    return proc, results, transcripts
 
 
 def _record(lab: ihlab.LabInfo, out: Path) -> None:
@@ -205,3 +207,47 @@ def test_web_tls_and_redirect(lab_run: dict[str, Any], host: str) -> None:
     r = _verdicts(lab_run)[("W-TLS", f"{host}:web")]
     assert r["status"] == "pass", r
     assert _status(lab_run, "W-USER", f"{host}:web").startswith("pass")  # user www-data
+
+
+# ---- defect variants: each flips exactly the controls it should ----------------------------
+
+#: variant -> the (control, object) pairs of host-l3.yaml whose verdict changes, and why.
+VARIANT_FLIPS: dict[str, set[tuple[str, str]]] = {
+    # pg_hba "host all all 198.51.100.0/25 trust": trust on a network line, and that line is
+    # not hostssl, so plain-text connections are accepted too
+    "pg-trust": {("D-HBA", "pg-db01"), ("D-TLS", "pg-db01")},
+    # app01 "AllowUsers ihprobe@<bastion> root": root may log in from anywhere, so SSH is no
+    # longer bastion-only; ListenAddress and the firewall still restrict the address range
+    "root-login": {("H-MFA", "app01")},
+    # app01 nginx: TLS 1.0/1.1 enabled
+    "weak-tls": {("W-TLS", "app01:web")},
+    # logrotate only: judged by host.log_retention, which host-l3.yaml does not carry
+    "short-retention": set(),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANT_FLIPS))
+def test_variant_flips_exactly_its_controls(lab_run: dict[str, Any], variant: str,
+                                            lab_variant: Callable[..., ihlab.LabInfo],
+                                            tmp_path: Path) -> None:
+    base = {k: r["status"] for k, r in _verdicts(lab_run).items()}
+    _, results, _ = _run_profile(lab_variant(variant), tmp_path)
+    now = {(r["control_id"], r["object_id"]): r for r in results["results"]}
+    errors = {f"{c}@{o}": r["reason"] for (c, o), r in now.items() if r["status"] == "error"}
+    assert not errors, errors
+    flipped = {k for k, r in now.items() if k in base and r["status"] != base[k]}
+    assert flipped == VARIANT_FLIPS[variant], {f"{c}@{o}": (base[(c, o)], now[(c, o)]["status"],
+                                                              now[(c, o)]["reason"]) for c, o in flipped}
+    for k in flipped:
+        assert now[k]["status"] in ("fail", "partial"), now[k]
+
+
+def test_changed_host_key_gathers_nothing_from_that_host(lab_run: dict[str, Any],
+                                                         lab_variant: Callable[..., ihlab.LabInfo],
+                                                         tmp_path: Path) -> None:
+    _, results, transcripts = _run_profile(lab_variant("hostkey-changed"), tmp_path)
+    app01 = [r for r in results["results"] if r["object_id"] in ("app01", "app01:web")]
+    assert app01 and all(r["status"] == "error" and "HOST KEY CHANGED" in r["reason"] for r in app01)
+    assert transcripts["app01"]["commands"] == []
+    others = [r for r in results["results"] if r["object_id"] not in ("app01", "app01:web")]
+    assert not [r for r in others if r["status"] == "error"]
