@@ -146,6 +146,7 @@ def _use_ledger(state: IhcState, ledger: Ledger) -> None:
     from ihconform.ledger.core import write_evidence
 
     state.ledger = ledger
+    ledger.check_refs({c.id for c in state.plan.profile.controls}, {o.id for o in state.plan.objects})
     if state.evidence is not None:
         write_evidence(ledger, state.evidence)
     for line in ledger.warnings():

@@ -80,7 +80,8 @@ def good(tmp_path_factory: pytest.TempPathFactory, key: Path) -> tuple[subproces
     atts = [signed(attestation(id="ATT-PLAN", files=[plan]), key),
             signed(attestation(id="ATT-DEMO", control="P-DEMO", statement="远程会诊演示未通过", result="fail"), key),
             signed(mlps("mlps-filing-certificate", rid="ATT-FILING", issued=dt.date(2021, 3, 1)), key),
-            signed(mlps("mlps-assessment-report", rid="ATT-REPORT"), key)]
+            signed(mlps("mlps-assessment-report", rid="ATT-REPORT"), key),
+            signed(attestation(id="ATT-TYPO", control="P-PLAM", objects=["sitee"]), key)]
     ws = [waiver(id="W-DEMO"),
           waiver(id="W-OLD", control="P-PLAN", valid_from=dt.date(2024, 1, 1), valid_until=dt.date(2024, 12, 31))]
     site(root, atts, ws)
@@ -132,7 +133,8 @@ def test_mlps_documents_level_3_recent(good: Any) -> None:
 def test_all_records_are_in_results(good: Any) -> None:
     _, data, folder = good
     assert {a["id"]: a["state"] for a in data["attestations"]} == {
-        "ATT-PLAN": "valid", "ATT-DEMO": "valid", "ATT-FILING": "valid", "ATT-REPORT": "valid"}
+        "ATT-PLAN": "valid", "ATT-DEMO": "valid", "ATT-FILING": "valid", "ATT-REPORT": "valid",
+        "ATT-TYPO": "valid"}
     assert (folder / "evidence/ledger/waivers.json").is_file()
     kinds = {e["kind"] for e in data["evidence"]}
     assert {"attestation", "waiver", "attestation-file:plan"} <= kinds
@@ -202,3 +204,11 @@ def test_broken_ledger_is_a_usage_error_and_writes_nothing(tmp_path: Path) -> No
     assert "attestations.yaml:2" in proc.stderr and "attestations[0].result" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_records_naming_unknown_controls_or_objects_are_warned(good: Any) -> None:
+    proc, data, _ = good
+    typo = [w for w in data["warnings"] if "ATT-TYPO" in w]
+    assert any("control P-PLAM is not in this run's profile" in w for w in typo)
+    assert any("no such object in the inventory: sitee" in w for w in typo)
+    assert "P-PLAM" in proc.stderr

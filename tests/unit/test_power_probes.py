@@ -162,6 +162,39 @@ def test_redfish_unset_password_env_and_auth_refused(bmc_ok: Redfish, monkeypatc
         read_redfish(Bmc(id="b", server="s", url=url))
 
 
+class _Redirecting(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/redfish/v1":
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:9/steal")
+            self.end_headers()
+            return
+        self.send_response(404)
+        self.end_headers()
+
+
+def test_credentials_never_leave_the_bmc_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BMC that redirects, or links to another host, is refused: the Authorization header
+    would otherwise go wherever it points."""
+    from ihconform.errors import FactUnavailable
+
+    monkeypatch.setenv("IHC_T_USER", "admin")
+    monkeypatch.setenv("IHC_T_PASS", SECRET)
+    for server in _serve(ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)):
+        with pytest.raises(FactUnavailable, match=r"redirect to http://127\.0\.0\.1:9/steal refused"):
+            read_redfish(Bmc(id="b", server="s", url=f"http://127.0.0.1:{_port(server)}/redfish/v1",
+                             username_env="IHC_T_USER", password_env="IHC_T_PASS"))
+    tree = redfish_tree("app01", failed_psu=False)
+    tree["/redfish/v1/Chassis"] = {**tree["/redfish/v1/Chassis"],
+                                   "Members": [{"@odata.id": "http://127.0.0.2:8000/redfish/v1/Chassis/1U"}]}
+    for server in _serve(Redfish(tree)):
+        with pytest.raises(FactUnavailable, match="link to another host refused"):
+            read_redfish(Bmc(id="b", server="s", url=f"http://127.0.0.1:{_port(server)}/redfish/v1"))
+
+
 def test_safe_url_drops_credentials() -> None:
     assert safe_url("https://admin:pw@198.51.100.41:8443/redfish/v1") == "https://198.51.100.41:8443/redfish/v1"
 

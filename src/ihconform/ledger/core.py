@@ -112,6 +112,8 @@ class Ledger:
     refs: dict[str, list[EvidenceRef]] = field(default_factory=dict)
     #: "control@object" -> ids of the attestations a probe judged from (ObjectResult.attestation)
     used: dict[str, list[str]] = field(default_factory=dict)
+    #: records that name a control or object this run does not know (typos judge nothing)
+    notes: list[str] = field(default_factory=list)
 
     # ---- lookups --------------------------------------------------------------------------
 
@@ -135,10 +137,23 @@ class Ledger:
             if i not in self.used[key]:
                 self.used[key].append(i)
 
+    def check_refs(self, control_ids: set[str], object_ids: set[str]) -> None:
+        """Note records whose control or objects are not in this run's profile and inventory: a
+        misspelt id would otherwise leave the record unused without a word."""
+        for c in (*self.attestations, *self.waivers):
+            kind = "证明材料 / attestation" if isinstance(c.record, Attestation) else "豁免 / waiver"
+            if c.record.control not in control_ids:
+                self.notes.append(f"{kind} {c.id} ({c.where}): 控制项 {c.record.control} 不在本次配置中 / "
+                                  f"control {c.record.control} is not in this run's profile")
+            unknown = [o for o in c.record.objects if o != "*" and o not in object_ids]
+            if unknown:
+                self.notes.append(f"{kind} {c.id} ({c.where}): 清单中没有对象 / no such object in the "
+                                  f"inventory: {', '.join(unknown)}")
+
     def warnings(self) -> list[str]:
         """Lines for RunResult.warnings and the terminal: everything that stopped applying or
         cannot be trusted. Bilingual, Chinese first."""
-        out: list[str] = []
+        out: list[str] = list(self.notes)
         if not self.keyring and any(c.record.signature for c in (*self.attestations, *self.waivers)):
             out.append("未配置可信公钥清单（evidence.keyring），签名只证明记录未被改动，不证明签名人身份 / "
                        "no keyring configured (evidence.keyring): signatures prove integrity, not who signed")

@@ -66,8 +66,20 @@ def safe_url(url: str) -> str:
 # ---- Redfish ------------------------------------------------------------------------------
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are refused: urllib would carry the Authorization header to wherever a BMC
+    points, so the credentials could leave for another host."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> None:
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {safe_url(newurl)} refused", headers, fp)
+
+
 class RedfishClient:
-    """A minimal read-only Redfish client over urllib (GET only, no session, Basic auth)."""
+    """A minimal read-only Redfish client over urllib (GET only, no session, Basic auth).
+
+    Only links on the BMC's own origin are followed, and redirects are refused, so the
+    credentials are only ever sent to the URL the inventory names."""
 
     def __init__(self, bmc: Bmc) -> None:
         self.bmc = bmc
@@ -85,14 +97,26 @@ class RedfishClient:
             self._ctx = ssl.create_default_context(cafile=str(bmc.ca_file) if bmc.ca_file else None)
         elif parts.scheme != "http":
             raise FactUnavailable(f"BMC {bmc.id}: unsupported URL scheme in {safe_url(bmc.url)}")
+        handlers: list[Any] = [_NoRedirect()]
+        if self._ctx is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=self._ctx))
+        self._opener = urllib.request.build_opener(*handlers)
 
     def get(self, ref: str) -> dict[str, Any]:
-        url = ref if ref.startswith(("http://", "https://")) else self.origin + ref
+        if ref.startswith(("http://", "https://")):
+            p = urllib.parse.urlsplit(ref)
+            if f"{p.scheme}://{p.netloc}" != self.origin:
+                raise FactUnavailable(f"BMC {self.bmc.id}: link to another host refused: {safe_url(ref)}")
+            url = ref
+        elif ref.startswith("/"):
+            url = self.origin + ref
+        else:
+            raise FactUnavailable(f"BMC {self.bmc.id}: not a Redfish link: {ref[:100]!r}")
         req = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - http(s) only
         if self._auth:
             req.add_header("Authorization", self._auth)
         try:
-            with urllib.request.urlopen(req, timeout=TIMEOUT_S, context=self._ctx) as r:  # noqa: S310
+            with self._opener.open(req, timeout=TIMEOUT_S) as r:
                 blob = r.read(MAX_DOC_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise FactUnavailable(f"BMC {self.bmc.id}: GET {safe_url(url)} -> HTTP {exc.code} {exc.reason}") from None
