@@ -24,7 +24,7 @@ import pytest
 
 from ihconform import lab as ihlab
 from ihconform.lab import plan
-from ihconform.net import bandwidth, tlcp, tls_scan
+from ihconform.net import bandwidth, exposure, tlcp, tls_scan
 from ihconform.transport.base import CommandResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,9 @@ def run_network_profile(info: ihlab.LabInfo, out: Path, only: tuple[str, ...] = 
 
 
 def failing(results: Results) -> set[tuple[str, str]]:
-    return {k for k, r in results.items() if r["status"] != "pass" and r["status"] != "not_applicable"}
+    """Results that are neither 符合 nor 不适用, except exposure (see the conforming-lab test)."""
+    return {k for k, r in results.items()
+            if r["status"] not in ("pass", "not_applicable") and k[0] != "N-EXPOSURE"}
 
 
 # ---- the conforming lab -----------------------------------------------------------------------
@@ -66,8 +68,13 @@ def failing(results: Results) -> set[tuple[str, str]]:
 
 def test_conforming_lab_passes_every_network_control(lab: ihlab.LabInfo, tmp_path: Path) -> None:
     res = run_network_profile(lab, tmp_path)
-    problems = {k: (r["status"], r["reason"]) for k, r in res.items() if k in failing(res)}
-    assert problems == {}
+    problems = {k: (r["status"], r["reason"]) for k, r in res.items()
+                if k in failing(res)}
+    assert problems == {}, json.dumps({f'{k[0]}@{k[1]}': v for k, v in problems.items()}, ensure_ascii=False)
+    # the lab's harness sits on the server LAN (198.51.100.126 in 198.51.100.0/25): not outside
+    for hid in lab.hosts:
+        r = res[("N-EXPOSURE", hid)]
+        assert r["status"] == "not_checked" and "inside the server networks" in r["reason"], r
     assert res[("N-GM", "app01-https")]["status"] == "not_applicable"
     bw = res[("N-BW", "isp-b")]["observed"]
     assert 16 < bw["download"]["median_mbps"] < 21, bw  # 20 Mbit link
@@ -81,6 +88,14 @@ def test_gm_probe_on_an_ordinary_tls_server(lab: ihlab.LabInfo) -> None:
     assert rep.offered == []
     answers = {a["answer"] for a in rep.attempts}
     assert answers <= {"closed", "alert handshake_failure (40)", "alert protocol_version (70)"}, answers
+
+
+def test_exposure_scanner_sees_the_lab_services(lab: ihlab.LabInfo) -> None:
+    """The scanner itself, from the harness (inside the LAN, so only the scan, not a verdict)."""
+    scan = exposure.scan_local([lab.hosts["app01"], lab.hosts["db01"], lab.hosts["av1"]], "22,80,443,3306,5432,3478")
+    assert scan.open_tcp[lab.hosts["app01"]] == [22, 80, 443]
+    assert scan.open_tcp[lab.hosts["db01"]] == [22, 3306, 5432]
+    assert scan.open_tcp[lab.hosts["av1"]] == [22, 3478]
 
 
 # ---- second opinion: testssl.sh -----------------------------------------------------------------
@@ -144,7 +159,9 @@ EXPECTED_DEFECTS = {
 
 
 def test_defect_variants_fail_exactly_the_right_controls(defects: Results) -> None:
-    assert failing(defects) == EXPECTED_DEFECTS
+    got = failing(defects)
+    assert got == EXPECTED_DEFECTS, {f"{k[0]}@{k[1]}": (defects[k]["status"], defects[k]["reason"][:200])
+                                     for k in got ^ EXPECTED_DEFECTS if k in defects}
     assert all(defects[k]["status"] == "fail" for k in EXPECTED_DEFECTS), \
         {k: defects[k]["status"] for k in EXPECTED_DEFECTS}
 

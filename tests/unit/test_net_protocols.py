@@ -247,3 +247,15 @@ def test_nmap_on_loopback(tcp) -> None:  # type: ignore[no-untyped-def]
     port = tcp(lambda conn: None)
     scan = exposure.scan_local(["127.0.0.1"], str(port), timeout=60)
     assert scan.open_tcp["127.0.0.1"] == [port] and "<nmaprun" in scan.xml
+
+
+def test_a_vantage_inside_the_server_network_is_not_outside() -> None:
+    from ihconform.inventory import Host, Institution, Inventory, SystemUnderTest, Vantage
+    from ihconform.probes.exposure import vantage_inside
+
+    def inv(nets: tuple[str, ...]) -> Inventory:
+        return Inventory(institution=Institution(name="x"), system=SystemUnderTest(name="y"),
+                         hosts=(Host(id="h", address="127.0.0.1"),), vantage=Vantage(server_networks=nets))
+
+    assert vantage_inside(inv(("127.0.0.0/8",))) == ["127.0.0.1"]
+    assert vantage_inside(inv(("198.51.100.0/25",))) == []

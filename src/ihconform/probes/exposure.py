@@ -1,7 +1,9 @@
 """L3-ABS1-01 / L3-CES1-18: from outside, only the ports the site means to publish answer.
 
 One nmap scan of every host address per run (run cache, started at collection), from the
-inventory's ``vantage.outside`` (here, or a host over its transport). Each host is judged
+inventory's ``vantage.outside`` (here, or a host over its transport). A vantage whose address
+lies inside ``vantage.server_networks`` is not outside: the probe then reports 未检查 rather
+than judge the LAN's view as exposure. Each host is judged
 against the allow-list: ``allowed_tcp`` for every host, plus ``bastion_allowed_tcp`` on hosts
 with the bastion role (the declared administration entry). Database and administration ports
 and the high-risk list are named in the reason when found open.
@@ -10,14 +12,18 @@ and the high-risk list are named in the reason when found open.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import socket
+from collections.abc import Callable
 
 from ihconform.check import Check
-from ihconform.errors import FactUnavailable
+from ihconform.errors import FactUnavailable, NotChecked
 from ihconform.inventory import Host, Inventory
 from ihconform.net import exposure
 from ihconform.plan import RunPlan
 from ihconform.registry import probe
 from ihconform.runcache import EvidenceSink, RunCache
+from ihconform.transport.base import Transport
 
 PROBE_ID = "exposure.open_ports"
 
@@ -26,28 +32,71 @@ def _addresses(inv: Inventory) -> list[str]:
     return sorted({h.address for h in inv.hosts})
 
 
-def _compute(inv: Inventory, ports: str, transport_for: object = None) -> exposure.ExposureScan:
+def _compute(inv: Inventory, ports: str,
+             transport_for: Callable[[str], Transport] | None = None) -> exposure.ExposureScan:
     if inv.vantage.outside == "local":
         return exposure.scan_local(_addresses(inv), ports)
     if transport_for is None:
         raise FactUnavailable(f"vantage {inv.vantage.outside}: no connection to run nmap there")
-    t = transport_for(inv.vantage.outside)  # type: ignore[operator]
+    t = transport_for(inv.vantage.outside)
     return exposure.scan_remote(lambda c, to: t.run(c, timeout=to), inv.vantage.outside, _addresses(inv), ports)
 
 
 def ihc_prefetch(plan: RunPlan, cache: RunCache) -> None:
     pairs = plan.by_probe.get(PROBE_ID, [])
-    if pairs and plan.inventory.vantage.outside == "local":
-        ports = str(pairs[0].control.parameters["ports"].value)
-        cache.start(f"exposure:{ports}", lambda: _compute(plan.inventory, ports))
+    if not pairs or plan.inventory.vantage.outside != "local":
+        return
+    try:
+        if vantage_inside(plan.inventory):
+            return  # the probe reports 未检查; no scan to start
+    except FactUnavailable:
+        return  # the probe raises the same error for each host (检查错误); nothing to prefetch
+    ports = str(pairs[0].control.parameters["ports"].value)
+    cache.start(f"exposure:{ports}", lambda: _compute(plan.inventory, ports))
+
+
+def vantage_inside(inv: Inventory) -> list[str]:
+    """The vantage's own addresses that lie inside ``vantage.server_networks``.
+
+    A scan from inside the server network shows what the LAN can reach, not what the outside
+    can, so such a run must not judge exposure. For ``local`` the address is the one the
+    kernel would use towards each host (no packet is sent: a UDP socket is only connected)."""
+    nets = [ipaddress.ip_network(n, strict=False) for n in inv.vantage.server_networks]
+    if inv.vantage.outside != "local":
+        own = {inv.host(inv.vantage.outside).address}
+    else:
+        own = set()
+        for addr in _addresses(inv):
+            with socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    s.connect((addr, 9))
+                except OSError as exc:
+                    raise FactUnavailable(f"no route from the vantage to {addr}: {exc}") from exc
+                own.add(s.getsockname()[0])
+    inside: list[str] = []
+    for a in sorted(own):
+        try:
+            ip = ipaddress.ip_address(a)
+        except ValueError:
+            continue  # a host declared by name: cannot be compared, scanned as declared
+        if any(ip in n for n in nets):
+            inside.append(a)
+    return inside
 
 
 @probe(PROBE_ID, facts=())
-def test_open_ports(check: Check, run_cache: RunCache, evidence: EvidenceSink, host_transport: object) -> None:
+def test_open_ports(check: Check, run_cache: RunCache, evidence: EvidenceSink,
+                    host_transport: Callable[[str], Transport]) -> None:
     host = check.obj.ref
     if not isinstance(host, Host):
         raise FactUnavailable(f"{check.obj.id} is not a host")
     ports = str(check.param("ports"))
+    inside = vantage_inside(check.inventory)
+    if inside:
+        raise NotChecked(f"扫描位置不在外部 / the declared outside vantage ({check.inventory.vantage.outside}, "
+                         f"{', '.join(inside)}) is inside the server networks "
+                         f"{', '.join(check.inventory.vantage.server_networks)}: a scan from there shows what "
+                         "the LAN reaches, not the outside; declare vantage.outside as a host outside them")
     allowed = {int(p) for p in check.list_param("allowed_tcp")}
     if "bastion" in host.roles:
         allowed |= {int(p) for p in check.list_param("bastion_allowed_tcp")}
