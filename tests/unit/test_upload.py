@@ -157,3 +157,22 @@ def test_cli_exit_codes(pki, tmp_path, bundle):
         assert gave_up.returncode == 3 and "try again later" in gave_up.stdout
     missing = cli("upload", str(bundle), "--platform", "https://127.0.0.1:9", env={"IHC_UPLOAD_TOKEN": ""})
     assert missing.returncode == 2 and "IHC_UPLOAD_TOKEN" in missing.stderr
+
+
+def test_receiver_command_end_to_end(tmp_path, bundle):
+    """`ihconform receiver` as a user starts it: makes its test PKI, prints its URL, accepts."""
+    env = {**os.environ, "RX_TOKEN": TOKEN}
+    proc = subprocess.Popen([sys.executable, "-m", "ihconform.cli", "receiver", "--store", str(tmp_path / "rx"),
+                             "--pki", str(tmp_path / "pki"), "--port", "0", "--token-env", "RX_TOKEN"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("https://127.0.0.1:"), proc.stderr.read() if proc.stderr else ""
+        up = cli("upload", str(bundle), "--platform", url, "--ca", str(tmp_path / "pki" / "ca.pem"),
+                 env={"IHC_UPLOAD_TOKEN": TOKEN})
+        assert up.returncode == 0 and "ACCEPTED" in up.stdout, up.stdout + up.stderr
+        assert (tmp_path / "rx" / f"{bundle_digest(bundle)}.zip").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
