@@ -26,7 +26,7 @@ from ihconform.errors import NotChecked
 from ihconform.ledger.core import INTEGRITY_ERRORS, VALID, Checked, Ledger
 from ihconform.ledger.model import Attestation
 from ihconform.registry import probe
-from ihconform.results import EvidenceRef, Status
+from ihconform.results import Status
 
 
 def _expected(check: Check) -> str:
@@ -145,6 +145,8 @@ def test_mlps_assessment(check: Check, ledger: Ledger) -> None:
     dated = {str(k) for k in check.list_param("dated_documents")}
     level = check.int_param("required_level")
     max_age = check.int_param("max_age_months")
+    if not required:
+        raise ValueError(f"{check.control.id}.required_documents is empty: nothing would be checked")
     oldest = _months_before(ledger.today, max_age)
     found = ledger.attestations_for(check.control.id, check.obj.id)
     bad = [c for c in found if c.state in INTEGRITY_ERRORS]
@@ -193,7 +195,3 @@ def test_mlps_assessment(check: Check, ledger: Ledger) -> None:
         check.judge(True, observed=observed, expected=expected,
                     reason="; ".join(f"{k}: {observed[k]['document'].get('number', '')} "
                                      f"({observed[k]['attestation']})" for k in required))
-
-
-def evidence_refs(ledger: Ledger, ids: list[str]) -> list[EvidenceRef]:
-    return [r for i in ids for r in ledger.refs.get(i, [])]

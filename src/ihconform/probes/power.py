@@ -285,8 +285,7 @@ def read_nut(ups: Ups) -> dict[str, Any]:
                 parts = line.split(" ", 3)
                 if len(parts) == 4 and parts[0] == "VAR":
                     variables[parts[2]] = _nut_unquote(parts[3])
-            with_logout = ask("LOGOUT")
-            del with_logout
+            ask("LOGOUT")
     except FactUnavailable:
         raise
     except OSError as exc:
@@ -504,8 +503,11 @@ def document_part(ledger: Ledger, control_id: str, object_id: str, kinds: list[s
                   ) -> tuple[Status, str, list[Checked]]:
     """The documents part: attestations for the control of an accepted kind (any kind when
     ``kinds`` is empty). Integrity problems win; else the newest valid one claims the result."""
-    found = [c for c in ledger.attestations_for(control_id, object_id)
-             if not kinds or (c.record.document is not None and c.record.document.kind in kinds)]  # type: ignore[union-attr]
+    def kind_of(c: Checked) -> str | None:
+        doc = getattr(c.record, "document", None)
+        return doc.kind if doc is not None else None
+
+    found = [c for c in ledger.attestations_for(control_id, object_id) if not kinds or kind_of(c) in kinds]
     if not found:
         return Status.NOT_CHECKED, "无证明材料 / no attestation recorded", []
     bad = [c for c in found if c.state in INTEGRITY_ERRORS]
