@@ -25,6 +25,7 @@ PROBES: dict[str, str] = {
     # 附录1 四(一), 等保 8.1.1.9 power: Redfish, NUT, and readings combined with documents
     "power.redfish": "ihconform.probes.power:test_redfish",
     "power.ups": "ihconform.probes.power:test_ups",
+    "power.ipmi": "ihconform.probes.power:test_ipmi",
     "power.dual_supply": "ihconform.probes.power:test_dual_supply",
     # 附录1 四(一) servers and roles (site-wide)
     "servers.count": "ihconform.probes.servers:test_server_count",

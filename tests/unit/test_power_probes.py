@@ -364,3 +364,66 @@ def test_dual_supply_needs_distinct_feeds_and_a_document(tmp_path: Path, bmc_ok:
     # healthy readings but no supply contract or generator record: 未检查, never 符合
     dual = results(no_doc)[("P-DUAL", "site")]
     assert dual["status"] == "not_checked" and "no attestation recorded" in dual["reason"]
+
+
+# ---- IPMI (in-band ipmitool over the run's connection) ---------------------------------------
+
+SDR_OK = """PS1 Status       | 71h | ok  | 10.1 | Presence detected
+PS2 Status       | 72h | ok  | 10.2 | Presence detected
+PS Redundancy    | 77h | ok  |  7.1 | Fully Redundant
+"""
+SDR_FAILED = """PS1 Status       | 71h | ok  | 10.1 | Presence detected
+PS2 Status       | 72h | ok  | 10.2 | Presence detected, Failure detected, Power Supply AC lost
+PS Redundancy    | 77h | ok  |  7.1 | Redundancy Lost
+PS3 Status       | 73h | ns  | 10.3 | No Reading
+"""
+
+
+def test_ipmi_sdr_judged_and_quoted() -> None:
+    from ihconform.probes.power import judge_ipmi, parse_ipmi_sdr
+
+    ok, problems, observed = judge_ipmi(parse_ipmi_sdr(SDR_OK), 2)
+    assert ok and observed["healthy"] == 2 and problems == []
+    ok, problems, observed = judge_ipmi(parse_ipmi_sdr(SDR_FAILED), 2)
+    assert not ok and observed["healthy"] == 1
+    assert "PS2 Status: status=ok, events=Presence detected, Failure detected, Power Supply AC lost" in problems
+    assert "PS Redundancy: status=ok, events=Redundancy Lost" in problems
+    assert not any("PS3" in p for p in problems)  # an empty bay is not a failed supply
+    assert not judge_ipmi([], 2)[0]  # nothing reported is never a pass
+
+
+class FakeTransport:
+    def __init__(self, exit_code: int, stdout: str, root: bool = False) -> None:
+        self.exit_code, self.stdout, self.root = exit_code, stdout, root
+        self.calls: list[tuple[str, bytes | None]] = []
+
+    @property
+    def is_root(self) -> bool:
+        return self.root
+
+    def run(self, command: str, *, stdin: bytes | None = None, timeout: float = 60.0) -> Any:
+        from ihconform.transport.base import CommandResult
+
+        self.calls.append((command, stdin))
+        return CommandResult(command, self.exit_code, self.stdout.encode(), b"ipmitool: command not found")
+
+
+def test_ipmi_runs_through_sudo_with_the_password_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ihconform.errors import FactUnavailable
+    from ihconform.inventory import Host, Sudo
+    from ihconform.probes.power import read_ipmi
+
+    monkeypatch.setenv("IHC_T_SUDO", SECRET)
+    host = Host(id="db01", address="198.51.100.10", sudo=Sudo(enabled=True, password_env="IHC_T_SUDO"))
+    t = FakeTransport(0, SDR_OK)
+    reading = read_ipmi(t, host)
+    (command, stdin), = t.calls
+    assert command == "sudo -S -p '' ipmitool sdr type 'Power Supply'" and stdin == f"{SECRET}\n".encode()
+    assert SECRET not in json.dumps(reading) and len(reading["sensors"]) == 3
+    root = FakeTransport(0, SDR_OK, root=True)
+    read_ipmi(root, host)
+    assert root.calls[0] == ("ipmitool sdr type 'Power Supply'", None)
+    with pytest.raises(FactUnavailable, match="ipmitool is not installed"):
+        read_ipmi(FakeTransport(127, ""), host)
+    with pytest.raises(FactUnavailable, match="needs root"):
+        read_ipmi(FakeTransport(0, SDR_OK), Host(id="app01", address="198.51.100.20"))

@@ -5,6 +5,9 @@ Readings:
   newer ``PowerSubsystem``): each power supply's Status (State, Health) and the Redundancy
   group. A server shows redundant supply when at least ``min_healthy_psus`` supplies are
   Enabled/OK, no installed supply is degraded, and no redundancy group reports a problem.
+- **IPMI** (``power.ipmi``, one result per BMC, optional): ``ipmitool sdr type "Power Supply"`` run
+  in-band on the server the BMC belongs to, over the run's SSH connection (as root, or through
+  ``sudo`` as the inventory allows). For servers whose BMC has no Redfish service.
 - **NUT** (``power.ups``, one result per UPS): ``LIST VAR`` over the NUT network protocol
   (RFC 9271): ``ups.status`` must show on-line power and none of ``bad_status_flags``, with
   ``battery.charge`` and ``battery.runtime`` at or above their thresholds.
@@ -31,6 +34,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from ihconform.check import Check
@@ -41,6 +45,7 @@ from ihconform.probes.evidence import describe, link_attestations, newest
 from ihconform.registry import probe
 from ihconform.results import EvidenceRef, Status
 from ihconform.runcache import EvidenceSink, RunCache
+from ihconform.transport.base import Transport
 
 TIMEOUT_S = 10.0  # per request; a BMC or upsd that takes longer is reported as not answering
 MAX_DOC_BYTES = 4 * 1024 * 1024
@@ -232,6 +237,76 @@ def judge_psus(reading: dict[str, Any], min_healthy: int) -> tuple[bool, list[st
     return not problems, problems, observed
 
 
+# ---- IPMI ---------------------------------------------------------------------------------
+
+IPMI_COMMAND = "ipmitool sdr type 'Power Supply'"
+#: Event texts of a power-supply sensor that mean the supply is not delivering power.
+IPMI_PSU_FAULTS = ("failure detected", "predictive failure", "ac lost", "out-of-range", "config error",
+                   "input lost", "power supply inactive")
+
+
+def parse_ipmi_sdr(text: str) -> list[dict[str, str]]:
+    """Rows of ``ipmitool sdr type "Power Supply"``: name | id | status | entity | events."""
+    rows = []
+    for line in text.splitlines():
+        cols = [c.strip() for c in line.split("|")]
+        if len(cols) >= 5 and cols[0]:
+            rows.append({"name": cols[0], "id": cols[1], "status": cols[2].lower(), "entity": cols[3],
+                         "events": " | ".join(cols[4:])})
+    return rows
+
+
+def judge_ipmi(rows: list[dict[str, str]], min_healthy: int) -> tuple[bool, list[str], dict[str, Any]]:
+    """(redundant?, problems quoting the sensors, observed). A supply is healthy when its sensor
+    reads ``ok``, reports presence and no fault; a redundancy sensor must say Fully Redundant."""
+    problems: list[str] = []
+    supplies = [r for r in rows if "redundan" not in r["name"].lower()]
+    groups = [r for r in rows if "redundan" in r["name"].lower()]
+    healthy = []
+    for r in supplies:
+        events = r["events"].lower()
+        faults = [f for f in IPMI_PSU_FAULTS if f in events]
+        present = "presence detected" in events
+        if r["status"] == "ok" and present and not faults:
+            healthy.append(r)
+        elif present or r["status"] != "ns":  # "ns" without presence: an empty bay
+            problems.append(f"{r['name']}: status={r['status']}, events={r['events']}")
+    for g in groups:
+        if "fully redundant" not in g["events"].lower():
+            problems.append(f"{g['name']}: status={g['status']}, events={g['events']}")
+    if len(healthy) < min_healthy:
+        problems.insert(0, f"{len(healthy)} healthy power supplies reported by IPMI, need >= {min_healthy}")
+    return not problems, problems, {"healthy": len(healthy), "sensors": rows}
+
+
+def read_ipmi(transport: Any, host: Any) -> dict[str, Any]:
+    """Run ipmitool on the server itself (it needs root for /dev/ipmi0): directly when the
+    connection is root, else through sudo; a sudo password goes on stdin, never on a command line."""
+    from ihconform.errors import IhconformError
+    from ihconform.facts.store import sudo_password
+
+    command, stdin = IPMI_COMMAND, None
+    try:
+        if not transport.is_root:
+            if not host.sudo.enabled:
+                raise FactUnavailable(f"{host.id}: ipmitool needs root; enable sudo for this host in the inventory")
+            password = sudo_password(host)
+            command = ("sudo -S -p '' " if password is not None else "sudo -n ") + IPMI_COMMAND
+            stdin = (password + "\n").encode() if password is not None else None
+        res = transport.run(command, stdin=stdin, timeout=60.0)
+    except FactUnavailable:
+        raise
+    except IhconformError as exc:  # transport lost or timed out, sudo password not available
+        raise FactUnavailable(f"{host.id}: {IPMI_COMMAND}: {exc}") from None
+    if res.exit_code == 127:
+        raise FactUnavailable(f"{host.id}: ipmitool is not installed")
+    if res.exit_code != 0:
+        why = (res.stderr or res.stdout).decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        raise FactUnavailable(f"{host.id}: {IPMI_COMMAND} exited {res.exit_code}: {why[0][:300]}")
+    return {"host": host.id, "command": IPMI_COMMAND, "output": res.text,
+            "read_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "sensors": parse_ipmi_sdr(res.text)}
+
+
 # ---- NUT ----------------------------------------------------------------------------------
 
 
@@ -379,6 +454,28 @@ def test_redfish(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> N
                 expected=f">= {need} power supplies Enabled/OK, redundancy group OK",
                 reason="; ".join(problems) if problems else
                 f"{bmc.server}: {observed['healthy']} 路电源正常且冗余 / power supplies healthy and redundant")
+
+
+@probe("power.ipmi", facts=())
+def test_ipmi(check: Check, run_cache: RunCache, evidence: EvidenceSink,
+              host_transport: Callable[[str], Transport]) -> None:
+    bmc = check.obj.ref
+    if isinstance(bmc, Ups):
+        check.not_applicable(f"由 BMC 判定；UPS {bmc.id} 由 power.ups 判定 / judged on BMCs; "
+                             f"UPS {bmc.id} is judged by power.ups")
+        return
+    if not isinstance(bmc, Bmc):
+        raise FactUnavailable(f"{check.obj.id} is not a BMC; power.ipmi judges power objects")
+    host = check.inventory.host(bmc.server)
+    reading, ref = _cached(run_cache, evidence, f"ipmi:{bmc.id}", ("power", bmc.id, "ipmi-sdr.json"), "ipmi",
+                           lambda: read_ipmi(host_transport(host.id), host))
+    check.attach(ref)
+    need = check.int_param("min_healthy_psus")
+    ok, problems, observed = judge_ipmi(reading["sensors"], need)
+    check.judge(ok, observed={"server": host.id, **observed},
+                expected=f">= {need} power supplies ok with presence detected, redundancy Fully Redundant",
+                reason="; ".join(problems) if problems else
+                f"{host.id}: {observed['healthy']} 路电源正常且冗余（IPMI）/ power supplies healthy and redundant")
 
 
 @probe("power.ups", facts=())
