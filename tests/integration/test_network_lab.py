@@ -101,7 +101,7 @@ def test_exposure_scanner_sees_the_lab_services(lab: ihlab.LabInfo) -> None:
 # ---- second opinion: testssl.sh -----------------------------------------------------------------
 
 
-def testssl(address: str, host: str, tmp: Path) -> tuple[set[str], set[str]]:
+def run_testssl(address: str, host: str, tmp: Path) -> tuple[set[str], set[str]]:
     """Protocols offered and (protocol, IANA suite) accepted, per testssl.sh's JSON."""
     out = tmp / f"testssl-{host}.json"
     subprocess.run(["testssl", "--quiet", "--color", "0", "--warnings", "off", "-p", "-E", "--jsonfile", str(out),
@@ -123,7 +123,7 @@ def testssl(address: str, host: str, tmp: Path) -> tuple[set[str], set[str]]:
 def compare_with_testssl(info: ihlab.LabInfo, host_id: str, tmp: Path) -> dict[str, Any]:
     run = tls_scan.run_sslyze(tls_scan.Target(f"{host_id}.lab", 443, info.hosts[host_id], info.ca_file))
     ours = tls_scan.parse_scan(run.data)
-    their_protocols, their_suites = testssl(info.hosts[host_id], f"{host_id}.lab", tmp)
+    their_protocols, their_suites = run_testssl(info.hosts[host_id], f"{host_id}.lab", tmp)
     our_suites = {f"{s.protocol}:{s.name}" for s in ours.suites}
     our_weak = set(tls_scan.weak_suites(ours, WEAK))
     their_weak = {s for s in their_suites if tls_scan.is_weak_name(s.split(":", 1)[1], WEAK)}
@@ -212,8 +212,9 @@ SHAPES = (50, 20, 15, 10, 8)
 
 
 @pytest.mark.parametrize("method", ["iperf3", "http"])
-def test_bandwidth_accuracy_iperf3_and_http(lab: ihlab.LabInfo, host_run, method: str,  # type: ignore[no-untyped-def]
+def test_bandwidth_accuracy_iperf3_and_http(lab_variant, host_run, method: str,  # type: ignore[no-untyped-def]
                                            record_property: Callable[[str, object], None]) -> None:
+    lab = lab_variant()  # the conforming lab, whatever variant an earlier test left up
     server = plan.INET_SERVER if method == "iperf3" else f"http://{plan.INET_SERVER}"
     rows = []
     try:
@@ -237,8 +238,9 @@ def test_bandwidth_accuracy_iperf3_and_http(lab: ihlab.LabInfo, host_run, method
         assert wall <= 15, (method, rate, wall)
 
 
-def test_bandwidth_accuracy_speedtest(lab: ihlab.LabInfo, host_run,  # type: ignore[no-untyped-def]
+def test_bandwidth_accuracy_speedtest(lab_variant, host_run,  # type: ignore[no-untyped-def]
                                       record_property: Callable[[str, object], None]) -> None:
+    lab = lab_variant()
     if shutil.which("speedtest-cli") is None:
         pytest.skip("speedtest-cli (Debian package) not installed")
     rows = []

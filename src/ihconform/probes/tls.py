@@ -124,11 +124,14 @@ def test_certificate(check: Check, run_cache: RunCache, evidence: EvidenceSink) 
         why.append("证书已过期 / expired" if left < 0 else f"证书 {left:.0f} 天后过期 / expires in {left:.0f} days")
     if not parts["key_size"]:
         why.append(f"密钥过短 / key too small: {cert.key_algorithm} {cert.key_size}")
-    check.judge_parts(parts, observed=observed,
-                      expected={"path_validation": "trusted", "hostname": ep.host,
-                                "days_left": f">= {min_days:g}", "rsa_bits": f">= {min_rsa}",
-                                "ec_bits": f">= {min_ec}"},
-                      reason="; ".join(why) or f"证书有效 / certificate valid for {ep.host}, {left:.0f} days left")
+    expected = {"path_validation": "trusted", "hostname": ep.host, "days_left": f">= {min_days:g}",
+                "rsa_bits": f">= {min_rsa}", "ec_bits": f">= {min_ec}"}
+    reason = "; ".join(why) or f"证书有效 / certificate valid for {ep.host}, {left:.0f} days left"
+    if not (parts["path_validation"] and parts["hostname_match"]) or left < 0:
+        # an untrusted, misnamed or expired certificate authenticates nothing: no partial credit
+        check.judge(False, observed=observed, expected=expected, reason=reason)
+        return
+    check.judge_parts(parts, observed=observed, expected=expected, reason=reason)
 
 
 @probe("tls.hsts", facts=())
