@@ -259,11 +259,14 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
         if state.formats & {"html", "pdf"}:
             from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
 
-            write_run_reports(result, partial, state.plan.profile.documents)
+            write_run_reports(result, partial, state.plan.profile.documents, state.formats)
         os.rename(partial, final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    from ihconform.report.render import bundle_after_run  # IHC_SIGNING_KEY set: signed bundle
+
+    bundle_after_run(final)
     state.outcome = result
     state.output = final
     return result.summary.exit_code

@@ -4,6 +4,7 @@ message and whose institution name carries ``<b>``."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -60,3 +61,21 @@ def test_rerender_in_english_and_bundle(folder, tmp_path):
     v = run_cli("verify", str(out))
     assert v.returncode == 0, v.stdout
     assert run_cli("report", str(tmp_path / "nowhere")).returncode == 2
+
+
+def test_run_signs_its_bundle_when_a_key_is_configured(tmp_path):
+    key = tmp_path / "k.key"
+    assert run_cli("attest", "keygen", "--out", str(key)).returncode == 0
+    out = tmp_path / "reports"
+    env = {**os.environ, "IHC_SIGNING_KEY": str(key), "IHC_TESTER": "重庆某测评中心 张三"}
+    proc = subprocess.run([sys.executable, "-m", "ihconform.cli", "run", "-q", "-i",
+                           str(FIXTURES / "golden-inventory.yaml"), "-p", str(FIXTURES / "profiles" / "golden.yaml"),
+                           "--probes", str(FIXTURES / "probes" / "fixed.py"), "-o", str(out), "--formats",
+                           "json,junit,html"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+                          env=env)
+    assert proc.returncode == 1, proc.stderr  # the golden run is non-conformant; the bundle does not change that
+    bundles = list(out.glob("*.bundle.zip"))
+    assert len(bundles) == 1, proc.stderr
+    folder = bundles[0].with_name(bundles[0].name.removesuffix(".bundle.zip"))
+    assert not (folder / "report.pdf").exists() and "重庆某测评中心 张三" in (folder / "report.html").read_text("utf-8")
+    assert run_cli("verify", str(bundles[0])).returncode == 0

@@ -11,7 +11,7 @@ HTML is still written and the PDF step says plainly what to install.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -95,8 +95,8 @@ def report_names(lang: Lang) -> tuple[str, str]:
 
 
 def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = ("zh",), pdf: bool = True,
-                  documents: Mapping[str, tuple[str, str]] | None = None, previous: RunDiff | None = None,
-                  tester: str = "") -> list[Path]:
+                  html: bool = True, documents: Mapping[str, tuple[str, str]] | None = None,
+                  previous: RunDiff | None = None, tester: str = "") -> list[Path]:
     """Write report.html and report.pdf (Chinese) and ``report.<lang>.*`` for other languages.
 
     Raises :class:`PdfUnavailable` after writing the HTML if the PDF cannot be made, so the
@@ -105,13 +105,14 @@ def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = 
     written: list[Path] = []
     pending_error: PdfUnavailable | None = None
     for lang in langs:
-        html = render_html(build_view(result, lang=lang, documents=documents, previous=previous, tester=tester))
+        text = render_html(build_view(result, lang=lang, documents=documents, previous=previous, tester=tester))
         html_name, pdf_name = report_names(lang)
-        _write(folder / html_name, html.encode("utf-8"))
-        written.append(folder / html_name)
+        if html:
+            _write(folder / html_name, text.encode("utf-8"))
+            written.append(folder / html_name)
         if pdf and pending_error is None:
             try:
-                _write(folder / pdf_name, render_pdf(html))
+                _write(folder / pdf_name, render_pdf(text))
                 written.append(folder / pdf_name)
             except PdfUnavailable as exc:
                 pending_error = exc
@@ -138,19 +139,26 @@ def profile_documents(result: RunResult) -> dict[str, tuple[str, str]]:
     return {}
 
 
-def write_run_reports(result: RunResult, folder: Path, documents: Mapping[str, Any]) -> None:
+#: Environment of a run: who tests (printed on the cover) and the key that signs the bundle.
+ENV_TESTER = "IHC_TESTER"
+ENV_SIGNING_KEY = "IHC_SIGNING_KEY"
+
+
+def write_run_reports(result: RunResult, folder: Path, documents: Mapping[str, Any],
+                      formats: Collection[str] = ("html", "pdf")) -> None:
     """Called by the engine while the run folder is assembled: report.html and report.pdf.
 
     A report that cannot be drawn must not cost the run its results, which are already written:
     the failure is reported on stderr with how to re-render (``ihconform report``), never hidden.
-    ``documents`` is the profile's ``{id: Document}``.
+    ``documents`` is the profile's ``{id: Document}``; the tester comes from ``IHC_TESTER``.
     """
     import sys
     import traceback
 
     docs = {k: (str(getattr(d, "title", k)), str(getattr(d, "number", ""))) for k, d in documents.items()}
     try:
-        write_reports(result, folder, documents=docs)
+        write_reports(result, folder, documents=docs, html="html" in formats, pdf="pdf" in formats,
+                      tester=os.environ.get(ENV_TESTER, ""))
     except PdfUnavailable as exc:
         sys.stderr.write(f"ihconform: 警告 / warning: report.pdf not written: {exc}\n")
     except Exception as exc:  # a renderer bug must not lose a finished run; it is shown, not hidden
@@ -158,3 +166,28 @@ def write_run_reports(result: RunResult, folder: Path, documents: Mapping[str, A
                          f"({type(exc).__name__}: {exc}); results.json and junit.xml are complete — "
                          "re-render with `ihconform report RUN_FOLDER` once fixed\n")
         traceback.print_exc(file=sys.stderr)
+
+
+def bundle_after_run(final: Path) -> Path | None:
+    """With ``IHC_SIGNING_KEY`` set, sign the finished run folder into ``<folder>.bundle.zip``.
+
+    Called by the engine after the folder is in place. A bundle that cannot be made (missing or
+    wrong key) does not undo the run: the reason is printed, and ``ihconform bundle`` makes it later.
+    """
+    import sys
+
+    key_path = os.environ.get(ENV_SIGNING_KEY, "")
+    if not key_path:
+        return None
+    from ihconform.report.bundle import make_bundle
+    from ihconform.report.signing import load_key
+
+    out = final.with_name(final.name + ".bundle.zip")
+    try:
+        make_bundle(final, out, load_key(Path(key_path)), tester=os.environ.get(ENV_TESTER, ""))
+    except (IhconformError, OSError) as exc:
+        sys.stderr.write(f"ihconform: 警告 / warning: evidence bundle not made: {exc}; "
+                         f"run `ihconform bundle {final} --key KEY`\n")
+        return None
+    sys.stderr.write(f"证据包 / bundle: {out}\n")
+    return out
