@@ -96,7 +96,8 @@ def main() -> int:
 
             ihlab.down(ihlab.DEFAULT_RUNTIME)
     print(f"full host profile per host, median of {args.repeat} runs (min-max); round trips per host")
-    print(f"{'host':<9} {'checks':>6}  {'ihconform batched':<26} {'RT':>3}  {'one command per check':<26} {'RT':>4}  ratio")
+    print(f"{'host':<9} {'checks':>6}  {'ihconform batched':<26} {'RT':>3}  "
+          f"{'one command per check':<26} {'RT':>4}  ratio")
     for r in rows:
         print(f"{r['host']:<9} {r['checks']:>6}  {r['batched']:<26} {r['batched_rt']:>3}  "
               f"{r['per_check']:<26} {r['per_check_rt']:>4}  {r['ratio']:.1f}x")
