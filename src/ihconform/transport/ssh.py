@@ -237,7 +237,7 @@ class SshTransport(Transport):
             code = chan.recv_exit_status() if chan.exit_status_ready() else -1
             if code == -1 and not self.transport.is_active():
                 raise TransportError(f"{self.host_id}: connection lost during command")
-        except (socket.timeout, paramiko.SSHException, OSError, EOFError) as exc:
+        except (TimeoutError, paramiko.SSHException, OSError, EOFError) as exc:
             raise TransportError(f"{self.host_id}: {exc}") from exc
         finally:
             chan.close()
