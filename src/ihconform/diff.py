@@ -61,6 +61,9 @@ class RunDiff:
     controls_added: list[str] = field(default_factory=list)
     controls_removed: list[str] = field(default_factory=list)
     waivers: list[WaiverChange] = field(default_factory=list)
+    evidence_changed: list[str] = field(default_factory=list)  # same path, different digest
+    evidence_added: list[str] = field(default_factory=list)
+    evidence_removed: list[str] = field(default_factory=list)
     score_old: float | None = None
     score_new: float | None = None
     grade_old: str = ""
@@ -86,6 +89,8 @@ class RunDiff:
             "objects_removed": [list(o) for o in self.objects_removed],
             "controls_added": self.controls_added, "controls_removed": self.controls_removed,
             "waivers": [w.__dict__ for w in self.waivers],
+            "evidence": {"changed": self.evidence_changed, "added": self.evidence_added,
+                         "removed": self.evidence_removed},
             "score": {"old": self.score_old, "new": self.score_new, "grade_old": self.grade_old,
                       "grade_new": self.grade_new},
             "controls": {"old": self.controls_old, "new": self.controls_new},
@@ -101,6 +106,17 @@ def area_conformance(run: RunResult) -> dict[str, float]:
         credit = 1.0 if c.status is Status.PASS else 0.5 if c.status is Status.PARTIAL else 0.0
         totals.setdefault(c.area or c.clause or c.document, []).append(credit)
     return {a: round(100 * sum(v) / len(v), 1) for a, v in totals.items()}
+
+
+def _evidence(run: RunResult) -> dict[str, str]:
+    """Every evidence file a run cites, path -> SHA-256 (run, results and attestation files)."""
+    out: dict[str, str] = {}
+    for r in run.results:
+        out.update({e.path: e.sha256 for e in r.evidence})
+    for a in run.attestations:
+        out.update({e.path: e.sha256 for e in a.files})
+    out.update({e.path: e.sha256 for e in run.evidence})  # the run's own index is authoritative
+    return out
 
 
 def diff_runs(old: RunResult, new: RunResult) -> RunDiff:
@@ -158,6 +174,10 @@ def diff_runs(old: RunResult, new: RunResult) -> RunDiff:
                 d.waivers.append(WaiverChange(wid, b_w.control_id, "renewed", a_w.valid_until, b_w.valid_until))
             elif a_w.state == "expired" and b_w.state == "active":
                 d.waivers.append(WaiverChange(wid, b_w.control_id, "reactivated", a_w.valid_until, b_w.valid_until))
+    oe, ne = _evidence(old), _evidence(new)
+    d.evidence_changed = sorted(p for p in set(oe) & set(ne) if oe[p] != ne[p])
+    d.evidence_added = sorted(set(ne) - set(oe))
+    d.evidence_removed = sorted(set(oe) - set(ne))
     if old.summary.score:
         d.score_old, d.grade_old = old.summary.score.value, old.summary.score.grade
     if new.summary.score:
@@ -192,6 +212,9 @@ def format_text(d: RunDiff) -> str:
         lines += [f"  {t}:{i}" for t, i in objs]
     if d.controls_added or d.controls_removed:
         lines.append(f"控制项变化 / controls: +{len(d.controls_added)} -{len(d.controls_removed)}")
+    lines.append(f"证据变化 / evidence: {len(d.evidence_changed)} changed, {len(d.evidence_added)} added, "
+                 f"{len(d.evidence_removed)} removed")
+    lines += [f"  ~ {p}" for p in d.evidence_changed]
     lines.append(f"豁免变化 / waiver changes: {len(d.waivers)}")
     lines += [f"  {w.id} ({w.control_id}): {w.change} {w.old_until}→{w.new_until}" for w in d.waivers]
     text = "\n".join(lines) + "\n"

@@ -108,3 +108,13 @@ def test_annual_report_compares_with_last_years_bundle(tmp_path):
     bundle.write_bytes(bytes(raw))
     p = cli("report", str(new), "--previous", str(bundle), "--no-pdf")
     assert p.returncode == 2 and "failed verification" in p.stderr
+
+
+def test_evidence_changes_by_digest():
+    old = rich_result(**OLD)
+    new = rich_result()
+    changed = new.evidence[1].model_copy(update={"sha256": "0" * 64})
+    new = new.model_copy(update={"evidence": (new.evidence[0], changed)})
+    d = diff_runs(old, new)
+    assert d.evidence_changed == ["evidence/uplinks/isp-b/iperf3.json"]  # the run-level ref wins over the result's
+    assert "~ evidence/uplinks/isp-b/iperf3.json" in format_text(d)

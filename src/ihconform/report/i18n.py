@@ -119,6 +119,10 @@ LABELS: dict[str, dict[Lang, str]] = {
     "objects_added": {"zh": "新增对象", "en": "Objects added"},
     "objects_removed": {"zh": "移除对象", "en": "Objects removed"},
     "waiver_changes": {"zh": "豁免变化", "en": "Waiver changes"},
+    "evidence_changes": {"zh": "证据变化", "en": "Evidence changes"},
+    "evidence_changes_counts": {"zh": "内容变化 {changed} 个，新增 {added} 个，移除 {removed} 个"
+                                      "（按文件路径与 SHA-256 比较）",
+                                "en": "{changed} changed, {added} added, {removed} removed (by path and SHA-256)"},
     "previous_run": {"zh": "上年运行", "en": "Previous run"},
     "last_year": {"zh": "上年", "en": "Last year"},
     "this_year": {"zh": "本年", "en": "This year"},
