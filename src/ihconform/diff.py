@@ -61,6 +61,7 @@ class RunDiff:
     controls_added: list[str] = field(default_factory=list)
     controls_removed: list[str] = field(default_factory=list)
     waivers: list[WaiverChange] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. the runs are of different institutions
     evidence_changed: list[str] = field(default_factory=list)  # same path, different digest
     evidence_added: list[str] = field(default_factory=list)
     evidence_removed: list[str] = field(default_factory=list)
@@ -79,7 +80,7 @@ class RunDiff:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "old_run": self.old_run, "new_run": self.new_run, "old_started": self.old_started,
+            "notes": self.notes, "old_run": self.old_run, "new_run": self.new_run, "old_started": self.old_started,
             "new_started": self.new_started,
             "regressions": [c.as_dict() for c in self.regressions], "fixes": [c.as_dict() for c in self.fixes],
             "new_failures": [c.as_dict() for c in self.new_failures],
@@ -121,6 +122,12 @@ def _evidence(run: RunResult) -> dict[str, str]:
 
 def diff_runs(old: RunResult, new: RunResult) -> RunDiff:
     d = RunDiff(old_run=old.run.id, new_run=new.run.id, old_started=old.run.started, new_started=new.run.started)
+    for what, a, b in (("统一社会信用代码 / credit code", old.institution.get("credit_code", ""),
+                        new.institution.get("credit_code", "")),
+                       ("系统 / system", old.system.get("name", ""), new.system.get("name", "")),
+                       ("配置 / profile", old.run.profile, new.run.profile)):
+        if a != b:
+            d.notes.append(f"{what}: {a!r} → {b!r}")
     titles = {c.control_id: c for c in (*old.controls, *new.controls)}
 
     def change(key: tuple[str, str], a: ObjectResult | None, b: ObjectResult | None) -> Change:
@@ -190,6 +197,7 @@ def diff_runs(old: RunResult, new: RunResult) -> RunDiff:
 def format_text(d: RunDiff) -> str:
     """The human summary ``ihconform diff`` prints: bilingual headings, one line per change."""
     lines = [f"上年 / old: {d.old_run} ({d.old_started})  →  本年 / new: {d.new_run} ({d.new_started})"]
+    lines += [f"注意 / note: {n}" for n in d.notes]
     if d.score_old is not None or d.score_new is not None:
         lines.append(f"得分 / score: {d.score_old} ({d.grade_old}) → {d.score_new} ({d.grade_new})")
 

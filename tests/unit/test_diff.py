@@ -21,7 +21,14 @@ OLD = dict(run_id="r2025", started="2025-11-01T09:00:00+00:00")
 
 def test_same_run_has_no_changes():
     d = diff_runs(rich_result(), rich_result())
-    assert not d.has_regressions and not d.fixes and not d.objects_added and not d.waivers
+    assert not d.has_regressions and not d.fixes and not d.objects_added and not d.waivers and not d.notes
+
+
+def test_comparing_different_institutions_is_noted():
+    other = rich_result(**OLD)
+    other = other.model_copy(update={"institution": {**other.institution, "credit_code": "12500000MB0000001Y"}})
+    d = diff_runs(other, rich_result())
+    assert d.notes and "12500000MB0000001Y" in d.notes[0] and "注意 / note" in format_text(d)
 
 
 def test_injected_regression_is_found():

@@ -124,6 +124,7 @@ LABELS: dict[str, dict[Lang, str]] = {
                                       "（按文件路径与 SHA-256 比较）",
                                 "en": "{changed} changed, {added} added, {removed} removed (by path and SHA-256)"},
     "previous_run": {"zh": "上年运行", "en": "Previous run"},
+    "note": {"zh": "注意", "en": "Note"},
     "last_year": {"zh": "上年", "en": "Last year"},
     "this_year": {"zh": "本年", "en": "This year"},
     "page": {"zh": "第 {n} 页", "en": "Page {n}"},
