@@ -41,6 +41,11 @@ def _load_inputs(args: argparse.Namespace) -> tuple[Profile, Inventory | None]:
     for p in probes:
         if not p.exists():
             raise ConfigError("probe file or folder not found", Location(p), field="--probes")
+    if inventory is not None:  # the evidence ledger is input too: bad records stop the run here
+        from ihconform.ledger.core import load_ledger
+
+        ev = inventory.evidence
+        load_ledger(ev.attestations, ev.waivers, ev.keyring)
     known = set(PROBES) | user_probe_ids(probes)
     for c in profile.controls:
         if c.probe is not None and c.probe not in known:
@@ -109,7 +114,8 @@ def summarize(data: dict[str, object], path: Path, out: object) -> None:
         assert isinstance(results, list)
         for r in results:
             if r["status"] in ("fail", "partial", "error") and r["control_id"] not in reasons:
-                reasons[r["control_id"]] = f"{r['object_id']}: {r['reason']}"
+                waived = f" [已豁免 / waived {r['waiver']['id']}]" if r.get("waiver") else ""
+                reasons[r["control_id"]] = f"{r['object_id']}{waived}: {r['reason']}"
         for x in bad[:20]:
             why = reasons.get(x["control_id"], "")[:110]
             w(f"  {x['control_id']:<22} {x['status_zh']:<5} {x['title_zh']} — {why}\n")
