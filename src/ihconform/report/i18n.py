@@ -142,7 +142,7 @@ BASIC_TOPICS: tuple[tuple[str, dict[Lang, str]], ...] = (
     ("附录1 四(四)", {"zh": "数据访问控制与服务全程留痕", "en": "Data access control and audit trail"}),
     ("附录1 四(五)", {"zh": "远程医疗功能", "en": "Telemedicine functions"}),
     ("附录1 四(六)", {"zh": "第三级信息安全等级保护", "en": "MLPS level 3"}),
-    ("第十九条", {"zh": "数据存储地与监管平台专线", "en": "Data location and platform line"}),
+    ("第十九条", {"zh": "数据安全、监管平台专线与存储地", "en": "Data security, platform line, data location"}),
     ("第二十八条", {"zh": "病历与过程记录保存", "en": "Record retention"}),
 )
 

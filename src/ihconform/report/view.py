@@ -238,9 +238,14 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
         grouped.append((heading, list(areas.items())))
 
     basic = []
+    # Articles (第十九条, 第二十八条) are numbered per document, and the 监管细则 has its own 第十九条:
+    # only the documents that carry the 附录1 basic standard count for this section.
+    basic_docs = {c.document for c in result.controls if c.clause.startswith("附录1")}
     for clause, topic in BASIC_TOPICS:
-        cs = [v for v in views if v.c.clause == clause or v.c.clause.startswith(clause + " ")
-              or (clause.startswith("第") and v.c.clause.startswith(clause))]
+        if clause.startswith("第"):
+            cs = [v for v in views if v.c.clause.startswith(clause) and (not basic_docs or v.c.document in basic_docs)]
+        else:
+            cs = [v for v in views if v.c.clause == clause or v.c.clause.startswith(clause + " ")]
         cnt = {s.value: sum(1 for v in cs if v.c.status is s) for s in Status}
         basic.append({"clause": clause, "topic": topic[lang], "controls": cs, "counts": cnt,
                       "is_bandwidth": clause == "附录1 四(三)"})
