@@ -212,8 +212,7 @@ SHAPES = (50, 20, 15, 10, 8)
 
 
 @pytest.mark.parametrize("method", ["iperf3", "http"])
-def test_bandwidth_accuracy_iperf3_and_http(lab_variant, host_run, method: str,  # type: ignore[no-untyped-def]
-                                           record_property: Callable[[str, object], None]) -> None:
+def test_bandwidth_accuracy_iperf3_and_http(lab_variant, host_run, method: str) -> None:  # type: ignore[no-untyped-def]
     lab = lab_variant()  # the conforming lab, whatever variant an earlier test left up
     server = plan.INET_SERVER if method == "iperf3" else f"http://{plan.INET_SERVER}"
     rows = []
@@ -225,7 +224,7 @@ def test_bandwidth_accuracy_iperf3_and_http(lab_variant, host_run, method: str, 
             rows.append((rate, {d: (j.median, j.outcome) for d, j in judged.items()}, s.wall_seconds))
     finally:
         ihlab.shape(lab.runtime, "isp-b", plan.DEFAULT_RATES_MBIT["isp-b"])
-    record_property(f"bandwidth_{method}", rows)
+    print(f"bandwidth {method} (rate, medians/outcomes, wall s):", rows)  # shown with -rP / on failure
     for rate, dirs, wall in rows:
         for d, (median, outcome) in dirs.items():
             assert abs(median - rate) <= 0.10 * rate, (method, rate, d, median)
@@ -238,8 +237,7 @@ def test_bandwidth_accuracy_iperf3_and_http(lab_variant, host_run, method: str, 
         assert wall <= 15, (method, rate, wall)
 
 
-def test_bandwidth_accuracy_speedtest(lab_variant, host_run,  # type: ignore[no-untyped-def]
-                                      record_property: Callable[[str, object], None]) -> None:
+def test_bandwidth_accuracy_speedtest(lab_variant, host_run) -> None:  # type: ignore[no-untyped-def]
     lab = lab_variant()
     if shutil.which("speedtest-cli") is None:
         pytest.skip("speedtest-cli (Debian package) not installed")
@@ -252,7 +250,7 @@ def test_bandwidth_accuracy_speedtest(lab_variant, host_run,  # type: ignore[no-
             rows.append((rate, s.values("download"), s.values("upload"), sorted(s.isp_reported), s.wall_seconds))
     finally:
         ihlab.shape(lab.runtime, "isp-b", plan.DEFAULT_RATES_MBIT["isp-b"])
-    record_property("bandwidth_speedtest", rows)
+    print("bandwidth speedtest (rate, down, up, isp, wall s):", rows)
     for rate, down, up, isp, wall in rows:
         for v in down + up:
             assert abs(v - rate) <= 0.20 * rate, (rate, down, up)
