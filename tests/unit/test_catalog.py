@@ -54,7 +54,18 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "host.security_updates": {"max_pending": int},
     "host.backups": {"job_patterns": list, "backup_paths": list, "max_age_h": int},
     "host.minimal_services": {"forbidden_processes": list},
+    "db.accounts": {"passwordless_roles": list, "os_auth_plugins": list},
+    "db.password_encryption": {"allowed_pg_methods": list, "allowed_mysql_plugins": list, "os_auth_plugins": list},
+    "db.idle_lockout": {"max_idle_s": int, "max_attempts": int, "lockout_libraries": list, "lockout_plugins": list},
+    "db.tls": {"weak_tls_versions": list, "allow_loopback_plain": bool},
+    "db.hba": {"forbidden_methods": list, "allowed_any_host_users": list},
+    "db.audit": {"min_log_statement": str, "audit_plugins": list},
+    "db.superusers": {"allowed_superusers": list},
     "db.backup": {"job_patterns": list, "backup_paths": list, "max_age_h": int},
+    "web.hardening": {"stub_status_allowed_sources": list},
+    "web.tls_config": {"weak_protocols": list, "weak_cipher_tokens": list, "require_https_redirect": bool},
+    "web.logging": {"null_targets": list},
+    "web.worker_user": {"forbidden_users": list},
 }
 #: Site-specific lists whose catalog default is empty (docs/probes.md): the site fills them by tailoring.
 EMPTY_BY_DEFAULT = {("host.mfa", "bastion_addresses"), ("host.backups", "backup_paths"),
@@ -288,10 +299,26 @@ def test_each_unit_has_its_plain_control_and_sub_controls_share_its_clause(profi
     ("L3-CES1-22", "host.intrusion_detection"), ("L3-CES1-23", "host.anti_malware"),
     ("L3-CES1-29", "db.backup"), ("L3-CES1-29.host", "host.backups"), ("L3-CES1-30", "db.backup"),
     ("L3-SMC1-10", "host.log_forwarding"),
+    ("L3-CES1-01.db", "db.accounts"), ("L3-CES1-02.db", "db.idle_lockout"), ("L3-CES1-03.db", "db.tls"),
+    ("L3-CES1-03.web", "web.tls_config"), ("L3-CES1-08.db", "db.superusers"), ("L3-CES1-08.web", "web.worker_user"),
+    ("L3-CES1-12.db", "db.audit"), ("L3-CES1-12.web", "web.logging"), ("L3-CES1-18.web", "web.hardening"),
+    ("L3-CES1-19.db", "db.hba"), ("L3-CES1-27.db", "db.tls"), ("L3-CES1-27.web", "web.tls_config"),
+    ("L3-CES1-28.db", "db.password_encryption"),
 ])
 def test_level3_probe_mapping(profiles: dict[str, Profile], unit: str, probe: str) -> None:
     c = profiles["mlps-l3"].control(unit)
     assert c.method is Method.AUTO and c.probe == probe
+
+
+#: The object type each probe family judges (docs/probes.md).
+PROBE_OBJECTS = {"host": "host-os", "db": "database", "web": "web-server"}
+
+
+def test_host_database_and_web_probes_judge_their_own_objects(default: Profile) -> None:
+    for c in default.controls:
+        family = (c.probe or "").split(".", 1)[0]
+        if c.method is Method.AUTO and family in PROBE_OBJECTS:
+            assert [t.value for t in c.applies_to] == [PROBE_OBJECTS[family]], f"{c.id} ({c.probe}): {c.applies_to}"
 
 
 def test_every_management_control_point_is_covered(profiles: dict[str, Profile]) -> None:
@@ -321,7 +348,8 @@ def test_high_risk_candidates_are_flagged(profiles: dict[str, Profile]) -> None:
                 "L3-CES1-21", "L3-CES1-27", "L3-CES1-28", "L3-CES1-28.data", "L3-CES1-29", "L3-CES1-30",
                 "L3-CES1-31", "L3-CES1-31.db", "L3-SMC1-10", "L3-SMC1-10.retention", "L3-SMC1-12",
                 "L3-CES1-04.bastion", "L3-CES1-18.services", "L3-CES1-21.scan", "L3-CES1-30.offsite",
-                "L3-SMC1-10.central"):
+                "L3-SMC1-10.central", "L3-CES1-01.db", "L3-CES1-03.db", "L3-CES1-03.web", "L3-CES1-27.db",
+                "L3-CES1-27.web", "L3-CES1-28.db"):
         assert p.control(cid).high_risk, f"{cid} is a high-risk candidate (notes §9)"
 
 
