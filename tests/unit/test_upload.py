@@ -176,3 +176,11 @@ def test_receiver_command_end_to_end(tmp_path, bundle):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_retry_after_is_honoured(pki, tmp_path, bundle):
+    waits: list[float] = []
+    with receiver(pki, tmp_path, Faults(fail_5xx=1)) as rx:
+        rx.state.cfg.faults.retry_after = 7
+        out = upload(bundle, options(pki, rx, sleep=waits.append))
+    assert out.state == "accepted" and waits == [7.0]

@@ -41,7 +41,9 @@ class UploadFailed(IhconformError):
 
 
 class _Transient(Exception):
-    pass
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -128,6 +130,7 @@ class _Conn:
             resp = conn.getresponse()
             raw = resp.read()
             status = resp.status
+            retry_after = resp.getheader("Retry-After", "")
         except ssl.SSLCertVerificationError as exc:
             raise ConfigError(f"TLS certificate of {self.host} not trusted ({exc.verify_message}); "
                               "give the platform's CA with --ca") from exc
@@ -140,7 +143,11 @@ class _Conn:
         except ValueError:
             data = {"error": raw[:200].decode("utf-8", "replace")}
         if status >= 500 or status == 429:
-            raise _Transient(f"HTTP {status}: {data.get('error', '')}")
+            try:  # seconds only; an HTTP date is treated as "use the backoff"
+                wait = min(float(retry_after), self.opts.backoff_max_s) if retry_after else 0.0
+            except ValueError:
+                wait = 0.0
+            raise _Transient(f"HTTP {status}: {data.get('error', '')}", retry_after=wait)
         return status, data if isinstance(data, dict) else {"body": data}
 
 
@@ -202,6 +209,7 @@ def upload(bundle: Path, opts: UploadOptions) -> UploadOutcome:
             if out.attempts >= opts.attempts:
                 break
             wait = min(opts.backoff_max_s, delay) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+            wait = max(wait, exc.retry_after)  # the platform asked for at least this long
             opts.log(f"重试 / retry {out.attempts}/{opts.attempts - 1} in {wait:.1f}s: {last_error}")
             opts.sleep(wait)
             delay *= 2

@@ -43,6 +43,7 @@ class Faults:
     stall: int = 0  # stall this many upload requests for stall_s, then drop the connection
     stall_s: float = 5.0
     reject_signature: bool = False  # refuse every bundle as signed by an unknown key
+    retry_after: int = 0  # the Retry-After (seconds) sent with an injected 503
 
 
 @dataclass
@@ -156,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if fail:
-            self._reply(503, {"error": "temporarily unavailable (injected)"}, {"Retry-After": "0"})
+            self._reply(503, {"error": "temporarily unavailable (injected)"}, {"Retry-After": str(faults.retry_after)})
             return
         if not self._authorised():
             self._reply(401, {"error": "authentication required"}, {"WWW-Authenticate": "Bearer"})
