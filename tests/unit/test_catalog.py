@@ -62,6 +62,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "db.audit": {"min_log_statement": str, "audit_plugins": list},
     "db.superusers": {"allowed_superusers": list},
     "db.backup": {"job_patterns": list, "backup_paths": list, "max_age_h": int},
+    "db.app_audit_retention": {"min_days": int},
     "web.hardening": {"stub_status_allowed_sources": list},
     "web.tls_config": {"weak_protocols": list, "weak_cipher_tokens": list, "require_https_redirect": bool},
     "web.logging": {"null_targets": list},
@@ -379,6 +380,21 @@ def test_profiles_cover_their_clauses(profiles: dict[str, Profile], profile_id: 
     have = {c.source.clause for c in profiles[profile_id].controls}
     missing = [k for k in clauses if k not in have]
     assert not missing, f"{profile_id} lacks {missing}"
+
+
+@pytest.mark.parametrize(("control_id", "probe"), [
+    ("CQ-A1-4.4-a", "db.audit"), ("CQ-A1-4.4-b", "db.app_audit_retention"), ("CQ-33-a", "db.app_audit_retention"),
+    ("NHC-25-a", "db.app_audit_retention"),
+])
+def test_hospital_audit_trail_controls_are_probed_on_databases(default: Profile, control_id: str, probe: str) -> None:
+    """附录1 四(四), 实施细则第三十三条 and 监管细则第二十五条: the audit trail is read in each database; what
+    the probe cannot see (access policy and grants, system stability, every step recorded) stays attested."""
+    c = default.control(control_id)
+    assert c.method is Method.AUTO and c.probe == probe
+    assert [t.value for t in c.applies_to] == ["database"]
+    for companion, item in (("CQ-A1-4.4-g", "数据访问控制策略与授权"), ("CQ-A1-4.4-h", "系统稳定"),
+                            ("CQ-33-d", "全程留痕（各环节）"), ("NHC-25-d", "全程留痕（各环节）")):
+        assert default.control(companion).method is Method.ATTEST and default.control(companion).source.item == item
 
 
 def test_the_chongqing_items_are_separately_judgeable(profiles: dict[str, Profile]) -> None:
