@@ -128,6 +128,10 @@ def diff_runs(old: RunResult, new: RunResult) -> RunDiff:
                        ("配置 / profile", old.run.profile, new.run.profile)):
         if a != b:
             d.notes.append(f"{what}: {a!r} → {b!r}")
+    if old.run.profile == new.run.profile and (sorted(old.run.profile_digests.values())
+                                               != sorted(new.run.profile_digests.values())):
+        d.notes.append("配置文件内容已变更（摘要不同），新增或移除的控制项不是现场的变化 / "
+                       "the profile's files changed (digests differ): controls added or removed are not site changes")
     titles = {c.control_id: c for c in (*old.controls, *new.controls)}
 
     def change(key: tuple[str, str], a: ObjectResult | None, b: ObjectResult | None) -> Change:

@@ -125,3 +125,9 @@ def test_evidence_changes_by_digest():
     d = diff_runs(old, new)
     assert d.evidence_changed == ["evidence/uplinks/isp-b/iperf3.json"]  # the run-level ref wins over the result's
     assert "~ evidence/uplinks/isp-b/iperf3.json" in format_text(d)
+
+
+def test_a_changed_profile_is_noted():
+    old = rich_result(**OLD)
+    old = old.model_copy(update={"run": old.run.model_copy(update={"profile_digests": {"a.yaml": "00" * 32}})})
+    assert any("digests differ" in n for n in diff_runs(old, rich_result()).notes)
