@@ -305,3 +305,15 @@ def test_objects_with_the_same_verdict_share_a_row():
     assert [(x.objects, x.status) for x in rows] == [(["a", "b"], Status.NOT_CHECKED), (["c"], Status.FAIL),
                                                      (["d"], Status.NOT_CHECKED)]
     assert rows[0].evidence == [t1, t2]  # every object's evidence is still listed
+
+
+def test_bandwidth_chart_reads_the_probes_per_direction_record():
+    """uplink.bandwidth records {direction: {median_mbps, band}}; each direction is a bar with
+    its uncertainty band."""
+    r = rich_result()
+    obs = {"download": {"median_mbps": 47.2, "band": [44.0, 50.1], "outcome": "pass"},
+           "upload": {"median_mbps": 9.1, "band": [8.5, 9.6], "outcome": "fail"}, "method": "iperf3"}
+    results = tuple(x.model_copy(update={"observed": obs}) if x.object_id == "isp-a" else x for x in r.results)
+    svg = str(build_view(r.model_copy(update={"results": results})).bandwidth_chart)
+    assert "isp-a download" in svg and "isp-a upload" in svg and "47.2 Mbps" in svg and "9.1 Mbps" in svg
+    assert "<path" in svg and "isp-b" in svg  # the band whisker; the other uplink keeps its bar

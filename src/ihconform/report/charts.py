@@ -74,6 +74,7 @@ class Bar:
     value: float | None  # None: no measurement (drawn as a gap with a note)
     status: str = ""
     note: str = ""
+    band: tuple[float, float] | None = None  # the measurement's uncertainty band, drawn as a whisker
 
 
 def bandwidth_chart(bars: Sequence[Bar], threshold: float, *, unit: str = "Mbps", no_value: str = "—",
@@ -83,7 +84,8 @@ def bandwidth_chart(bars: Sequence[Bar], threshold: float, *, unit: str = "Mbps"
         return Markup("")
     label_w, bar_h, gap, top = 190, 16, 8, 16
     plot_w = width - label_w - 70
-    top_v = max([threshold * 1.25] + [b.value for b in bars if b.value is not None])
+    top_v = max([threshold * 1.25] + [b.value for b in bars if b.value is not None]
+                + [b.band[1] for b in bars if b.band is not None])
     height = top + len(bars) * (bar_h + gap) + 18
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img">']
@@ -97,7 +99,14 @@ def bandwidth_chart(bars: Sequence[Bar], threshold: float, *, unit: str = "Mbps"
         w = plot_w * b.value / top_v
         colour = COLOURS["pass"] if b.value >= threshold else COLOURS["fail"]
         parts.append(f'<rect x="{label_w}" y="{y}" width="{_fmt(w)}" height="{bar_h}" fill="{colour}"/>')
-        parts.append(_text(label_w + w + 4, y + bar_h - 4, f"{_fmt(b.value)} {unit}", size=9))
+        end = w
+        if b.band is not None:
+            lo, hi = (label_w + plot_w * v / top_v for v in b.band)
+            mid = y + bar_h / 2
+            parts.append(f'<path d="M{_fmt(lo)} {_fmt(mid)}H{_fmt(hi)}M{_fmt(lo)} {y + 3}V{y + bar_h - 3}'
+                         f'M{_fmt(hi)} {y + 3}V{y + bar_h - 3}" stroke="#222" stroke-width="1" fill="none"/>')
+            end = max(w, hi - label_w)
+        parts.append(_text(label_w + end + 4, y + bar_h - 4, f"{_fmt(b.value)} {unit}", size=9))
     tx = label_w + plot_w * threshold / top_v
     bottom = top + len(bars) * (bar_h + gap)
     parts.append(f'<line x1="{_fmt(tx)}" y1="{top - 6}" x2="{_fmt(tx)}" y2="{bottom}" stroke="#c62828" '

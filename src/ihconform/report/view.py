@@ -161,6 +161,39 @@ def _documents(result: RunResult, known: Mapping[str, tuple[str, str]]) -> dict[
     return out
 
 
+def _number(x: object) -> float | None:
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
+
+
+def _band(x: object) -> tuple[float, float] | None:
+    if isinstance(x, list | tuple) and len(x) == 2:
+        lo, hi = _number(x[0]), _number(x[1])
+        if lo is not None and hi is not None:
+            return lo, hi
+    return None
+
+
+def _measurements(obs: object) -> list[tuple[str, float, tuple[float, float] | None]]:
+    """Bandwidth values in an uplink result's observed value: a number; a mapping with one of
+    BANDWIDTH_KEYS (and an optional ``band`` [low, high]); or such mappings per direction, as
+    the uplink.bandwidth probe records (``{"download": {"median_mbps": …, "band": […]}, …}``)."""
+    if (v := _number(obs)) is not None:
+        return [("", v, None)]
+    if not isinstance(obs, Mapping):
+        return []
+    for k in BANDWIDTH_KEYS:
+        if (v := _number(obs.get(k))) is not None:
+            return [("", v, _band(obs.get("band")))]
+    out: list[tuple[str, float, tuple[float, float] | None]] = []
+    for direction, sub in obs.items():
+        if isinstance(sub, Mapping):
+            for k in BANDWIDTH_KEYS:
+                if (v := _number(sub.get(k))) is not None:
+                    out.append((str(direction), v, _band(sub.get("band"))))
+                    break
+    return out
+
+
 def _bandwidth(result: RunResult, lang: Lang) -> tuple[list[charts.Bar], float]:
     threshold = 10.0
     for c in result.controls:
@@ -168,25 +201,21 @@ def _bandwidth(result: RunResult, lang: Lang) -> tuple[list[charts.Bar], float]:
         if isinstance(v, int | float) and c.clause.startswith("附录1 四(三)"):
             threshold = float(v)
             break
-    best: dict[str, charts.Bar] = {}
+    measured: dict[tuple[str, str], charts.Bar] = {}
+    uplinks: list[str] = []
     for r in result.results:
         if r.object_type != "uplink":
             continue
-        value: float | None = None
-        obs = r.observed
-        if isinstance(obs, int | float) and not isinstance(obs, bool):
-            value = float(obs)
-        elif isinstance(obs, Mapping):
-            for k in BANDWIDTH_KEYS:
-                x = obs.get(k)
-                if isinstance(x, int | float) and not isinstance(x, bool):
-                    value = float(x)
-                    break
-        prev = best.get(r.object_id)
-        if prev is None or (prev.value is None and value is not None):
-            note = "" if value is not None else ("无测量值" if lang == "zh" else "no measurement")
-            best[r.object_id] = charts.Bar(r.object_id, value, r.status.value, note)
-    return list(best.values()), threshold
+        if r.object_id not in uplinks:
+            uplinks.append(r.object_id)
+        for direction, value, band in _measurements(r.observed):
+            label = f"{r.object_id} {direction}".strip()
+            measured.setdefault((r.object_id, direction), charts.Bar(label, value, r.status.value, band=band))
+    bars: list[charts.Bar] = []
+    for up in uplinks:
+        mine = [b for (u, _), b in measured.items() if u == up]
+        bars += mine or [charts.Bar(up, None, note="无测量值" if lang == "zh" else "no measurement")]
+    return bars, threshold
 
 
 def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, tuple[str, str]] | None = None,
