@@ -259,7 +259,7 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
         if state.formats & {"html", "pdf"}:
             from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
 
-            write_run_reports(result, partial, state.plan.profile.documents, state.formats)
+            write_run_reports(result, partial, state.plan.profile, state.formats)
         os.rename(partial, final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

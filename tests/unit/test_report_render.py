@@ -317,3 +317,16 @@ def test_bandwidth_chart_reads_the_probes_per_direction_record():
     svg = str(build_view(r.model_copy(update={"results": results})).bandwidth_chart)
     assert "isp-a download" in svg and "isp-a upload" in svg and "47.2 Mbps" in svg and "9.1 Mbps" in svg
     assert "<path" in svg and "isp-b" in svg  # the band whisker; the other uplink keeps its bar
+
+
+def test_advice_comes_from_the_catalog_when_it_has_one():
+    from ihconform.report.render import profile_texts
+
+    texts = profile_texts(rich_result())  # the built-in annual-normative-test profile loads again
+    assert texts.documents["cq-ih-rules-2023"][1] == "渝卫发〔2023〕69号"
+    assert texts.remediation and all(zh and en for zh, en in texts.remediation.values())
+    view = build_view(rich_result(), remediation={"CQ-BW": ("扩容第二条线路至10Mbps以上。", "Upgrade the line.")})
+    bw = next(cv for cv in view.risks if cv.c.control_id == "CQ-BW")
+    assert bw.advice.startswith("扩容第二条线路至10Mbps以上。") and "豁免" in bw.advice
+    ret = next(cv for cv in view.risks if cv.c.control_id == "NHC-RET")
+    assert "整改" in ret.advice  # no catalog text: advice from the requirement

@@ -41,7 +41,7 @@ def _previous_run(path: Path) -> Any:
 def cmd_report(args: argparse.Namespace) -> int:
     from ihconform.diff import diff_runs
     from ihconform.report.bundle import load_run
-    from ihconform.report.render import PdfUnavailable, profile_documents, write_reports
+    from ihconform.report.render import PdfUnavailable, profile_texts, write_reports
 
     folder = Path(args.run)
     if not (folder / "results.json").is_file():
@@ -50,10 +50,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     previous = diff_runs(_previous_run(Path(args.previous)), result) if args.previous else None
     langs: tuple[Lang, ...] = ("zh", "en") if args.lang == "both" else (cast(Lang, args.lang),)
     t0 = time.perf_counter()
+    texts = profile_texts(result)
     try:
-        written = write_reports(result, folder, langs=langs, pdf=not args.no_pdf,
-                                documents=profile_documents(result), previous=previous,
-                                tester=args.tester)
+        written = write_reports(result, folder, langs=langs, pdf=not args.no_pdf, documents=texts.documents,
+                                remediation=texts.remediation, previous=previous, tester=args.tester)
     except PdfUnavailable as exc:
         _say(f"ihconform: 错误 / error: {exc}")
         return EXIT_USAGE

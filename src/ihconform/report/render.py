@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,8 @@ def report_names(lang: Lang) -> tuple[str, str]:
 
 def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = ("zh",), pdf: bool = True,
                   html: bool = True, documents: Mapping[str, tuple[str, str]] | None = None,
-                  previous: RunDiff | None = None, tester: str = "") -> list[Path]:
+                  previous: RunDiff | None = None, tester: str = "",
+                  remediation: Mapping[str, tuple[str, str]] | None = None) -> list[Path]:
     """Write report.html and report.pdf (Chinese) and ``report.<lang>.*`` for other languages.
 
     Raises :class:`PdfUnavailable` after writing the HTML if the PDF cannot be made, so the
@@ -105,7 +107,8 @@ def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = 
     written: list[Path] = []
     pending_error: PdfUnavailable | None = None
     for lang in langs:
-        text = render_html(build_view(result, lang=lang, documents=documents, previous=previous, tester=tester))
+        text = render_html(build_view(result, lang=lang, documents=documents, previous=previous, tester=tester,
+                                      remediation=remediation))
         html_name, pdf_name = report_names(lang)
         if html:
             _write(folder / html_name, text.encode("utf-8"))
@@ -121,13 +124,25 @@ def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = 
     return written
 
 
-def profile_documents(result: RunResult) -> dict[str, tuple[str, str]]:
-    """Titles and numbers of the regulations the run's profile cites, for the conclusion table.
+@dataclass(frozen=True)
+class CatalogTexts:
+    """What the report takes from the profile rather than from results.json: the regulations'
+    titles and numbers, and each control's remediation advice."""
 
-    Tried in order: the profile by id (built-in profiles), then the profile files the run
-    recorded digests of. A profile that no longer loads (moved file, newer catalog) leaves the
-    report with the documents ihconform ships and bare ids — never worse than an id.
-    """
+    documents: dict[str, tuple[str, str]]
+    remediation: dict[str, tuple[str, str]]
+
+
+def catalog_texts(profile: Any) -> CatalogTexts:
+    docs = {k: (str(getattr(d, "title", k)), str(getattr(d, "number", ""))) for k, d in profile.documents.items()}
+    rem = {c.id: (c.remediation.zh, c.remediation.en) for c in profile.controls if c.remediation is not None}
+    return CatalogTexts(docs, rem)
+
+
+def profile_texts(result: RunResult) -> CatalogTexts:
+    """The run's profile, loaded again for re-rendering: by id (built-in profiles), then from the
+    profile files the run recorded digests of. A profile that no longer loads (moved file, newer
+    catalog) leaves the report with the documents ihconform ships, bare ids and generic advice."""
     from ihconform.catalog import load_profile
 
     for ref in (result.run.profile, *result.run.profile_digests):
@@ -135,8 +150,8 @@ def profile_documents(result: RunResult) -> dict[str, tuple[str, str]]:
             profile = load_profile(ref)
         except (IhconformError, OSError, ValueError):
             continue
-        return {d.id: (d.title, d.number) for d in profile.documents.values()}
-    return {}
+        return catalog_texts(profile)
+    return CatalogTexts({}, {})
 
 
 #: Environment of a run: who tests (printed on the cover) and the key that signs the bundle.
@@ -144,21 +159,21 @@ ENV_TESTER = "IHC_TESTER"
 ENV_SIGNING_KEY = "IHC_SIGNING_KEY"
 
 
-def write_run_reports(result: RunResult, folder: Path, documents: Mapping[str, Any],
+def write_run_reports(result: RunResult, folder: Path, profile: Any,
                       formats: Collection[str] = ("html", "pdf")) -> None:
     """Called by the engine while the run folder is assembled: report.html and report.pdf.
 
     A report that cannot be drawn must not cost the run its results, which are already written:
     the failure is reported on stderr with how to re-render (``ihconform report``), never hidden.
-    ``documents`` is the profile's ``{id: Document}``; the tester comes from ``IHC_TESTER``.
+    ``profile`` is the run's :class:`~ihconform.profile.Profile`; the tester comes from ``IHC_TESTER``.
     """
     import sys
     import traceback
 
-    docs = {k: (str(getattr(d, "title", k)), str(getattr(d, "number", ""))) for k, d in documents.items()}
     try:
-        write_reports(result, folder, documents=docs, html="html" in formats, pdf="pdf" in formats,
-                      tester=os.environ.get(ENV_TESTER, ""))
+        texts = catalog_texts(profile)
+        write_reports(result, folder, documents=texts.documents, remediation=texts.remediation,
+                      html="html" in formats, pdf="pdf" in formats, tester=os.environ.get(ENV_TESTER, ""))
     except PdfUnavailable as exc:
         sys.stderr.write(f"ihconform: 警告 / warning: report.pdf not written: {exc}\n")
     except Exception as exc:  # a renderer bug must not lose a finished run; it is shown, not hidden

@@ -129,12 +129,16 @@ def _risk(c: ControlResult, lang: Lang) -> str:
     return level if lang == "zh" else {"高": "High", "中": "Medium", "低": "Low"}[level]
 
 
-def _advice(cv: ControlView, lang: Lang) -> str:
+def _advice(cv: ControlView, lang: Lang, remediation: tuple[str, str] | None = None) -> str:
+    """The catalog's remediation text when the profile gives one (every built-in control does);
+    otherwise advice drawn from the requirement and the expected value."""
     c = cv.c
     expected = next((brief(r.expected, 120) for r in cv.results if r.status in _BAD and r.expected not in (None, "")),
                     "")
     if c.status in _BAD:
-        if lang == "zh":
+        if remediation and remediation[0 if lang == "zh" else 1]:
+            s = remediation[0 if lang == "zh" else 1]
+        elif lang == "zh":
             s = f"按“{c.requirement}”整改{('，使其达到：' + expected) if expected else ''}；整改后复测并更新证据。"
         else:
             s = (f"Remediate against the requirement ({c.title_en}){'; target: ' + expected if expected else ''}; "
@@ -219,7 +223,10 @@ def _bandwidth(result: RunResult, lang: Lang) -> tuple[list[charts.Bar], float]:
 
 
 def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, tuple[str, str]] | None = None,
-               previous: RunDiff | None = None, tester: str = "", max_results_per_control: int = 200) -> ReportView:
+               previous: RunDiff | None = None, tester: str = "", max_results_per_control: int = 200,
+               remediation: Mapping[str, tuple[str, str]] | None = None) -> ReportView:
+    """``documents``: id -> (title, number) of the regulations; ``remediation``: control id ->
+    (zh, en) advice from the catalog. Both come from the run's profile when it can be loaded."""
     t = labels(lang)
     sl = _status_labels(lang)
     docs = _documents(result, documents or {})
@@ -243,7 +250,7 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
                          method=METHODS.get(c.method, {"zh": c.method, "en": c.method})[lang])
         cv.risk = _risk(c, lang)
         cv.affected = [r.object_id for r in rs if r.status in (*_BAD, Status.ERROR, Status.NOT_CHECKED)]
-        cv.advice = _advice(cv, lang)
+        cv.advice = _advice(cv, lang, (remediation or {}).get(c.control_id))
         cv.rows = _rows(cv.results)
         views.append(cv)
 
