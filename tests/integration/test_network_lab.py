@@ -4,9 +4,10 @@ lab and on defect variants, TLS verdicts against testssl.sh, bandwidth accuracy 
 Run under the lab lock (one lab per machine, shared by several engineers):
 ``flock /tmp/ihc-lab.lock .venv/bin/pytest tests/integration/test_network_lab.py``.
 
-Traffic goes only to the lab's namespaces (198.51.100.0/24). Bandwidth tests are short
-(2 s per direction) and few; they measure inside app01 as root through ``nsenter`` (the full
-runs above measure the same way over SSH as the probe user).
+Traffic goes only to the lab's namespaces (198.51.100.0/24). Bandwidth tests are short (2 s per
+direction, 3 repeats so one slow sample under a shared CPU does not move the median) and few;
+they measure inside app01 as root through ``nsenter`` (the full runs above measure the same
+way over SSH as the probe user).
 """
 
 from __future__ import annotations
@@ -219,15 +220,16 @@ def test_bandwidth_accuracy_iperf3_and_http(lab_variant, host_run, method: str) 
     try:
         for rate in SHAPES:
             ihlab.shape(lab.runtime, "isp-b", rate)
-            s = bandwidth.measure(_in_app01(host_run), bandwidth.Plan(method, server, plan.WAN_B_APP, "", 2, 2))
+            s = bandwidth.measure(_in_app01(host_run), bandwidth.Plan(method, server, plan.WAN_B_APP, "", 3, 2))
             judged = {j.direction: j for j in bandwidth.judge_series(s, 10, 0.10)}
-            rows.append((rate, {d: (j.median, j.outcome) for d, j in judged.items()}, s.wall_seconds))
+            rows.append((rate, {d: (j.median, j.outcome, j.samples) for d, j in judged.items()}, s.wall_seconds,
+                         s.load))
     finally:
         ihlab.shape(lab.runtime, "isp-b", plan.DEFAULT_RATES_MBIT["isp-b"])
     print(f"bandwidth {method} (rate, medians/outcomes, wall s):", rows)  # shown with -rP / on failure
-    for rate, dirs, wall in rows:
-        for d, (median, outcome) in dirs.items():
-            assert abs(median - rate) <= 0.10 * rate, (method, rate, d, median)
+    for rate, dirs, wall, load in rows:
+        for d, (median, outcome, samples) in dirs.items():
+            assert abs(median - rate) <= 0.10 * rate, (method, rate, d, samples, "loadavg", load)
             if rate >= 15:
                 assert outcome == "pass", (rate, d, median)
             if rate == 8:

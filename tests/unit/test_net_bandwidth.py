@@ -89,6 +89,8 @@ class FakeHost:
         if cmd.startswith("head -c"):
             nbytes = int(cmd.split()[2])
             return _res(cmd, f"{nbytes} {nbytes * 8 / (self.up * 1e6):.3f} 198.51.100.134")
+        if cmd == "cat /proc/loadavg":
+            return _res(cmd, "0.50 0.40 0.30 1/100 4242\n")
         if cmd.startswith("speedtest-cli"):
             return _res(cmd, json.dumps({"download": self.down * 1e6, "upload": self.up * 1e6,
                                          "client": {"ip": "198.51.100.134", "isp": "ISP-B Lab Cable"}}))
@@ -103,7 +105,8 @@ def test_measure_series(method: str) -> None:
     s = bandwidth.measure(host, plan)
     assert len(s.values("download")) == 3 and len(s.values("upload")) == 3
     assert all(abs(v - 19.05) < 0.1 for v in s.values("download") + s.values("upload"))
-    assert len(s.raw) == len(host.commands)
+    assert len(s.raw) == len(host.commands) - 2  # every measurement kept; loadavg before and after
+    assert s.load == ["0.50 0.40 0.30 1/100 4242"] * 2
     assert s.egress == {"198.51.100.130" if method == "iperf3" else "198.51.100.134"}
     assert [j.outcome for j in bandwidth.judge_series(s, 10, 0.1)] == ["pass", "pass"]
 

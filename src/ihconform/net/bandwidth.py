@@ -60,6 +60,7 @@ class Series:
     egress: set[str] = field(default_factory=set)  # source/egress addresses seen
     isp_reported: set[str] = field(default_factory=set)  # speedtest's client.isp
     wall_seconds: float = 0.0
+    load: list[str] = field(default_factory=list)  # the host's /proc/loadavg before and after
 
     def values(self, direction: Direction) -> list[float]:
         return [s.mbps for s in self.samples if s.direction == direction]
@@ -174,6 +175,7 @@ def measure(run: Runner, plan: Plan) -> Series:
     with MEASURE_LOCK:
         t0 = time.monotonic()
         series = Series(plan.method)
+        series.load.append(_loadavg(run))
         for i in range(plan.repeats):
             if plan.method == "iperf3":
                 _iperf3_round(run, plan, series, i)
@@ -183,8 +185,16 @@ def measure(run: Runner, plan: Plan) -> Series:
                 _speedtest_round(run, plan, series, i)
             else:
                 raise FactUnavailable(f"unknown bandwidth method {plan.method!r}")
+        series.load.append(_loadavg(run))
         series.wall_seconds = round(time.monotonic() - t0, 2)
         return series
+
+
+def _loadavg(run: Runner) -> str:
+    """The measuring host's load average: a loaded CPU makes every method read low, so the
+    evidence shows it next to the samples (empty when the host has no /proc/loadavg)."""
+    res = run("cat /proc/loadavg", 10.0)
+    return res.text.strip() if res.exit_code == 0 else ""
 
 
 def _exec(run: Runner, cmd: str, timeout: float, series: Series, i: int) -> tuple[CommandResult, float]:

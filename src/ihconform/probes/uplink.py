@@ -76,7 +76,7 @@ def test_bandwidth(check: Check, host_transport: HostTransport, run_cache: RunCa
     judged = bandwidth.judge_series(series, threshold, rel, directions)
     data = {"uplink": u.id, "isp": u.isp, "method": u.method, "repeats": repeats,
             "repeats_declared": u.repeats, "seconds_per_direction": secs, "threshold_mbps": threshold,
-            "relative_uncertainty": rel, "wall_seconds": series.wall_seconds,
+            "relative_uncertainty": rel, "wall_seconds": series.wall_seconds, "loadavg": series.load,
             "samples": [dataclasses.asdict(s) for s in series.samples],
             "judgements": [dataclasses.asdict(j) for j in judged], "raw": series.raw}
     check.attach(evidence.write(("uplink", u.id, "bandwidth.json"), data, kind="bandwidth-samples"))
