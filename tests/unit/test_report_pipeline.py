@@ -38,6 +38,9 @@ def test_run_writes_html_escaped_and_titled(folder):
     assert "<b>互联网医院</b>" not in html
     assert "重庆市贯彻互联网医院管理办法实施细则" in html  # the profile's document title, not its id
     assert "带宽合同不低于10Mbps" in html
+    # the conclusion table scores each regulation with the profile's rules (one document here: the run's score)
+    conclusion = html[html.index("测试结论表</h2>"):html.index("总体结论与得分</h2>")]
+    assert conclusion.count(">15.38<") == 2
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")

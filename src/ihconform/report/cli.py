@@ -53,7 +53,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     texts = profile_texts(result)
     try:
         written = write_reports(result, folder, langs=langs, pdf=not args.no_pdf, documents=texts.documents,
-                                remediation=texts.remediation, previous=previous, tester=args.tester)
+                                remediation=texts.remediation, scores=texts.scores, previous=previous,
+                                tester=args.tester)
     except PdfUnavailable as exc:
         _say(f"ihconform: 错误 / error: {exc}")
         return EXIT_USAGE

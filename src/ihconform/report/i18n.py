@@ -62,6 +62,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "high_risk_count": {"zh": "高风险", "en": "High risk"},
     "score": {"zh": "综合得分（豁免后）", "en": "Score (after waivers)"},
     "score_before": {"zh": "豁免前得分", "en": "Score before waivers"},
+    "score_short": {"zh": "得分", "en": "Score"},
     "grade": {"zh": "测试结论等级", "en": "Grade"},
     "gated": {"zh": "存在未豁免的高风险项，结论等级为“差”",
               "en": "An unwaived high-risk finding gates the grade to 差"},

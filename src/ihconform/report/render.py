@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from ihconform.diff import RunDiff
 from ihconform.errors import IhconformError
 from ihconform.report.i18n import Lang
 from ihconform.report.view import ReportView, brief, build_view
-from ihconform.results import RunResult
+from ihconform.results import RunResult, Score
 
 
 class PdfUnavailable(IhconformError):
@@ -98,7 +98,8 @@ def report_names(lang: Lang) -> tuple[str, str]:
 def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = ("zh",), pdf: bool = True,
                   html: bool = True, documents: Mapping[str, tuple[str, str]] | None = None,
                   previous: RunDiff | None = None, tester: str = "",
-                  remediation: Mapping[str, tuple[str, str]] | None = None) -> list[Path]:
+                  remediation: Mapping[str, tuple[str, str]] | None = None,
+                  scores: Mapping[str, Score] | None = None) -> list[Path]:
     """Write report.html and report.pdf (Chinese) and ``report.<lang>.*`` for other languages.
 
     Raises :class:`PdfUnavailable` after writing the HTML if the PDF cannot be made, so the
@@ -108,7 +109,7 @@ def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = 
     pending_error: PdfUnavailable | None = None
     for lang in langs:
         text = render_html(build_view(result, lang=lang, documents=documents, previous=previous, tester=tester,
-                                      remediation=remediation))
+                                      remediation=remediation, scores=scores))
         html_name, pdf_name = report_names(lang)
         if html:
             _write(folder / html_name, text.encode("utf-8"))
@@ -131,12 +132,24 @@ class CatalogTexts:
 
     documents: dict[str, tuple[str, str]]
     remediation: dict[str, tuple[str, str]]
+    scores: dict[str, Score] = field(default_factory=dict)  # per document, for the conclusion table
 
 
-def catalog_texts(profile: Any) -> CatalogTexts:
+def catalog_texts(profile: Any, result: RunResult | None = None) -> CatalogTexts:
+    """``result`` given: also score each regulation separately, with the profile's own rules and
+    the engine's scoring code (the 等保 conclusion table gives a 综合得分 per assessed object)."""
     docs = {k: (str(getattr(d, "title", k)), str(getattr(d, "number", ""))) for k, d in profile.documents.items()}
     rem = {c.id: (c.remediation.zh, c.remediation.en) for c in profile.controls if c.remediation is not None}
-    return CatalogTexts(docs, rem)
+    scores: dict[str, Score] = {}
+    if result is not None:
+        from ihconform.scoring import compute_score
+
+        judged = {c.control_id for c in result.controls}
+        for doc in dict.fromkeys(c.source.document for c in profile.controls):
+            controls = [c for c in profile.controls if c.source.document == doc and c.id in judged]
+            if controls:
+                scores[doc] = compute_score(controls, result.results, profile.scoring)
+    return CatalogTexts(docs, rem, scores)
 
 
 def profile_texts(result: RunResult) -> CatalogTexts:
@@ -150,7 +163,7 @@ def profile_texts(result: RunResult) -> CatalogTexts:
             profile = load_profile(ref)
         except (IhconformError, OSError, ValueError):
             continue
-        return catalog_texts(profile)
+        return catalog_texts(profile, result)
     return CatalogTexts({}, {})
 
 
@@ -171,8 +184,8 @@ def write_run_reports(result: RunResult, folder: Path, profile: Any,
     import traceback
 
     try:
-        texts = catalog_texts(profile)
-        write_reports(result, folder, documents=texts.documents, remediation=texts.remediation,
+        texts = catalog_texts(profile, result)
+        write_reports(result, folder, documents=texts.documents, remediation=texts.remediation, scores=texts.scores,
                       html="html" in formats, pdf="pdf" in formats, tester=os.environ.get(ENV_TESTER, ""))
     except PdfUnavailable as exc:
         sys.stderr.write(f"ihconform: 警告 / warning: report.pdf not written: {exc}\n")

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from ihconform.diff import RunDiff
 from ihconform.report import charts
 from ihconform.report.i18n import BASIC_TOPICS, KNOWN_DOCUMENTS, METHODS, OBJECT_TYPES, Lang, labels
-from ihconform.results import ControlResult, EvidenceRef, ObjectResult, RunResult, Status, overall
+from ihconform.results import ControlResult, EvidenceRef, ObjectResult, RunResult, Score, Status, overall
 
 _BAD = (Status.FAIL, Status.PARTIAL)
 #: Keys of an uplink result's observed value read as the measured bandwidth, in order of preference.
@@ -224,7 +224,8 @@ def _bandwidth(result: RunResult, lang: Lang) -> tuple[list[charts.Bar], float]:
 
 def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, tuple[str, str]] | None = None,
                previous: RunDiff | None = None, tester: str = "", max_results_per_control: int = 200,
-               remediation: Mapping[str, tuple[str, str]] | None = None) -> ReportView:
+               remediation: Mapping[str, tuple[str, str]] | None = None,
+               scores: Mapping[str, Score] | None = None) -> ReportView:
     """``documents``: id -> (title, number) of the regulations; ``remediation``: control id ->
     (zh, en) advice from the catalog. Both come from the run's profile when it can be loaded."""
     t = labels(lang)
@@ -261,6 +262,7 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
         st, _ = overall(v.c.status for v in cs)
         title, number = docs[doc_id]
         doc_rows.append({"id": doc_id, "title": title, "number": number, "counts": cnt,
+                         "score": (scores or {}).get(doc_id),
                          "high_risk": sum(1 for v in cs if v.c.high_risk and v.c.status in _BAD),
                          "status": st, "total": len(cs)})
 
