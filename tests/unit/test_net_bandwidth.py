@@ -54,6 +54,8 @@ def test_commands_quote_every_argument() -> None:
     assert "--bind-dev wan-b" in bandwidth.iperf3_command("198.51.100.200", 2, interface="wan-b")
     up = bandwidth.curl_upload_command("http://198.51.100.200/up'", 1000, 6, "wan-a")
     assert up.startswith("head -c 1000 /dev/zero | curl") and "'http://198.51.100.200/up'\"'\"''" in up
+    down = bandwidth.curl_download_command("http://198.51.100.200/big", 2, "198.51.100.134")
+    assert "-r 0-262143 http://198.51.100.200/big --next" in down and down.count("--interface 198.51.100.134") == 2
     assert "--mini http://speedtest.lab/ --source 198.51.100.134" in bandwidth.speedtest_command(
         "http://speedtest.lab/", "198.51.100.134", 10)
 
