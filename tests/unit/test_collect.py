@@ -82,3 +82,25 @@ def test_sudo_refused_is_an_error_for_root_sections_only(tmp_path, monkeypatch):
     assert facts.text("plain").strip() == "ok"
     with pytest.raises(Exception, match="sudo refused: sudo: a password is required"):
         facts.text("rootish")
+
+
+def test_shadow_leaves_the_host_as_scheme_only_and_parses_field_by_field(tmp_path):
+    """Run the real shadow reduction on a crafted file: no hash leaves, ageing fields line up."""
+    from ihconform.facts.collect import HostFacts
+    from ihconform.facts.host import _SHADOW, HostView
+
+    shadow = tmp_path / "shadow"
+    secret = "$6$saltsalt$" + "x" * 86
+    shadow.write_text(f"alice:{secret}:20000:1:90:7:30::\nbob:!$6$abc$def:20000:0:99999:7:::\n"
+                      "carol::20000:0:99999:7:::\ndaemon:*:20000:0:99999:7:::\nold:abcdefghijklm:1:0:0:0:::\n")
+    section = Section("shadow", _SHADOW.replace("/etc/shadow", str(shadow)))
+    facts: HostFacts = collect(local(), [section])
+    assert secret not in facts.text("shadow") and "saltsalt" not in facts.text("shadow")
+    view = HostView(facts)
+    s = view.shadow
+    assert s["alice"].scheme == "HASH/6" and s["alice"].has_password and not s["alice"].locked
+    assert (s["alice"].last_change, s["alice"].min_days, s["alice"].max_days, s["alice"].warn_days,
+            s["alice"].inactive) == (20000, 1, 90, 7, 30)
+    assert s["bob"].locked and s["bob"].scheme == "LOCKED/!"
+    assert s["carol"].scheme == "EMPTY" and not s["carol"].has_password
+    assert s["daemon"].locked and s["old"].scheme == "DES"

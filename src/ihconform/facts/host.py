@@ -18,12 +18,13 @@ from ihconform.facts.collect import HostFacts, Section
 
 ANY = tuple(range(256))  # exit codes that still count as "gathered" for best-effort reads
 
-# Shadow: never ship a hash off the host. Scheme only: EMPTY, LOCKED:<c>, HASH:<id>, DES.
+# Shadow: never ship a hash off the host. Scheme only: EMPTY, LOCKED/<c>, HASH/<id>, DES.
+# ("/" inside the scheme: ":" is the field separator the parser splits on.)
 _SHADOW = (
     "awk -F: '{h=$2; "
     "if (h==\"\") t=\"EMPTY\"; "
-    "else if (h ~ /^[!*]/) t=\"LOCKED:\" substr(h,2,1); "
-    "else if (h ~ /^\\$/) { s=substr(h,2); t=\"HASH:\" substr(s,1,index(s,\"$\")-1) } "
+    "else if (h ~ /^[!*]/) t=\"LOCKED/\" substr(h,1,1); "
+    "else if (h ~ /^\\$/) { s=substr(h,2); t=\"HASH/\" substr(s,1,index(s,\"$\")-1) } "
     "else t=\"DES\"; "
     "print $1\":\"t\":\"$3\":\"$4\":\"$5\":\"$6\":\"$7\":\"$8}' /etc/shadow"
 )
@@ -197,7 +198,7 @@ class Account:
 @dataclass(frozen=True)
 class ShadowEntry:
     name: str
-    scheme: str  # EMPTY, LOCKED:<c>, HASH:<id>, DES
+    scheme: str  # EMPTY, LOCKED/<c>, HASH/<id>, DES
     last_change: int | None
     min_days: int | None
     max_days: int | None

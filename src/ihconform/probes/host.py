@@ -278,7 +278,7 @@ def test_password_hash(check: Check, host: HostView) -> None:
     allowed = {str(x) for x in check.list_param("allowed_schemes")}
     allowed_methods = {str(x).upper() for x in check.list_param("allowed_encrypt_methods")}
     weak = {n: e.scheme for n, e in host.shadow.items()
-            if e.has_password and (e.scheme == "DES" or e.scheme.removeprefix("HASH:") not in allowed)}
+            if e.has_password and (e.scheme == "DES" or e.scheme.removeprefix("HASH/") not in allowed)}
     method = host.login_defs.get("ENCRYPT_METHOD", "").upper()
     check.judge_parts(
         {"stored hashes": not weak, "ENCRYPT_METHOD": method in allowed_methods},
