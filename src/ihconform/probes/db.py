@@ -288,7 +288,8 @@ def test_app_audit_retention(check: Check, host_facts: HostFacts) -> None:
     if not db.audit_table:
         raise NotChecked(f"inventory declares no audit_table for {db.id}; the application audit trail is "
                          "judged by attestation")
-    min_days = db.audit_retention_days if db.audit_retention_days is not None else check.int_param("min_days")
+    # The catalog's minimum is the legal floor; a site may declare a longer retention, never a shorter one.
+    min_days = max(check.int_param("min_days"), db.audit_retention_days or 0)
     if db.engine not in ("postgresql", "mysql", "mariadb"):
         db_facts(host_facts, db)  # raises NotChecked for the extension-point engines
     age = audit_table_age(host_facts, db)
