@@ -135,11 +135,16 @@ def test_backup(lab_db01: HostFacts) -> None:
 def test_app_audit_retention() -> None:
     v = judge(dp.test_app_audit_retention, "db.app_audit_retention", PG, db_facts_from("hardened", PG))
     assert v.status is FAIL and v.observed["oldest_record_days"] == 30.0 and v.observed["rows"] == 2
+    # a site cannot lower the legal floor by declaring a shorter retention...
     short = PG.model_copy(update={"audit_retention_days": 20})
     assert judge(dp.test_app_audit_retention, "db.app_audit_retention", short,
-                 db_facts_from("hardened", short)).status is PASS
+                 db_facts_from("hardened", short)).status is FAIL
     v = judge(dp.test_app_audit_retention, "db.app_audit_retention", MY, db_facts_from("hardened", MY))
     assert v.status is PASS and v.observed["oldest_record_days"] == 200.0
+    # ...but a longer declared retention raises it
+    long = MY.model_copy(update={"audit_retention_days": 365})
+    assert judge(dp.test_app_audit_retention, "db.app_audit_retention", long,
+                 db_facts_from("hardened", long)).status is FAIL
 
 
 def test_app_audit_retention_without_table_is_not_checked(lab_db01: HostFacts) -> None:
