@@ -144,3 +144,22 @@ def test_route_get_parsing_and_command() -> None:
         paths.route_get(run, "platform.lab")  # names are refused: no DNS on the hosts
     with pytest.raises(FactUnavailable, match="failed"):
         paths.route_get(lambda c, t: _res(c, "", 2, "RTNETLINK answers: Network is unreachable"), "198.51.100.9")
+
+
+def test_a_busy_iperf3_server_is_retried_then_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bandwidth, "BUSY_WAIT_S", 0.0)
+    busy = json.dumps({"error": "the server is busy running a test. try again later"})
+    answers = [busy, busy, _iperf(19.0), _iperf(19.1)]
+
+    def run(cmd: str, timeout: float) -> CommandResult:
+        return _res(cmd, "0.1 0.1 0.1 1/1 1" if cmd.startswith("cat") else answers.pop(0), 0)
+
+    s = bandwidth.measure(run, bandwidth.Plan("iperf3", "198.51.100.200", "198.51.100.134", "", 1, 2))
+    assert s.values("download") == [19.0] and s.values("upload") == [19.1]
+    assert sum(1 for r in s.raw if "busy" in r["stdout"]) == 2  # the retries stay in the evidence
+
+    def always_busy(cmd: str, timeout: float) -> CommandResult:
+        return _res(cmd, "" if cmd.startswith("cat") else busy, 1)
+
+    with pytest.raises(FactUnavailable, match="busy"):
+        bandwidth.measure(always_busy, bandwidth.Plan("iperf3", "198.51.100.200", "", "wan-b", 1, 2))

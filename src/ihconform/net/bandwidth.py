@@ -216,16 +216,26 @@ def _exec(run: Runner, cmd: str, timeout: float, series: Series, i: int) -> tupl
     return res, secs
 
 
+#: An iperf3 server runs one test at a time and needs a moment after each to listen again; a
+#: client that comes back at once (our next direction) or meets another client gets this error.
+BUSY = "the server is busy running a test"
+BUSY_RETRIES, BUSY_WAIT_S = 4, 0.5
+
+
 def _iperf3_round(run: Runner, plan: Plan, series: Series, i: int) -> None:
     if not plan.server:
         raise FactUnavailable("iperf3 needs the uplink's server address in the inventory")
     for direction, reverse in (("download", True), ("upload", False)):
         cmd = iperf3_command(plan.server, plan.seconds, source=plan.source, interface=plan.interface,
                              reverse=reverse)
-        res, secs = _exec(run, cmd, plan.seconds + plan.timeout, series, i)
-        if res.exit_code != 0 and not res.text.strip().startswith("{"):
-            raise FactUnavailable(f"`{cmd}` failed ({res.exit_code}): "
-                                  f"{res.stderr.decode('utf-8', 'replace').strip()[:200]}")
+        for attempt in range(BUSY_RETRIES + 1):
+            res, secs = _exec(run, cmd, plan.seconds + plan.timeout, series, i)
+            if res.exit_code != 0 and not res.text.strip().startswith("{"):
+                raise FactUnavailable(f"`{cmd}` failed ({res.exit_code}): "
+                                      f"{res.stderr.decode('utf-8', 'replace').strip()[:200]}")
+            if BUSY not in res.text or attempt == BUSY_RETRIES:
+                break
+            time.sleep(BUSY_WAIT_S * (attempt + 1))  # the server is between tests or serving another client
         mbps, local = parse_iperf3(res.text)
         if local:
             series.egress.add(local)
