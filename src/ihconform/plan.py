@@ -26,12 +26,17 @@ def probe_for(control: Control) -> str:
 
 
 def matches_only(control: Control, only: tuple[str, ...]) -> bool:
-    """``--only`` selects by control id, clause, item, tag or document (prefix match)."""
+    """``--only`` selects by control id, clause, item, tag or document (prefix match), or by
+    the probe that judges it with ``probe:<prefix>`` (``--only probe:host.`` = host controls)."""
     if not only:
         return True
     keys = [control.id, control.source.clause, control.source.item, control.source.document,
             *control.tags, f"{control.source.document}:{control.source.clause}"]
     for sel in only:
+        if sel.startswith("probe:"):
+            if probe_for(control).startswith(sel.removeprefix("probe:")):
+                return True
+            continue
         for k in keys:
             if k and (k == sel or k.startswith(sel) or k.replace(" ", "") == sel.replace(" ", "")):
                 return True

@@ -128,3 +128,11 @@ def test_run_with_no_arguments_audits_this_machine_against_the_default(tmp_path)
     unchecked = [r for r in data["results"] if r["status"] == "not_checked"]
     assert unchecked and all(r["reason"] for r in unchecked)
     assert (folder / "junit.xml").exists()
+
+
+def test_only_selects_by_probe(tmp_path):
+    out = tmp_path / "r"
+    proc = run_cli(*FAST, "-p", str(MINI), "--only", "probe:host.", "-o", str(out))
+    (folder,) = list(out.iterdir())
+    data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    assert sorted(c["control_id"] for c in data["controls"]) == ["T-AGEING", "T-PORTS"], proc.stderr
