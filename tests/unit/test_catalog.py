@@ -74,6 +74,24 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "web.tls_config": {"weak_protocols": list, "weak_cipher_tokens": list, "require_https_redirect": bool},
     "web.logging": {"null_targets": list},
     "web.worker_user": {"forbidden_users": list},
+    # network probes (docs/network.md)
+    "tls.protocols": {"allowed_protocols": list},
+    "tls.cipher_suites": {"weak_patterns": list},
+    "tls.certificate": {"min_rsa_bits": int, "min_ec_bits": int, "min_days_left": int},
+    "tls.hsts": {"min_max_age": int},
+    "tls.mozilla": {"mozilla_profile": str},
+    "tls.gm": {"declared_only": bool, "timeout_s": int},
+    "tls.database": {"timeout_s": int},
+    "exposure.open_ports": {"ports": str, "allowed_tcp": list, "bastion_allowed_tcp": list, "high_risk_ports": list,
+                            "db_admin_ports": list},
+    "uplink.bandwidth": {"min_mbps": int, "seconds": int, "max_seconds": int, "directions": list,
+                         "uncertainty_iperf3": float, "uncertainty_http": float, "uncertainty_speedtest": float},
+    "uplink.path": {},
+    "uplink.distinct_isps": {"min_uplinks": int},
+    "av.system": {"timeout_s": int, "sip_ok_codes": list},
+    "av.independence": {"min_systems": int, "timeout_s": int, "sip_ok_codes": list},
+    "platform.dedicated_line": {"timeout_s": int},
+    "clinical.interface": {"timeout_s": int, "require_tls": bool},
 }
 #: Site-specific lists whose catalog default is empty (docs/probes.md): the site fills them by tailoring.
 EMPTY_BY_DEFAULT = {("host.mfa", "bastion_addresses"), ("host.backups", "backup_paths"),
@@ -82,6 +100,8 @@ EMPTY_BY_DEFAULT = {("host.mfa", "bastion_addresses"), ("host.backups", "backup_
 #: and why: -e 2 is the process protection L3-CES1-15 asks for, optional for L3-CES1-14.
 NOT_DEFAULT = {("L3-CES1-15", "require_immutable"): True}
 DEFAULTS_PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "profiles" / "host-l3.yaml"
+#: The network probes' parameters with their defaults and provenance (docs/network.md).
+NETWORK_PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "profiles" / "network.yaml"
 #: Generic judges of evidence-based controls; an attest/manual control may name one of these or none.
 EVIDENCE_JUDGES = {Method.ATTEST: "attest.document", Method.MANUAL: "manual.judgement"}
 #: Planned probe domains an ``auto-planned`` control may name (docs/catalog.md).
@@ -225,6 +245,22 @@ def test_auto_controls_use_the_probes_default_parameters(default: Profile) -> No
             assert p.value == want, f"{c.id}.{name} ({c.probe}): {p.value!r}, docs/probes.md default {want!r}"
 
 
+def test_network_controls_use_the_network_profiles_values(default: Profile) -> None:
+    """The shipped network controls carry the values of the network test profile (docs/network.md), except
+    where a catalog parameter is the document's own threshold (the same value, quoted from the clause)."""
+    defaults: dict[str, dict[str, Any]] = {}
+    for c in yaml.safe_load(NETWORK_PROFILE.read_text(encoding="utf-8"))["controls"]:
+        defaults[c["probe"]] = {k: v["value"] for k, v in (c.get("parameters") or {}).items()}
+    seen = set()
+    for c in (c for c in default.controls if c.method is Method.AUTO and c.probe in defaults):
+        seen.add(c.probe)
+        assert set(c.parameters) == set(defaults[c.probe]), f"{c.id} ({c.probe})"
+        for name, p in c.parameters.items():
+            assert p.value == defaults[c.probe][name], f"{c.id}.{name} ({c.probe}): {p.value!r}, " \
+                                                      f"docs/network.md {defaults[c.probe][name]!r}"
+    assert seen == set(defaults), f"network probes no shipped control uses: {sorted(set(defaults) - seen)}"
+
+
 def test_every_parameter_states_its_provenance(default: Profile) -> None:
     for c in default.controls:
         for name, p in c.parameters.items():
@@ -312,6 +348,12 @@ def test_each_unit_has_its_plain_control_and_sub_controls_share_its_clause(profi
     ("L3-CES1-12.db", "db.audit"), ("L3-CES1-12.web", "web.logging"), ("L3-CES1-18.web", "web.hardening"),
     ("L3-CES1-19.db", "db.hba"), ("L3-CES1-27.db", "db.tls"), ("L3-CES1-27.web", "web.tls_config"),
     ("L3-CES1-28.db", "db.password_encryption"),
+    ("L3-CNS1-02", "uplink.bandwidth"), ("L3-CNS1-05.lines", "uplink.distinct_isps"),
+    ("L3-CNS1-06", "tls.certificate"), ("L3-CNS1-07", "tls.protocols"), ("L3-CNS1-07.ciphers", "tls.cipher_suites"),
+    ("L3-CNS1-07.hsts", "tls.hsts"), ("L3-CNS1-07.mozilla", "tls.mozilla"), ("L3-CES1-25", "tls.cipher_suites"),
+    ("L3-CES1-27", "tls.protocols"), ("L3-CES1-27.ciphers", "tls.cipher_suites"),
+    ("L3-CES1-27.dbtls", "tls.database"), ("L3-GM-8.2", "tls.gm"),
+    ("L3-ABS1-01.external", "exposure.open_ports"), ("L3-CES1-18.external", "exposure.open_ports"),
 ])
 def test_level3_probe_mapping(profiles: dict[str, Profile], unit: str, probe: str) -> None:
     c = profiles["mlps-l3"].control(unit)
@@ -320,6 +362,11 @@ def test_level3_probe_mapping(profiles: dict[str, Profile], unit: str, probe: st
 
 #: The object type each probe family judges (docs/probes.md).
 PROBE_OBJECTS = {"host": "host-os", "db": "database", "web": "web-server"}
+#: The object type each network probe judges (docs/network.md, "Probes for the catalog").
+NETWORK_OBJECTS = {"tls.database": "database", "exposure.open_ports": "host-os", "uplink.bandwidth": "uplink",
+                   "uplink.path": "uplink", "uplink.distinct_isps": "site", "av.system": "av-system",
+                   "av.independence": "site", "platform.dedicated_line": "platform-link",
+                   "clinical.interface": "clinical-interface"}
 
 
 def test_host_database_and_web_probes_judge_their_own_objects(default: Profile) -> None:
@@ -327,6 +374,32 @@ def test_host_database_and_web_probes_judge_their_own_objects(default: Profile) 
         family = (c.probe or "").split(".", 1)[0]
         if c.method is Method.AUTO and family in PROBE_OBJECTS:
             assert [t.value for t in c.applies_to] == [PROBE_OBJECTS[family]], f"{c.id} ({c.probe}): {c.applies_to}"
+
+
+def test_network_probes_judge_their_own_objects(default: Profile) -> None:
+    for c in default.controls:
+        if c.method is not Method.AUTO or c.probe is None:
+            continue
+        want = NETWORK_OBJECTS.get(c.probe) or ("tls-endpoint" if c.probe.startswith("tls.") else None)
+        if want:
+            assert [t.value for t in c.applies_to] == [want], f"{c.id} ({c.probe}): {c.applies_to}"
+
+
+@pytest.mark.parametrize(("control_id", "probe", "companion"), [
+    ("CQ-A1-4.2-a", "av.independence", "CQ-A1-4.2-d"), ("CQ-A1-4.2-c", "av.system", "CQ-A1-4.2-b"),
+    ("CQ-A1-4.3-a", "uplink.bandwidth", None), ("CQ-A1-4.3-b", "uplink.distinct_isps", "CQ-A1-4.3-d"),
+    ("CQ-A1-4.3-c", "uplink.path", None), ("CQ-19-d", "platform.dedicated_line", "CQ-19-f"),
+    ("CQ-A1-4.4-i", "clinical.interface", "CQ-A1-4.4-c"),
+])
+def test_hospital_network_controls_are_probed_with_attested_companions(default: Profile, control_id: str, probe: str,
+                                                                       companion: str | None) -> None:
+    """附录1 四(二)(三)(四) and 第十九条: what a network probe sees is auto; what it cannot see (the city video
+    platform, hardware, contracts, which interface is HIS/LIS/PACS) stays attested on the same clause."""
+    c = default.control(control_id)
+    assert c.method is Method.AUTO and c.probe == probe
+    if companion:
+        a = default.control(companion)
+        assert a.method is Method.ATTEST and a.source.clause == c.source.clause
 
 
 def test_every_management_control_point_is_covered(profiles: dict[str, Profile]) -> None:
@@ -359,7 +432,9 @@ def test_high_risk_candidates_are_flagged(profiles: dict[str, Profile]) -> None:
                 "L3-CES1-31", "L3-CES1-31.db", "L3-SMC1-10", "L3-SMC1-10.retention", "L3-SMC1-12",
                 "L3-CES1-04.bastion", "L3-CES1-18.services", "L3-CES1-21.scan", "L3-CES1-30.offsite",
                 "L3-SMC1-10.central", "L3-CES1-01.db", "L3-CES1-03.db", "L3-CES1-03.web", "L3-CES1-27.db",
-                "L3-CES1-27.web", "L3-CES1-28.db"):
+                "L3-CES1-27.web", "L3-CES1-28.db", "L3-CNS1-05.lines", "L3-CNS1-07.ciphers", "L3-CNS1-07.links",
+                "L3-ABS1-01.external", "L3-CES1-18.external", "L3-CES1-27.ciphers", "L3-CES1-27.dbtls",
+                "L3-CES1-27.links"):
         assert p.control(cid).high_risk, f"{cid} is a high-risk candidate (notes §9)"
 
 
@@ -420,7 +495,8 @@ def test_the_chongqing_items_are_separately_judgeable(profiles: dict[str, Profil
         assert f"{plan}应急预案" in items
     assert p.control("CQ-A1-4.1-a").param("min_servers") == 2
     assert p.control("CQ-A1-4.3-a").param("min_mbps") == 10
-    assert p.control("CQ-A1-4.3-b").param("min_isps") == 2
+    assert p.control("CQ-A1-4.3-b").param("min_uplinks") == 2
+    assert p.control("CQ-A1-4.2-a").param("min_systems") == 2
 
 
 @pytest.mark.parametrize(("control_id", "years"), [("CQ-28-a", 15), ("CQ-28-b", 3), ("NHC-19-b", 15), ("NHC-19-c", 3)])
