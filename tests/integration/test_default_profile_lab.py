@@ -1,0 +1,88 @@
+"""The product's own default profile on the reference lab, host side (host, database, web,
+server-role and power probes): the conforming lab gets a verdict on every control (no 检查错误),
+and each defect variant flips exactly the controls it should, with a plain reason.
+
+Network-side variants (weak TLS on the wire, one ISP, slow ISP, AV down) are shown in
+test_network_lab.py. Each run selects the host-side controls with ``--only probe:…``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ihconform import lab as ihlab
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST_SIDE = ("host.", "db.", "web.", "servers.", "power.")
+
+#: variant -> {(control, object): expected new status}; every other host-side verdict unchanged.
+FLIPS: dict[str, dict[tuple[str, str], str]] = {
+    # a PostgreSQL on app01: 附录1 四(一) 数据库服务器与应用系统服务器需划分
+    "db-on-app": {("CQ-A1-4.1-b", "site"): "fail"},
+    # PermitRootLogin yes + PasswordAuthentication yes on app01, reachable from anywhere
+    "root-login": {("L3-CES1-04", "app01"): "fail", ("L3-CES1-06", "app01"): "partial"},
+    # pg_hba "host all all 198.51.100.0/25 trust": trust on a network line, not hostssl
+    "pg-trust": {("L3-CES1-03.db", "pg-db01"): "partial", ("L3-CES1-19.db", "pg-db01"): "partial",
+                 ("L3-CES1-27.db", "pg-db01"): "partial"},
+    # logrotate weekly x 4 on app01: 28 days < 180
+    "short-retention": {("L3-CES1-14.retention", "app01"): "fail", ("L3-SMC1-10.retention", "app01"): "fail"},
+    # nginx on app01 configured for TLS 1.0/1.1 (the wire-level scan is in test_network_lab.py)
+    "weak-tls": {("L3-CES1-03.web", "app01:web"): "partial", ("L3-CES1-27.web", "app01:web"): "partial"},
+    # Redfish: db01's PSU 2 UnavailableOffline/Critical
+    "psu-failed": {("L3-PES1-20", "bmc-db01"): "fail", ("CQ-A1-4.1-c", "site"): "fail"},
+    # NUT: upsb OB DISCHRG
+    "ups-on-battery": {("L3-PES1-19", "ups-b"): "fail", ("CQ-A1-4.1-c", "site"): "fail"},
+}
+REASONS = {
+    "db-on-app": "database engine (postgresql) on an application host",
+    "root-login": "remote root login",
+    "pg-trust": "no trust on network lines",
+    "short-retention": "kept 28 days",
+    "weak-tls": "nginx protocols",
+    "psu-failed": "UnavailableOffline",
+    "ups-on-battery": "OB DISCHRG",
+}
+
+
+def run_default(lab: ihlab.LabInfo, out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    only = [a for p in HOST_SIDE for a in ("--only", f"probe:{p}")]
+    proc = subprocess.run([sys.executable, "-m", "ihconform.cli", "run", "-q", "--formats", "json,junit",
+                           "-i", str(lab.inventory_path), *only, "-o", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1, (proc.returncode, proc.stderr[-2000:])
+    data = json.loads((runs[0] / "results.json").read_text(encoding="utf-8"))
+    return {(r["control_id"], r["object_id"]): r for r in data["results"]}
+
+
+@pytest.fixture(scope="module")
+def baseline(lab: ihlab.LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, Any]]:
+    return run_default(lab, tmp_path_factory.mktemp("baseline"))
+
+
+def test_conforming_lab_has_a_verdict_on_every_host_side_control(baseline):
+    errors = {f"{c}@{o}": r["reason"] for (c, o), r in baseline.items() if r["status"] == "error"}
+    assert not errors, errors
+    assert baseline[("CQ-A1-4.1-a", "site")]["status"] == "pass"
+    assert baseline[("CQ-A1-4.1-b", "site")]["status"] == "pass"
+    assert baseline[("L3-CES1-31", "site")]["status"] == "pass"
+    assert baseline[("L3-PES1-20", "bmc-db01")]["status"] == "pass"
+
+
+@pytest.mark.parametrize("variant", sorted(FLIPS))
+def test_variant_flips_exactly_its_controls(baseline, lab_variant: Callable[..., ihlab.LabInfo], variant: str,
+                                            tmp_path: Path) -> None:
+    now = run_default(lab_variant(variant), tmp_path)
+    flipped = {k: r["status"] for k, r in now.items() if k in baseline and r["status"] != baseline[k]["status"]}
+    assert flipped == FLIPS[variant], {f"{c}@{o}": (baseline[(c, o)]["status"], s, now[(c, o)]["reason"][:200])
+                                       for (c, o), s in flipped.items()}
+    # the reason quotes what is wrong, plainly
+    assert any(REASONS[variant] in now[k]["reason"] for k in FLIPS[variant]), \
+        {f"{c}@{o}": now[(c, o)]["reason"] for c, o in FLIPS[variant]}
