@@ -41,8 +41,12 @@ def _load_inputs(args: argparse.Namespace) -> tuple[Profile, Inventory | None]:
     for p in probes:
         if not p.exists():
             raise ConfigError("probe file or folder not found", Location(p), field="--probes")
-    if inventory is not None:  # the evidence ledger is input too: bad records stop the run here
+    if inventory is not None:  # the env file and the evidence ledger are input too: bad ones stop here
         from ihconform.ledger.core import load_ledger
+        from ihconform.secrets import parse_env_file
+
+        if inventory.defaults.env_file is not None:
+            parse_env_file(inventory.defaults.env_file)
 
         ev = inventory.evidence
         load_ledger(ev.attestations, ev.waivers, ev.keyring)

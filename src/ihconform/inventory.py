@@ -210,6 +210,7 @@ class Defaults(Frozen):
     auth: Auth | None = None
     known_hosts: Path | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=600)
+    env_file: Path | None = None  # KEY=value file (mode 0600) of the variables *_env names refer to
 
 
 class Inventory(Frozen):
@@ -340,6 +341,8 @@ def _check_files(inv: Inventory, doc: SourceDoc) -> Inventory:
     d = inv.defaults
     if d.known_hosts:
         d = d.model_copy(update={"known_hosts": fix(d.known_hosts, ("defaults", "known_hosts"))})
+    if d.env_file:
+        d = d.model_copy(update={"env_file": fix(d.env_file, ("defaults", "env_file"))})
     if d.auth and d.auth.key_file:
         d = d.model_copy(update={"auth": d.auth.model_copy(
             update={"key_file": fix(d.auth.key_file, ("defaults", "auth", "key_file"))})})

@@ -34,6 +34,7 @@ from ihconform.plan import RunPlan
 from ihconform.registry import PROBE_ATTR, facts_needed
 from ihconform.results import ObjectResult, Status
 from ihconform.runcache import EvidenceSink, RunCache
+from ihconform.secrets import apply_env_file
 from ihconform.transport.base import Transport
 
 STATE_KEY = pytest.StashKey["IhcState"]()
@@ -107,6 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if inv_opt:
         inventory: Inventory = load_inventory(Path(inv_opt))
         inv_path = str(Path(inv_opt).resolve())
+        apply_env_file(inventory.defaults.env_file)
     else:
         inventory, inv_path = local_inventory(), "(embedded default: local machine)"
     profile = load_profile(config.getoption("ihc_profile") or DEFAULT_PROFILE)

@@ -16,19 +16,12 @@ from pathlib import Path
 from ihconform.errors import HostKeyError, IhconformError, TransportError
 from ihconform.facts.collect import HostFacts, Section, collect
 from ihconform.inventory import Host, Inventory
+from ihconform.secrets import read_secret_file
 from ihconform.transport import open_transport
 from ihconform.transport.base import Transport
 
 #: Default number of hosts gathered at once.
 DEFAULT_PARALLEL = 16
-
-
-def read_secret_file(path: Path) -> str:
-    """A secret file must be private to its owner; its content is used, never logged."""
-    st = path.stat()
-    if st.st_mode & 0o077:
-        raise IhconformError(f"{path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it")
-    return path.read_text(encoding="utf-8").rstrip("\n")
 
 
 def sudo_password(host: Host) -> str | None:

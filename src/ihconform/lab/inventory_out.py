@@ -43,7 +43,8 @@ def build(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_f
         "system": {"name": "互联网医院信息系统（实验环境） / lab internet-hospital system", "version": "lab",
                    "mlps_level": 3, "location": "本机网络命名空间 / network namespaces on this machine"},
         "defaults": {"user": plan.PROBE_USER, "auth": {"key_file": str(secrets / "id_ed25519")},
-                     "known_hosts": str(runtime / "known_hosts"), "timeout_s": 10},
+                     "known_hosts": str(runtime / "known_hosts"), "timeout_s": 10,
+                     "env_file": str(secrets / "lab.env")},
         "hosts": hosts,
         "databases": [
             {"id": "pg-db01", "host": "db01", "engine": "postgresql", "port": 5432, "tls_required": True,
