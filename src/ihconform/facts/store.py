@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 from ihconform.errors import HostKeyError, IhconformError, TransportError
 from ihconform.facts.collect import HostFacts, Section, collect
