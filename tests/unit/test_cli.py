@@ -125,6 +125,9 @@ def test_run_with_no_arguments_audits_this_machine_against_the_default(tmp_path)
     # what one machine cannot satisfy is said plainly, never dropped and never a pass
     by_id = {c["control_id"]: c for c in data["controls"]}
     assert by_id["CQ-A1-4.1-a"]["status"] == "fail"
+    # the machine scanning itself is no outside view: exposure is not judged, never passed
+    exposure = [r for r in data["results"] if r["probe"] == "exposure.open_ports"]
+    assert exposure and all(r["status"] == "not_checked" for r in exposure)
     unchecked = [r for r in data["results"] if r["status"] == "not_checked"]
     assert unchecked and all(r["reason"] for r in unchecked)
     assert (folder / "junit.xml").exists()

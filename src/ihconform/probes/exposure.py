@@ -91,6 +91,10 @@ def test_open_ports(check: Check, run_cache: RunCache, evidence: EvidenceSink,
     if not isinstance(host, Host):
         raise FactUnavailable(f"{check.obj.id} is not a host")
     ports = str(check.param("ports"))
+    if host.connection == "local" or ipaddress.ip_address(host.address).is_loopback:
+        # The machine scanning itself sees its own loopback and every port: not the outside view.
+        raise NotChecked(f"扫描对象即本机 / {host.address} is the scanning machine itself; exposure is judged "
+                         "from an outside vantage (vantage.outside) against the host's network address")
     inside = vantage_inside(check.inventory)
     if inside:
         raise NotChecked(f"扫描位置不在外部 / the declared outside vantage ({check.inventory.vantage.outside}, "
