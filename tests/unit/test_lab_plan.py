@@ -136,3 +136,21 @@ def test_generated_inventory_loads(tmp_path: Path) -> None:
     assert inv.host("db01").jump == "bastion" and inv.host("bastion").jump is None
     assert "ssh-ed25519" in (tmp_path / "known_hosts").read_text()
     assert yaml.safe_load(path.read_text())["defaults"]["user"] == "ihprobe"
+
+
+def test_kept_paths_expose_a_project_cloned_under_tmp(monkeypatch):
+    """A CI clone in /tmp: the hosts' private /tmp must not hide the venv and the sources that
+    the lab's services (PACS, HIS, log sink) run from inside the hosts."""
+    import sys
+    from pathlib import Path
+
+    import ihconform
+    from ihconform.lab import hosts
+
+    monkeypatch.setattr(sys, "prefix", "/tmp/ci-x/main/.venv")
+    monkeypatch.setattr(ihconform, "__file__", "/tmp/ci-x/main/src/ihconform/__init__.py")
+    assert "/tmp/ci-x" in hosts.kept_paths()
+    monkeypatch.setattr(sys, "prefix", "/opt/venv")
+    monkeypatch.setattr(ihconform, "__file__", "/opt/src/ihconform/__init__.py")
+    kept = hosts.kept_paths()
+    assert all(not k.startswith("/tmp/ci-x") for k in kept) and all(Path(k).parent in hosts.PRIVATE_DIRS for k in kept)

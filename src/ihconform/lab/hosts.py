@@ -26,7 +26,9 @@ from ihconform.lab.proc import LabError, host_exec, run, start_daemon, wait_for
 INIT_SCRIPT = r"""#!/bin/sh
 # ihconform lab: PID 1 of one host. Sets up the host's private mounts, then reaps orphans.
 set -eu
-R="$1"; D="$2"; H="$3"
+R="$1"; D="$2"; H="$3"; shift 3
+# "$@": folders under /tmp, /home or /var/log that the host must still see (the venv and the
+# source tree when the project itself lives there, e.g. a CI clone in /tmp).
 cd "$R"
 hostname "$H"
 mount -t tmpfs -o mode=0755,nosuid,nodev "ih-run-$H" /run
@@ -35,9 +37,13 @@ mkdir -p /run/sshd /run/sudo /run/lock
 chmod 0711 /run/sudo
 mount -t overlay "ih-etc-$H" -o "lowerdir=/etc,upperdir=$D/etc-upper,workdir=$D/etc-work" /etc
 mount --bind "$D/etc-ssh" /etc/ssh
+n=0
+for k in "$@"; do mkdir -p "$D/keep/$n"; mount --bind "$k" "$D/keep/$n"; n=$((n+1)); done
 mount --bind "$D/var-log" /var/log
 mount --bind "$D/tmp" /tmp
 mount --bind "$D/home" /home
+n=0
+for k in "$@"; do mkdir -p "$k"; mount --bind "$D/keep/$n" "$k"; n=$((n+1)); done
 for f in .bashrc .profile; do
   if [ -f "/root/$f" ] && [ -f "$D/roothome/$f" ]; then mount --bind "$D/roothome/$f" "/root/$f"; fi
 done
@@ -54,6 +60,26 @@ SKEL_PROFILE = "# ihconform lab\nif [ -n \"$BASH_VERSION\" ] && [ -f ~/.bashrc ]
 class HostKeys:
     served: str  # public key line sshd presents
     pinned: str  # public key line written to the inventory (differs for hostkey-changed)
+
+
+#: Folders each host gets a private copy of; the lab's own code must stay visible through them.
+PRIVATE_DIRS = (Path("/tmp"), Path("/home"), Path("/var/log"))  # noqa: S108 - names the folders, writes none
+
+
+def kept_paths() -> list[str]:
+    """Top folders of the Python install and the ihconform sources that lie under a folder the
+    hosts make private: the lab's services run that Python and that code inside the hosts."""
+    import sys
+
+    import ihconform
+
+    keep: set[str] = set()
+    for p in (Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
+              Path(ihconform.__file__).resolve().parents[1]):
+        for private in PRIVATE_DIRS:
+            if private in p.parents:
+                keep.add(str(private / p.relative_to(private).parts[0]))
+    return sorted(keep)
 
 
 def host_dir(runtime: Path, host_id: str) -> Path:
@@ -137,7 +163,7 @@ def start(runtime: Path, host: plan.HostSpec) -> int:
     script = runtime / "lab-init.sh"
     start_daemon(["setsid", "-f", "ip", "netns", "exec", host.ns, "unshare", "--uts", "--ipc", "--mount",
                   "--pid", "--fork", "--mount-proc", "--propagation", "private",
-                  "sh", script, runtime, d, host.id], d / "init.log")
+                  "sh", script, runtime, d, host.id, *kept_paths()], d / "init.log")
     wait_for(f"{host.id} init", lambda: (d / "ready").exists(), 10)
     init: int | None = None
 
