@@ -127,7 +127,7 @@ def test_redfish_mockup(tmp_path: Path) -> None:
 
 def test_generated_inventory_loads(tmp_path: Path) -> None:
     (tmp_path / "secrets").mkdir()
-    for f in ("secrets/id_ed25519", "secrets/sudo-password", "ca.crt"):
+    for f in ("secrets/id_ed25519", "secrets/sudo-password", "secrets/lab.env", "ca.crt"):
         (tmp_path / f).write_text("x\n")
     pinned = {h.id: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy" for h in plan.HOSTS}
     path = inventory_out.write(tmp_path, ("one-isp",), pinned, tmp_path / "ca.crt")

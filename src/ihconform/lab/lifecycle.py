@@ -238,11 +238,11 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     _services_ready(ctx)
     lap("services")
     pinned = {h: k.pinned for h, k in keys.items()}
-    inv = inventory_out.write(runtime, variants, pinned, ca.cert_path)
-    env_file = runtime / "secrets" / "lab.env"
+    env_file = runtime / "secrets" / "lab.env"  # before the inventory that names it
+    env_file.touch(mode=0o600)
     env_file.write_text(f"{inventory_out.TURN_USER_ENV}={plan.TURN_USER}\n"
                         f"{inventory_out.TURN_PASSWORD_ENV}={ctx.secrets['turn-password']}\n")
-    os.chmod(env_file, 0o600)
+    inv = inventory_out.write(runtime, variants, pinned, ca.cert_path)
     state = {
         "complete": True, "variants": list(variants), "created": dt.datetime.now(dt.UTC).isoformat(),
         "inits": ctx.inits, "services": [asdict(s) for s in ctx.services],
