@@ -41,7 +41,7 @@ def unpinned_inventory(lab, tmp_path: Path) -> tuple[Path, Path, str]:  # type: 
 def test_unknown_key_refused_then_trusted(lab, tmp_path):
     inv, known, expected_fp = unpinned_inventory(lab, tmp_path)
 
-    first = cli("run", "-q", "--formats", "json,junit", "-i", str(inv), "--only", "L3-CES1-18",
+    first = cli("run", "-q", "--formats", "json,junit", "-i", str(inv), "--only", "probe:host.high_risk_ports",
                 "-o", str(tmp_path / "r1"))
     (folder,) = list((tmp_path / "r1").iterdir())
     data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
@@ -59,7 +59,8 @@ def test_unknown_key_refused_then_trusted(lab, tmp_path):
     assert pinned.returncode == 0, pinned.stderr
     assert expected_fp in pinned.stdout and known.read_text().strip()
 
-    cli("run", "-q", "--formats", "json,junit", "-i", str(inv), "--only", "L3-CES1-18", "-o", str(tmp_path / "r2"))
+    cli("run", "-q", "--formats", "json,junit", "-i", str(inv), "--only", "probe:host.high_risk_ports",
+        "-o", str(tmp_path / "r2"))
     (folder,) = list((tmp_path / "r2").iterdir())
     data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     (res,) = [r for r in data["results"] if r["object_id"] == "bastion" and r["control_id"] == "L3-CES1-18"]
