@@ -9,7 +9,6 @@ leaves a report that looks complete, and an existing report is never overwritten
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import secrets
@@ -25,6 +24,7 @@ import pytest
 from ihconform import __version__
 from ihconform.errors import IhconformError
 from ihconform.inventory import Database, Host
+from ihconform.ledger.core import sha256_file
 from ihconform.plan import probe_for
 from ihconform.registry import builtin_probe_files
 from ihconform.results import (
@@ -108,14 +108,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
@@ -188,7 +180,7 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
         code = ExitCode.INTERRUPTED
     finished = _dt.datetime.now(_dt.UTC)
     inv = plan.inventory
-    inv_digest = _digest(Path(state.inventory_path)) if Path(state.inventory_path).is_file() else ""
+    inv_digest = sha256_file(Path(state.inventory_path)) if Path(state.inventory_path).is_file() else ""
     return RunResult(
         tool={"name": "ihconform", "version": __version__, "python": sys.version.split()[0]},
         institution=inv.institution.model_dump(mode="json"),
@@ -240,14 +232,14 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
         for host_id, facts in sorted(state.store.all().items()):
             rel = Path("evidence") / "hosts" / host_id / "transcript.json"
             _write_json(partial / rel, facts.transcript())
-            evidence[f"transcript:{host_id}"] = EvidenceRef(path=str(rel), sha256=_digest(partial / rel),
+            evidence[f"transcript:{host_id}"] = EvidenceRef(path=str(rel), sha256=sha256_file(partial / rel),
                                                             kind="transcript")
             raw = Path("evidence") / "hosts" / host_id / "facts.txt"
             with (partial / raw).open("wb") as f:
                 for sec in facts.sections.values():
                     f.write(f"### {sec.name} (exit {sec.exit_code}) $ {sec.command}\n".encode())
                     f.write(sec.output + b"\n")
-            evidence[f"facts:{host_id}"] = EvidenceRef(path=str(raw), sha256=_digest(partial / raw),
+            evidence[f"facts:{host_id}"] = EvidenceRef(path=str(raw), sha256=sha256_file(partial / raw),
                                                        kind="facts")
         result = build_result(state, evidence)
         _write_json(partial / "results.json", result.model_dump(mode="json"))
