@@ -163,3 +163,16 @@ def test_a_busy_iperf3_server_is_retried_then_reported(monkeypatch: pytest.Monke
 
     with pytest.raises(FactUnavailable, match="busy"):
         bandwidth.measure(always_busy, bandwidth.Plan("iperf3", "198.51.100.200", "", "wan-b", 1, 2))
+
+
+def test_a_reset_connection_from_a_finishing_iperf3_server_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen in CI: the server, still closing its previous test, resets the next connection."""
+    monkeypatch.setattr(bandwidth, "BUSY_WAIT_S", 0.0)
+    reset = json.dumps({"error": "unable to connect to server: Connection reset by peer"})
+    answers = [reset, _iperf(19.0), _iperf(19.1)]
+
+    def run(cmd: str, timeout: float) -> CommandResult:
+        return _res(cmd, "0.1 0.1 0.1 1/1 1" if cmd.startswith("cat") else answers.pop(0), 0)
+
+    s = bandwidth.measure(run, bandwidth.Plan("iperf3", "198.51.100.200", "198.51.100.134", "", 1, 2))
+    assert s.values("download") == [19.0] and s.values("upload") == [19.1]

@@ -219,6 +219,8 @@ def _exec(run: Runner, cmd: str, timeout: float, series: Series, i: int) -> tupl
 #: An iperf3 server runs one test at a time and needs a moment after each to listen again; a
 #: client that comes back at once (our next direction) or meets another client gets this error.
 BUSY = "the server is busy running a test"
+#: Also transient: a server finishing its previous test resets the next connection (seen in CI).
+TRANSIENT = (BUSY, "unable to connect to server: Connection reset by peer")
 BUSY_RETRIES, BUSY_WAIT_S = 4, 0.5
 
 
@@ -233,7 +235,7 @@ def _iperf3_round(run: Runner, plan: Plan, series: Series, i: int) -> None:
             if res.exit_code != 0 and not res.text.strip().startswith("{"):
                 raise FactUnavailable(f"`{cmd}` failed ({res.exit_code}): "
                                       f"{res.stderr.decode('utf-8', 'replace').strip()[:200]}")
-            if BUSY not in res.text or attempt == BUSY_RETRIES:
+            if not any(t in res.text for t in TRANSIENT) or attempt == BUSY_RETRIES:
                 break
             time.sleep(BUSY_WAIT_S * (attempt + 1))  # the server is between tests or serving another client
         mbps, local = parse_iperf3(res.text)
