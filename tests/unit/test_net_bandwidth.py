@@ -169,7 +169,8 @@ def test_a_reset_connection_from_a_finishing_iperf3_server_is_retried(monkeypatc
     """Seen in CI: the server, still closing its previous test, resets the next connection."""
     monkeypatch.setattr(bandwidth, "BUSY_WAIT_S", 0.0)
     reset = json.dumps({"error": "unable to connect to server: Connection reset by peer"})
-    answers = [reset, _iperf(19.0), _iperf(19.1)]
+    control = json.dumps({"error": "unable to receive control message: Connection reset by peer"})
+    answers = [reset, control, _iperf(19.0), _iperf(19.1)]
 
     def run(cmd: str, timeout: float) -> CommandResult:
         return _res(cmd, "0.1 0.1 0.1 1/1 1" if cmd.startswith("cat") else answers.pop(0), 0)

@@ -219,8 +219,9 @@ def _exec(run: Runner, cmd: str, timeout: float, series: Series, i: int) -> tupl
 #: An iperf3 server runs one test at a time and needs a moment after each to listen again; a
 #: client that comes back at once (our next direction) or meets another client gets this error.
 BUSY = "the server is busy running a test"
-#: Also transient: a server finishing its previous test resets the next connection (seen in CI).
-TRANSIENT = (BUSY, "unable to connect to server: Connection reset by peer")
+#: Also transient: a server finishing its previous test resets the next connection, at connect or
+#: at the first control message (both seen in CI).
+TRANSIENT = (BUSY, "Connection reset by peer")
 BUSY_RETRIES, BUSY_WAIT_S = 4, 0.5
 
 
