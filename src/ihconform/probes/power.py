@@ -437,15 +437,23 @@ def _ups_params(check: Check) -> dict[str, Any]:
             "min_runtime": check.float_param("min_runtime_s")}
 
 
-@probe("power.redfish", facts=())
-def test_redfish(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> None:
+def _bmc_or_not_applicable(check: Check, probe_id: str) -> Bmc | None:
+    """The BMC this check judges; a UPS object is 不适用 here (power.ups judges it)."""
     bmc = check.obj.ref
     if isinstance(bmc, Ups):
         check.not_applicable(f"由 BMC 判定；UPS {bmc.id} 由 power.ups 判定 / judged on BMCs; "
                              f"UPS {bmc.id} is judged by power.ups")
-        return
+        return None
     if not isinstance(bmc, Bmc):
-        raise FactUnavailable(f"{check.obj.id} is not a BMC; power.redfish judges power objects")
+        raise FactUnavailable(f"{check.obj.id} is not a BMC; {probe_id} judges power objects")
+    return bmc
+
+
+@probe("power.redfish", facts=())
+def test_redfish(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> None:
+    bmc = _bmc_or_not_applicable(check, "power.redfish")
+    if bmc is None:
+        return
     reading, ref = redfish_reading(run_cache, evidence, bmc)
     check.attach(ref)
     need = check.int_param("min_healthy_psus")
@@ -459,13 +467,9 @@ def test_redfish(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> N
 @probe("power.ipmi", facts=())
 def test_ipmi(check: Check, run_cache: RunCache, evidence: EvidenceSink,
               host_transport: Callable[[str], Transport]) -> None:
-    bmc = check.obj.ref
-    if isinstance(bmc, Ups):
-        check.not_applicable(f"由 BMC 判定；UPS {bmc.id} 由 power.ups 判定 / judged on BMCs; "
-                             f"UPS {bmc.id} is judged by power.ups")
+    bmc = _bmc_or_not_applicable(check, "power.ipmi")
+    if bmc is None:
         return
-    if not isinstance(bmc, Bmc):
-        raise FactUnavailable(f"{check.obj.id} is not a BMC; power.ipmi judges power objects")
     host = check.inventory.host(bmc.server)
     reading, ref = _cached(run_cache, evidence, f"ipmi:{bmc.id}", ("power", bmc.id, "ipmi-sdr.json"), "ipmi",
                            lambda: read_ipmi(host_transport(host.id), host))
