@@ -33,3 +33,35 @@ def write(tmp_path: Path):  # type: ignore[no-untyped-def]
         return p
 
     return _write
+
+
+# ---- the reliability ledger (issue 8): scenario tests record, the session writes docs/ ----------
+
+_LEDGER = None
+
+
+@pytest.fixture(scope="session")
+def reliability():  # type: ignore[no-untyped-def]
+    """The session's :class:`tests.reliability.Ledger`; see tests/reliability.py."""
+    global _LEDGER
+    from tests.reliability import Ledger
+
+    if _LEDGER is None:
+        _LEDGER = Ledger()
+    return _LEDGER
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import time
+
+    if _LEDGER is not None and exitstatus == 0:
+        start = getattr(session.config, "_ihc_session_start", time.time())
+        written = _LEDGER.write(time.time() - start)
+        if written is not None:
+            print(f"\nreliability table written: {written}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import time
+
+    config._ihc_session_start = time.time()  # type: ignore[attr-defined]

@@ -194,7 +194,8 @@ def test_tls_verdicts_agree_with_testssl_on_weak_tls(defects: Results, lab_varia
 def test_one_isp_fails_the_provider_control(lab_variant: Callable[..., ihlab.LabInfo], tmp_path: Path) -> None:
     info = lab_variant("one-isp")
     res = run_network_profile(info, tmp_path, only=("N-ISPS", "N-BW", "N-UPLINK-PATH"))
-    assert failing(res) == {("N-ISPS", "site")}
+    assert failing(res) == {("N-ISPS", "site")}, {f"{k[0]}@{k[1]}": (r["status"], r["reason"][:300])
+                                                 for k, r in res.items()}
     assert "only 1 uplink" in res[("N-ISPS", "site")]["reason"]
     assert res[("N-BW", "isp-a")]["status"] == "pass"
 
