@@ -241,6 +241,8 @@ def sshd_config(host: plan.HostSpec, host_dir: Path, variants: tuple[str, ...]) 
     else:
         allow = f"{plan.PROBE_USER}@{plan.BASTION.address}"
         forwarding = "no"
+    if host.fleet:  # benchmarks reach the fleet directly, so the bastion's sshd is not measured
+        allow += f" {plan.PROBE_USER}@{plan.ROOT_ADDR}"
     if weak:
         allow += " root"
     lines = [

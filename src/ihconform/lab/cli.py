@@ -30,6 +30,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                       help="加入一个缺陷（可重复） / add a defect variant (repeatable); see `lab variants`")
     p_up.add_argument("--runtime", type=Path, default=lifecycle.DEFAULT_RUNTIME,
                       help=f"运行目录 / runtime folder (default {lifecycle.DEFAULT_RUNTIME})")
+    p_up.add_argument("--fleet", type=int, default=0, metavar="N",
+                      help=f"另加 N 台最小 SSH 主机（≤{plan.FLEET_MAX}）/ also build N minimal SSH hosts "
+                           f"f01.. (≤{plan.FLEET_MAX}) and write fleet-inventory.yaml (scale benchmarks)")
     p_up.set_defaults(handler=_up)
     p_down = sub.add_parser("down", help="关闭并清理实验环境 / take the lab down and clean up")
     p_down.add_argument("--runtime", type=Path, default=lifecycle.DEFAULT_RUNTIME,
@@ -59,16 +62,19 @@ def _fail(exc: LabError) -> int:
 def _up(args: argparse.Namespace) -> int:
     try:
         plan.check_variants(list(args.variant))
+        plan.fleet_hosts(args.fleet)
     except ValueError as exc:
         print(f"ihconform lab: {exc}", file=sys.stderr)
         return 2
     try:
-        info = lifecycle.up(args.variant, args.runtime)
+        info = lifecycle.up(args.variant, args.runtime, fleet=args.fleet)
     except LabError as exc:
         return _fail(exc)
     print(f"实验环境已启动 / lab up in {info.up_seconds:.1f} s"
           + (f" (variants: {', '.join(info.variants)})" if info.variants else ""), file=sys.stderr)
     print(info.inventory_path)
+    if info.fleet_inventory is not None:
+        print(info.fleet_inventory)
     return 0
 
 

@@ -90,13 +90,41 @@ def build(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_f
     }
 
 
-def write(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_file: Path) -> Path:
-    """Write ``inventory.yaml`` and ``known_hosts``; returns the inventory path."""
-    lines = [f"{h.id},{h.fqdn},{h.address} {pinned[h.id]}" for h in plan.HOSTS]
+FLEET_INVENTORY = "fleet-inventory.yaml"
+
+
+def build_fleet(runtime: Path, fleet: tuple[plan.HostSpec, ...], pinned: dict[str, str]) -> dict[str, Any]:
+    """The fleet's own inventory: only the fleet hosts, reached directly from the harness (no
+    jump), each with its pinned key, so a scale benchmark measures ihconform and the fleet."""
+    secrets = runtime / "secrets"
+    return {
+        "institution": {"name": "ihconform 规模测试 / ihconform lab fleet", "licence_number": "LAB-FLEET"},
+        "system": {"name": "实验环境主机群 / lab fleet", "version": "lab", "mlps_level": 3,
+                   "location": "本机网络命名空间 / network namespaces on this machine"},
+        "defaults": {"user": plan.PROBE_USER, "auth": {"key_file": str(secrets / "id_ed25519")},
+                     "known_hosts": str(runtime / "known_hosts"), "timeout_s": 10},
+        "hosts": [{"id": h.id, "address": h.address, "roles": list(h.roles), "host_key": pinned[h.id],
+                   "location": "ihconform lab fleet (network namespace)",
+                   "sudo": {"enabled": True, "password_file": str(secrets / "sudo-password")}}
+                  for h in fleet],
+        "vantage": {"outside": "local", "server_networks": [str(plan.LAN)]},
+    }
+
+
+def write(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_file: Path,
+          fleet: tuple[plan.HostSpec, ...] = ()) -> Path:
+    """Write ``inventory.yaml`` and ``known_hosts`` (and ``fleet-inventory.yaml`` when there is
+    a fleet); returns the inventory path."""
+    lines = [f"{h.id},{h.fqdn},{h.address} {pinned[h.id]}" for h in (*plan.HOSTS, *fleet)]
     (runtime / "known_hosts").write_text("\n".join(lines) + "\n")
     doc = build(runtime, variants, pinned, ca_file)
     head = ("# 由 ihconform lab up 生成 / written by `ihconform lab up`"
             f"{' (variants: ' + ', '.join(variants) + ')' if variants else ''}\n")
     path = runtime / "inventory.yaml"
     path.write_text(head + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=110))
+    if fleet:
+        (runtime / FLEET_INVENTORY).write_text(
+            f"# 由 ihconform lab up --fleet {len(fleet)} 生成 / written by `ihconform lab up --fleet`\n"
+            + yaml.safe_dump(build_fleet(runtime, fleet, pinned), allow_unicode=True, sort_keys=False,
+                             width=110))
     return path

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import grp
 import json
 import os
@@ -71,6 +72,8 @@ class LabInfo:
     env_file: Path
     up_seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    fleet: dict[str, str] = field(default_factory=dict)  # fleet host id -> LAN address
+    fleet_inventory: Path | None = None
 
 
 def _check_runtime(runtime: Path) -> Path:
@@ -140,8 +143,11 @@ def _inject(fail_at: str | None, stage: str) -> None:
 
 
 def up(variants: Sequence[str] = (), runtime: Path = DEFAULT_RUNTIME, *, keep_on_failure: bool = False,
-       fail_at: str | None = None) -> LabInfo:
+       fail_at: str | None = None, fleet: int = 0) -> LabInfo:
     """Build the lab (conforming, or with defect ``variants``) and write its inventory.
+
+    ``fleet``: also build that many minimal SSH hosts (f01.., at most plan.FLEET_MAX) and write
+    ``fleet-inventory.yaml`` for them (scale benchmarks, docs/performance.md).
 
     On any failure (or Ctrl-C) everything built so far is torn down again, unless
     ``keep_on_failure`` (used to test that ``down`` cleans a half-built lab).
@@ -150,6 +156,7 @@ def up(variants: Sequence[str] = (), runtime: Path = DEFAULT_RUNTIME, *, keep_on
     if os.geteuid() != 0:
         raise NotRoot("the lab needs root (network namespaces, mounts, daemons) / 实验环境需要 root 权限")
     chosen = plan.check_variants(list(variants))
+    fleet_specs = plan.fleet_hosts(fleet)
     runtime = _check_runtime(runtime)
     if (runtime / STATE_FILE).exists() or network.lab_namespaces():
         raise AlreadyUp(f"a lab is already up (or left over) at {runtime}; run `ihconform lab down` first")
@@ -163,7 +170,7 @@ def up(variants: Sequence[str] = (), runtime: Path = DEFAULT_RUNTIME, *, keep_on
     t0 = time.monotonic()
     timings: dict[str, float] = {}
     try:
-        info = _build(runtime, chosen, timings, fail_at)
+        info = _build(runtime, chosen, timings, fail_at, fleet_specs)
     except BaseException:
         if not keep_on_failure:
             down(runtime)
@@ -178,7 +185,7 @@ def up(variants: Sequence[str] = (), runtime: Path = DEFAULT_RUNTIME, *, keep_on
 
 
 def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
-           fail_at: str | None) -> LabInfo:
+           fail_at: str | None, fleet: tuple[plan.HostSpec, ...] = ()) -> LabInfo:
     t = time.monotonic()
 
     def lap(name: str) -> None:
@@ -194,12 +201,13 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     shadow_gid = grp.getgrnam("shadow").gr_gid
     have_pwq = any((d / "pam_pwquality.so").exists() for d in PAM_DIRS)
     ctx = LabContext(runtime=runtime, variants=variants, ca=ca)
-    keys = {h.id: hosts.prepare(runtime, h, variants, probe, shadow_gid, have_pwq) for h in plan.HOSTS}
+    keys = {h.id: hosts.prepare(runtime, h, variants, probe, shadow_gid, have_pwq)
+            for h in (*plan.HOSTS, *fleet)}
     lap("prepare")
     # A marker first, so that `down` knows there is something to take down.
     (runtime / STATE_FILE).write_text(json.dumps({"variants": list(variants), "complete": False}))
     network.build_switch()
-    for h in plan.HOSTS:
+    for h in (*plan.HOSTS, *fleet):
         network.add_ns(h.ns)
     network.build_wan(variants)
     network.build_platform()
@@ -208,12 +216,13 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     _inject(fail_at, "network")
     for h in plan.HOSTS:
         ctx.inits[h.id] = hosts.start(runtime, h)
+    _start_fleet(runtime, fleet, ctx)
     lap("hosts")
     _inject(fail_at, "hosts")
     for reg in (databases.register, web.register, av.register, power.register, clinical.register,
                 log_sink.register):
         reg(ctx)
-    for h in plan.HOSTS:
+    for h in (*plan.HOSTS, *fleet):
         ctx.services.insert(0, Service(f"sshd-{h.id}", "sshd", h.ns, (("tcp", 22),)))
     steps: dict[str, Callable[[], None]] = {
         "nut": lambda: power.start_nut(ctx),
@@ -242,9 +251,10 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     env_file.touch(mode=0o600)
     env_file.write_text(f"{inventory_out.TURN_USER_ENV}={plan.TURN_USER}\n"
                         f"{inventory_out.TURN_PASSWORD_ENV}={ctx.secrets['turn-password']}\n")
-    inv = inventory_out.write(runtime, variants, pinned, ca.cert_path)
+    inv = inventory_out.write(runtime, variants, pinned, ca.cert_path, fleet)
     state = {
         "complete": True, "variants": list(variants), "created": dt.datetime.now(dt.UTC).isoformat(),
+        "fleet": len(fleet),
         "inits": ctx.inits, "services": [asdict(s) for s in ctx.services],
         "rates": {str(u["id"]): u["rate"] for u in plan.uplinks(variants)},
     }
@@ -254,7 +264,17 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
                    hosts={h.id: h.address for h in plan.HOSTS}, ca_file=ca.cert_path,
                    key_file=runtime / "secrets" / "id_ed25519", known_hosts=runtime / "known_hosts",
                    sudo_password_file=runtime / "secrets" / "sudo-password", env_file=env_file,
-                   up_seconds=0.0)
+                   up_seconds=0.0, fleet={h.id: h.address for h in fleet},
+                   fleet_inventory=runtime / inventory_out.FLEET_INVENTORY if fleet else None)
+
+
+def _start_fleet(runtime: Path, fleet: tuple[plan.HostSpec, ...], ctx: LabContext) -> None:
+    """Start the fleet hosts a few at a time: each start is mostly waiting on ``ip``, ``nft``
+    and ``unshare`` child processes, so 50 hosts one by one would take most of a minute."""
+    def start(h: plan.HostSpec) -> None:
+        ctx.inits[h.id] = hosts.start(runtime, h)
+
+    _parallel({h.id: functools.partial(start, h) for h in fleet}, workers=6)
 
 
 def _ns_pids(ns: str) -> list[int]:
@@ -340,7 +360,7 @@ def status(runtime: Path = DEFAULT_RUNTIME) -> list[tuple[str, str, str]]:
     variants = tuple(state.get("variants", ()))
     rows.append(("lab", "lab", ("up" if state.get("complete") else "incomplete")
                  + (f" (variants: {', '.join(variants)})" if variants else "")))
-    for ns in plan.ALL_NAMESPACES:
+    for ns in (*plan.ALL_NAMESPACES, *(h.ns for h in plan.fleet_hosts(int(state.get("fleet", 0))))):
         rows.append((ns, "namespace", "up" if ns in present else "missing"))
     listening: dict[str, set[tuple[str, int]]] = {}
 
@@ -350,7 +370,7 @@ def status(runtime: Path = DEFAULT_RUNTIME) -> list[tuple[str, str, str]]:
         return listening[ns]
 
     inits = state.get("inits", {})
-    for h in plan.HOSTS:
+    for h in (*plan.HOSTS, *plan.fleet_hosts(int(state.get("fleet", 0)))):
         pid = inits.get(h.id)
         alive = pid is not None and _pid_alive(int(pid))
         rows.append((h.id, "host", "up" if alive and ("tcp", 22) in socks(h.ns) else "down"))

@@ -59,6 +59,7 @@ class HostSpec:
     udp_ports: tuple[int, ...] = ()
     udp_ranges: tuple[tuple[int, int], ...] = ()
     dl_address: str = ""  # address on the dedicated line to the platform, if any
+    fleet: bool = False  # a minimal fleet host (issue 9): the probe may come from the harness too
 
     @property
     def ns(self) -> str:
@@ -99,6 +100,23 @@ UPS_UNITS = (("upsa", "A"), ("upsb", "B"))
 
 ALL_NAMESPACES: tuple[str, ...] = (
     SWITCH_NS, *(h.ns for h in HOSTS), ISPA_NS, ISPB_NS, INET_NS, PLATFORM_NS, POWER_NS)
+
+#: The fleet (``lab up --fleet N``): up to 50 minimal SSH hosts f01..f50 at .60-.109 on the LAN,
+#: for scale benchmarks. Their namespace names are fixed here, so ``down`` finds them without
+#: a state file, like every other part of the lab.
+FLEET_MAX = 50
+FLEET_FIRST_ADDR = 60
+
+
+def fleet_hosts(n: int) -> tuple[HostSpec, ...]:
+    """The first ``n`` fleet hosts (``0 <= n <= FLEET_MAX``); role ``other``, no service ports."""
+    if not 0 <= n <= FLEET_MAX:
+        raise ValueError(f"fleet size {n}: choose 0 to {FLEET_MAX}")
+    return tuple(HostSpec(f"f{i:02d}", str(LAN.network_address + FLEET_FIRST_ADDR + i - 1), ("other",),
+                          fleet=True) for i in range(1, n + 1))
+
+
+FLEET_NAMESPACES: tuple[str, ...] = tuple(h.ns for h in fleet_hosts(FLEET_MAX))
 
 DICOM_PORT, DICOM_AE = 11112, "IHLAB-PACS"
 HL7_PORT = 2575
