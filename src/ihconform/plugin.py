@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from ihconform import distribute
 from ihconform.catalog import DEFAULT_PROFILE, load_profile
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable, NotChecked
@@ -83,6 +84,7 @@ class IhcState:
         self.evidence: EvidenceSink | None = None
         self.formats: set[str] = {"json", "junit", "html", "pdf"}
         self.ledger = Ledger()  # attestations, waivers and keyring, verified (pytest_configure)
+        self.role: distribute.Role = "single"  # or an xdist controller / worker (ihconform.distribute)
 
     def host_of(self, check: Check) -> str:
         ref = check.obj.ref
@@ -118,15 +120,27 @@ def pytest_configure(config: pytest.Config) -> None:
     state = IhcState(plan, inv_path, config.getoption("ihc_run_id") or new_run_id(),
                      Path(out) if out else None, config.getoption("ihc_parallel"),
                      config.getoption("ihc_progress"))
-    from ihconform.engine import DEFAULT_REPORTS, open_partial, run_folder
-
-    state.final = state.output or run_folder(DEFAULT_REPORTS, state.run_id, state.started)
-    state.partial = open_partial(state.final)
-    state.evidence = EvidenceSink(state.partial)
+    state.role = distribute.role(config)
     state.formats = {f.strip() for f in str(config.getoption("ihc_formats")).split(",") if f.strip()}
-    _use_ledger(state, ledger)
+    if state.role == "worker":  # the controller's run: same id, same .partial folder
+        given: dict[str, str] = config.workerinput  # type: ignore[attr-defined]
+        state.run_id, state.final = given["ihc_run_id"], Path(given["ihc_final"])
+        state.partial = Path(given["ihc_partial"])
+        state.started = _dt.datetime.fromisoformat(given["ihc_started"])
+        state.evidence = EvidenceSink(state.partial)
+        state.ledger = ledger
+    else:
+        from ihconform.engine import DEFAULT_REPORTS, open_partial, run_folder
+
+        state.final = state.output or run_folder(DEFAULT_REPORTS, state.run_id, state.started)
+        state.partial = open_partial(state.final)
+        state.evidence = EvidenceSink(state.partial)
+        _use_ledger(state, ledger)
     config.stash[STATE_KEY] = state
-    state.store.start(plan.needs_hosts())
+    if state.role == "single":
+        state.store.start(plan.needs_hosts())  # workers gather the hosts they are given, lazily
+    elif state.role == "controller":
+        config.pluginmanager.register(distribute.Controller(state), "ihconform-controller")
 
 
 def _load_ledger(inventory: Inventory) -> Ledger:
@@ -208,6 +222,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if STATE_KEY not in session.config.stash:
         return
     state = _state(session.config)
+    if state.role == "worker":
+        return  # every worker has every item; scans start lazily on the worker that judges them
     seen: set[int] = set()
     for item in session.items:
         module = getattr(item, "module", None)
@@ -336,9 +352,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if judged and key not in state.results:
         state.results[key] = _outcome_to_result(key, state, report, call)
         _mirror(report, state.results[key])
+        if state.role == "worker":
+            distribute.send_result(report, key, state.results[key])
+            return
         state.done += 1
         if state.progress:
             _progress(state, state.results[key])
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """The controller of a distributed run takes each verdict out of the worker's report."""
+    for state in _ACTIVE:
+        if state.role != "controller":
+            continue
+        got = distribute.received_result(report)
+        if got is not None and got[0] in state.plan.pairs and got[0] not in state.results:
+            state.results[got[0]] = got[1]
+            state.done += 1
+            if state.progress:
+                _progress(state, got[1])
 
 
 def _mirror(report: pytest.TestReport, r: ObjectResult) -> None:
@@ -392,6 +424,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from ihconform.engine import finish_run
 
     state = _state(session.config)
+    if state.role == "worker":
+        _finish_worker(state, session.config)
+        return
     if state.progress and state.total:
         sys.stderr.write("\r" + " " * 120 + "\r")
     if exitstatus == pytest.ExitCode.INTERRUPTED:
@@ -399,6 +434,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         state.cache.close()
         session.exitstatus = finish_run(state, session)
+    finally:
+        state.store.close()
+        if state in _ACTIVE:
+            _ACTIVE.remove(state)
+
+
+def _finish_worker(state: IhcState, config: pytest.Config) -> None:
+    """A worker writes the transcripts of the hosts it gathered and hands the controller the
+    list of evidence it wrote; results.json and the reports are the controller's."""
+    from ihconform.facts.transcripts import write_host_evidence
+
+    try:
+        state.cache.close()
+        assert state.partial is not None and state.evidence is not None
+        refs = dict(state.evidence.refs)
+        refs.update(write_host_evidence(state.partial, state.store.all()))
+        config.workeroutput[distribute.EVIDENCE_OUTPUT] = distribute.evidence_output(refs)  # type: ignore[attr-defined]
     finally:
         state.store.close()
         if state in _ACTIVE:
