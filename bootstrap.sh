@@ -3,6 +3,7 @@
 #
 #   bash bootstrap.sh run  [ihconform run options]   # install, then `ihconform run` (embedded default)
 #   bash bootstrap.sh test [pytest options]          # install everything, then the whole test suite
+#   bash bootstrap.sh bench [--repeat N]             # install, then the issue-9 benchmarks (docs/performance.md)
 #   bash bootstrap.sh install                        # install only
 #
 # Idempotent: a second call skips what is already there. The Debian packages are the real
@@ -17,7 +18,7 @@ mode="${1:-run}"; shift || true
 DEB_RUN=(openssh-client iproute2 procps libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk)
 DEB_LAB=(openssh-server nginx-light libnginx-mod-http-echo iperf3 nmap coturn kamailio
          nut-server nut-client nftables speedtest-cli mariadb-server postgresql
-         testssl.sh poppler-utils fonts-noto-cjk util-linux openssl curl sudo libpam-pwquality)
+         testssl.sh poppler-utils fonts-noto-cjk util-linux openssl curl sudo libpam-pwquality lynis)
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "bootstrap.sh: run as root (apt-get)" >&2; exit 2; }; }
 
@@ -44,5 +45,7 @@ case "$mode" in
   run)     install_debs "${DEB_RUN[@]}"; setup_venv all; exec .venv/bin/ihconform run "$@" ;;
   test)    install_debs "${DEB_RUN[@]}" "${DEB_LAB[@]}"; setup_venv all,test
            exec .venv/bin/python -m pytest "$@" ;;
-  *) echo "usage: bash bootstrap.sh run|test|install [args]" >&2; exit 2 ;;
+  bench)   install_debs "${DEB_RUN[@]}" "${DEB_LAB[@]}"; setup_venv all,test,bench
+           exec .venv/bin/python bench/run.py "$@" ;;
+  *) echo "usage: bash bootstrap.sh run|test|bench|install [args]" >&2; exit 2 ;;
 esac

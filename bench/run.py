@@ -1,0 +1,32 @@
+"""Run issue 9's benchmarks and print their tables: the fleet series and the side-by-side.
+
+    .venv/bin/python bench/run.py              # 5 runs each (about 30 min on the 2-CPU lab machine)
+    .venv/bin/python bench/run.py --repeat 1   # a quick look
+
+Needs root (the lab) and the ``bench`` extra (``pip install -e '.[bench]'``) and Lynis
+(``bash bootstrap.sh install``). Each script takes the lab lock while it uses the lab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--plot", type=Path, default=HERE.parent / "docs" / "images" / "perf-scale.png")
+    args = ap.parse_args()
+    rc = subprocess.call([sys.executable, str(HERE / "fleet.py"), "--repeat", str(args.repeat),
+                          "--plot", str(args.plot)])
+    rc |= subprocess.call([sys.executable, str(HERE / "compare.py"), "--repeat", str(args.repeat)])
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
