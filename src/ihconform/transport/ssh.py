@@ -234,9 +234,13 @@ class SshTransport(Transport):
                     if not self.transport.is_active():
                         raise TransportError(f"{self.host_id}: connection lost during command")
                     chan.status_event.wait(0.005)
+            # No exit status: the connection dropped (paramiko closes the channels before it
+            # marks the transport inactive, so is_active() may still say True here) or the
+            # remote shell was killed by a signal. Either way the output is cut short.
             code = chan.recv_exit_status() if chan.exit_status_ready() else -1
-            if code == -1 and not self.transport.is_active():
-                raise TransportError(f"{self.host_id}: connection lost during command")
+            if code == -1:
+                raise TransportError(f"{self.host_id}: connection lost during command "
+                                     "(the command ended without an exit status)")
         except (TimeoutError, paramiko.SSHException, OSError, EOFError) as exc:
             raise TransportError(f"{self.host_id}: {exc}") from exc
         finally:
