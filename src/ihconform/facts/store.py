@@ -4,6 +4,10 @@ At session start every host the plan needs is queued on a bounded thread pool; a
 asks for a host's facts waits only for that host. A host that cannot be reached (or whose
 key does not match) yields facts carrying the error, so its probes report 检查错误 with the
 reason, and the rest of the run goes on.
+
+A section whose output reached its cap is incomplete: a probe reading it would judge a
+listing it never saw the end of (a flooded ``ps`` shows no forbidden service, a flooded ``ss``
+no open port), so such a section reads as FactUnavailable (检查错误), never as a fact.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import fields
 
-from ihconform.errors import HostKeyError, IhconformError, TransportError
-from ihconform.facts.collect import HostFacts, Section, collect
+from ihconform.errors import FactUnavailable, HostKeyError, IhconformError, TransportError
+from ihconform.facts.collect import HostFacts, Section, SectionResult, collect
 from ihconform.inventory import Host, Inventory
 from ihconform.secrets import read_secret_file
 from ihconform.transport import open_transport
@@ -37,6 +42,24 @@ def sudo_password(host: Host) -> str | None:
     return None
 
 
+class CappedFacts(HostFacts):
+    """Host facts whose truncated sections are not facts: ``raw`` raises FactUnavailable
+    for a section that hit its byte cap, naming the cap, so every control reading it is
+    检查错误 with that reason. The transcript still records what was received."""
+
+    def raw(self, name: str) -> SectionResult:
+        res = super().raw(name)
+        if res.truncated:
+            spec = self.specs[name]
+            raise FactUnavailable(f"host {self.host_id}: `{spec.command}` output exceeded the "
+                                  f"{spec.cap} byte cap and was cut off; an incomplete listing is not judged")
+        return res
+
+    @classmethod
+    def of(cls, facts: HostFacts) -> CappedFacts:
+        return cls(**{f.name: getattr(facts, f.name) for f in fields(facts)})
+
+
 class FactStore:
     def __init__(self, inventory: Inventory, sections_for: dict[str, list[Section]],
                  parallel: int = DEFAULT_PARALLEL) -> None:
@@ -46,6 +69,7 @@ class FactStore:
         self._futures: dict[str, Future[HostFacts]] = {}
         self._transports: dict[str, Transport] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def start(self, host_ids: set[str]) -> None:
         for host in self.inventory.hosts:
@@ -75,17 +99,24 @@ class FactStore:
         except TransportError as exc:
             return HostFacts(host_id=host.id, error=str(exc))
         with self._lock:
+            if self._closed:  # the run ended (Ctrl-C) while this host was connecting
+                t.close()
+                return HostFacts(host_id=host.id, error="run interrupted before facts were gathered")
             self._transports[host.id] = t
         try:
             password = sudo_password(host)
         except (OSError, IhconformError) as exc:
             return HostFacts(host_id=host.id, error=f"sudo password: {exc}", identity=dict(t.identity))
-        return collect(t, sections, sudo=host.sudo.enabled, sudo_password=password,
-                       overall_timeout=max(60.0, host.timeout_s * 6))
+        return CappedFacts.of(collect(t, sections, sudo=host.sudo.enabled, sudo_password=password,
+                                      overall_timeout=max(60.0, host.timeout_s * 6)))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """End the run's connections, then the workers. Connections close first: a worker
+        blocked on a slow or hung host returns at once with a transport error instead of
+        holding an interrupted run (and the interpreter's exit) until its timeout."""
         with self._lock:
+            self._closed = True
             for t in self._transports.values():
                 t.close()
             self._transports.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
