@@ -1,7 +1,8 @@
 """The ``ihconform`` command line. Help is Chinese first, then English.
 
 Exit codes (docs/cli.md): 0 conformant, 1 non-conformant, 2 usage or configuration error,
-3 incomplete (errors or unchecked controls, nothing non-conformant), 130 interrupted.
+3 incomplete (errors or unchecked controls, nothing non-conformant), 74 the run folder could
+not be written (disk full, read-only; no report left), 130 interrupted.
 Only this module turns exceptions into exit codes.
 """
 
@@ -85,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         extra=args.pytest_args))
     results = out / "results.json"
     if not results.exists():
-        if code == ExitCode.INTERRUPTED:
+        if code in (ExitCode.INTERRUPTED, ExitCode.OUTPUT_ERROR):  # the engine said why
             return code
         _err(f"the run wrote no results (pytest exit {code}); see the messages above")
         return ExitCode.USAGE if code == 4 else ExitCode.INCOMPLETE  # 4: pytest usage error
@@ -242,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="互联网医院规范性测试工具 / conformance testing harness for internet hospitals "
                     "(附录1 基本标准, 监管细则, 等保 2.0 第三级)",
         epilog="退出码 / exit codes: 0 符合 conformant · 1 不符合 non-conformant · 2 用法或配置错误 usage/config "
-               "error · 3 不完整 incomplete · 130 中断 interrupted")
+               "error · 3 不完整 incomplete · 74 无法写出结果 output not writable (disk full…) · 130 中断 interrupted")
     p.add_argument("--version", action="version", version=f"ihconform {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 

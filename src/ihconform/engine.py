@@ -3,12 +3,16 @@
 
 Output goes to ``reports/<date>-<run id>/``. It is assembled in a sibling ``.partial``
 folder and renamed into place only when complete, so a failed or interrupted run never
-leaves a report that looks complete, and an existing report is never overwritten.
+leaves a report that looks complete, and an existing report is never overwritten. A run
+folder that cannot be written (disk full, quota, read-only, I/O error) is removed and the run
+exits :attr:`ExitCode.OUTPUT_ERROR`, naming the file and the cause; an interrupted run does not
+wait for hosts still being gathered.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import secrets
@@ -218,6 +222,23 @@ def open_partial(final: Path) -> Path:
     return partial
 
 
+def _output_failed(final: Path, partial: Path, exc: OSError) -> int:
+    """Say why the run folder could not be written (it has been removed) and return
+    :attr:`ExitCode.OUTPUT_ERROR`. The verdicts are lost with it: they are never shown as a
+    summary without the results file they belong to."""
+    what = exc.strerror or str(exc)
+    where = exc.filename or partial
+    hint = {errno.ENOSPC: "free space on that file system or choose another with -o",
+            errno.EDQUOT: "the disk quota is used up; free space or choose another folder with -o",
+            errno.EROFS: "the file system is read-only; choose another folder with -o"}.get(
+        exc.errno or 0, "check the output folder, or choose another with -o")
+    state = "removed" if not partial.exists() else f"left as {partial.name} (incomplete)"
+    sys.stderr.write(f"ihconform: 错误 / error: 无法写出结果 / cannot write the run folder {final}: "
+                     f"{what} ({where}); {hint}. The incomplete folder was {state}; "
+                     "no report was written.\n")
+    return ExitCode.OUTPUT_ERROR
+
+
 def finish_run(state: IhcState, session: pytest.Session) -> int:
     """Write the run folder atomically and return the exit code."""
     from ihconform.report.junit import write_junit
@@ -227,6 +248,13 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
     if final.exists():
         shutil.rmtree(partial, ignore_errors=True)
         raise IhconformError(f"output folder {final} already exists; it is never overwritten")
+    if state.interrupted:
+        # Nothing is written for an interrupted run, so nothing needs the hosts still being
+        # gathered: end their connections now instead of waiting out their timeouts.
+        state.store.close()
+        shutil.rmtree(partial, ignore_errors=True)
+        sys.stderr.write("中断：未写出报告 / interrupted: no report written\n")
+        return ExitCode.INTERRUPTED
     try:
         evidence: dict[str, EvidenceRef] = dict(state.evidence.refs) if state.evidence else {}
         for host_id, facts in sorted(state.store.all().items()):
@@ -244,15 +272,14 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
         result = build_result(state, evidence)
         _write_json(partial / "results.json", result.model_dump(mode="json"))
         write_junit(result, partial / "junit.xml")
-        if state.interrupted:
-            shutil.rmtree(partial)
-            sys.stderr.write("中断：未写出报告 / interrupted: no report written\n")
-            return ExitCode.INTERRUPTED
         if state.formats & {"html", "pdf"}:
             from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
 
             write_run_reports(result, partial, state.plan.profile, state.formats)
         os.rename(partial, final)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        return _output_failed(final, partial, exc)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

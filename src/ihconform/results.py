@@ -73,6 +73,7 @@ class ExitCode:
     NON_CONFORMANT = 1
     USAGE = 2
     INCOMPLETE = 3
+    OUTPUT_ERROR = 74  # the run folder could not be written (disk full, read-only...): no report; sysexits EX_IOERR
     INTERRUPTED = 130
 
 
