@@ -241,6 +241,7 @@ def _output_failed(final: Path, partial: Path, exc: OSError) -> int:
 
 def finish_run(state: IhcState, session: pytest.Session) -> int:
     """Write the run folder atomically and return the exit code."""
+    from ihconform.facts.transcripts import write_host_evidence
     from ihconform.report.junit import write_junit
 
     final, partial = state.final, state.partial
@@ -257,18 +258,7 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
         return ExitCode.INTERRUPTED
     try:
         evidence: dict[str, EvidenceRef] = dict(state.evidence.refs) if state.evidence else {}
-        for host_id, facts in sorted(state.store.all().items()):
-            rel = Path("evidence") / "hosts" / host_id / "transcript.json"
-            _write_json(partial / rel, facts.transcript())
-            evidence[f"transcript:{host_id}"] = EvidenceRef(path=str(rel), sha256=sha256_file(partial / rel),
-                                                            kind="transcript")
-            raw = Path("evidence") / "hosts" / host_id / "facts.txt"
-            with (partial / raw).open("wb") as f:
-                for sec in facts.sections.values():
-                    f.write(f"### {sec.name} (exit {sec.exit_code}) $ {sec.command}\n".encode())
-                    f.write(sec.output + b"\n")
-            evidence[f"facts:{host_id}"] = EvidenceRef(path=str(raw), sha256=sha256_file(partial / raw),
-                                                       kind="facts")
+        evidence.update(write_host_evidence(partial, state.store.all()))
         result = build_result(state, evidence)
         _write_json(partial / "results.json", result.model_dump(mode="json"))
         write_junit(result, partial / "junit.xml")
