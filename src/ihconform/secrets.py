@@ -22,7 +22,10 @@ def read_secret_file(path: Path) -> str:
     st = path.stat()
     if st.st_mode & 0o077:
         raise IhconformError(f"{path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it")
-    return path.read_text(encoding="utf-8").rstrip("\n")
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\n")
+    except UnicodeDecodeError as exc:  # a ValueError, not an OSError: callers expect IhconformError
+        raise IhconformError(f"{path} is not valid UTF-8 (byte {exc.start})") from None
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
@@ -40,6 +43,8 @@ def parse_env_file(path: Path) -> dict[str, str]:
         if m is None:
             raise ConfigError("expected KEY=value", Location(path, n, 1), field="defaults.env_file")
         value = m.group(2).strip()
+        if "\x00" in value:  # os.environ cannot hold it; say where, not what (it is a secret)
+            raise ConfigError("NUL character in the value", Location(path, n, 1), field="defaults.env_file")
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
         out[m.group(1)] = value

@@ -27,6 +27,10 @@ M = TypeVar("M", bound=BaseModel)
 MAX_NODES = 200_000
 #: Largest input file read, in bytes.
 MAX_BYTES = 8 * 1024 * 1024
+#: Longest scalar (key or value), in characters. The longest legitimate values (an attestation's
+#: statement, a PEM public key) are a few KiB; a multi-megabyte hostname is an attack or an
+#: accident that would otherwise flow into every report and transcript.
+MAX_SCALAR_CHARS = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class _Walker:
             for knode, vnode in node.value:
                 if not isinstance(knode, yaml.ScalarNode):
                     raise ConfigError("mapping keys must be plain scalars", self.where(knode))
+                if len(knode.value) > MAX_SCALAR_CHARS:
+                    raise ConfigError(f"key is longer than {MAX_SCALAR_CHARS} characters; refused", self.where(knode))
                 k = self.loader.construct_object(knode)
                 if isinstance(k, bool) or k is None:
                     raise ConfigError(
@@ -100,6 +106,8 @@ class _Walker:
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, (*key, i), depth + 1) for i, item in enumerate(node.value)]
         if isinstance(node, yaml.ScalarNode):
+            if len(node.value) > MAX_SCALAR_CHARS:
+                raise ConfigError(f"value is longer than {MAX_SCALAR_CHARS} characters; refused", self.where(node))
             try:
                 value = self.loader.construct_object(node, deep=True)
             except yaml.constructor.ConstructorError as exc:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import http.client
 import json
 import os
 import socket
@@ -128,6 +129,10 @@ class RedfishClient:
         except (urllib.error.URLError, OSError) as exc:
             why = getattr(exc, "reason", exc)
             raise FactUnavailable(f"BMC {self.bmc.id} does not answer: GET {safe_url(url)}: {why}") from None
+        except http.client.HTTPException as exc:  # not HTTP at all, a body cut short, a header too long
+            # the text is the peer's (an ANSI escape, markup): quoted with repr, and short
+            raise FactUnavailable(f"BMC {self.bmc.id} does not answer HTTP: GET {safe_url(url)}: "
+                                  f"{type(exc).__name__} {str(exc)[:120]!r}") from None
         if len(blob) > MAX_DOC_BYTES:
             raise FactUnavailable(f"BMC {self.bmc.id}: {safe_url(url)} is larger than {MAX_DOC_BYTES} bytes")
         try:
@@ -325,6 +330,10 @@ def _nut_unquote(text: str) -> str:
     return "".join(out)
 
 
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+
+
 def read_nut(ups: Ups) -> dict[str, Any]:
     """``LIST VAR <ups>`` from upsd (logging in first only when the inventory names credentials)."""
     user = _secret(ups.username_env, f"UPS {ups.id} user")
@@ -343,7 +352,7 @@ def read_nut(ups: Ups) -> dict[str, Any]:
                 for cmd, what in ((f"USERNAME {user}", "USERNAME"), (f"PASSWORD {password or ''}", "PASSWORD")):
                     answer = ask(cmd)
                     if not answer.startswith("OK"):
-                        raise FactUnavailable(f"UPS {ups.id} ({where}): {what} refused: {answer[:100]}")
+                        raise FactUnavailable(f"UPS {ups.id} ({where}): {what} refused: {answer[:100]!r}")
             first = ask(f"LIST VAR {ups.name}")
             if first.startswith("ERR"):
                 raise FactUnavailable(f"UPS {ups.id} ({where}) answered {first!r} for {ups.name}")
@@ -359,7 +368,10 @@ def read_nut(ups: Ups) -> dict[str, Any]:
                     break
                 parts = line.split(" ", 3)
                 if len(parts) == 4 and parts[0] == "VAR":
-                    variables[parts[2]] = _nut_unquote(parts[3])
+                    # the values are quoted into reasons: no control character of the peer's survives
+                    variables[_printable(parts[2])] = _printable(_nut_unquote(parts[3]))
+            else:  # a peer that never ends the list must not pass for a partial reading
+                raise FactUnavailable(f"UPS {ups.id} ({where}): no END LIST VAR after 10000 lines")
             ask("LOGOUT")
     except FactUnavailable:
         raise

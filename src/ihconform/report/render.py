@@ -11,6 +11,7 @@ HTML is still written and the PDF step says plainly what to install.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,10 +32,26 @@ class PdfUnavailable(IhconformError):
     """WeasyPrint or its system libraries are missing."""
 
 
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _printable(value: Any) -> Any:
+    """Every ``{{ }}`` output passes here before escaping: control characters (an ANSI escape
+    from a banner), C1 controls and lone surrogates (undecodable bytes a target sent) become
+    U+FFFD. HTML cannot carry them (parse errors; a lone surrogate cannot even be encoded, so the
+    report would not be written at all). Markup (the stylesheet, the charts) keeps its type."""
+    if isinstance(value, Markup):
+        return Markup(_UNSAFE.sub("\ufffd", str(value)))  # noqa: S704 - already markup; only characters removed
+    if isinstance(value, str):
+        return _UNSAFE.sub("\ufffd", value)
+    return value
+
+
 def _env() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(resources.files("ihconform.report") / "templates"))
     env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+                             trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True,
+                             finalize=_printable)
     env.globals["brief"] = brief
     return env
 
