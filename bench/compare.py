@@ -2,8 +2,10 @@
 
 1. **ihconform, batched**: every fact section of the host profile in one script, one round trip,
    one sudo inside it (``ihconform.facts.collect``).
-2. **testinfra, one command per check**: the real ``pytest-testinfra`` package, its paramiko
-   backend (``paramiko://``), one ``host.run`` per section; privileged sections through
+2. **testinfra, one command per check**: the real ``pytest-testinfra`` package, one
+   ``host.run`` per section, on its paramiko backend (``paramiko://``, one connection, a
+   channel per check) and on its ssh backend (``ssh://``, an OpenSSH client process per check
+   over one shared master connection, testinfra's default); privileged sections through
    ``sudo -S`` with the password piped in the command (testinfra's own ``sudo`` needs
    password-less sudo, which the lab's hardened sudoers does not grant).
 3. **Lynis**: ``sudo lynis audit system --quick --no-colors --no-log`` over SSH on the host
@@ -35,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,10 +96,34 @@ def testinfra_host(host: Host, inv: Inventory, cfg_dir: Path) -> Any:
     cfg.write_text(f"Host {host.id}\n  HostName {host.address}\n  Port {host.port}\n  User {inv.defaults.user}\n"
                    f"  IdentityFile {key}\n")
     th = testinfra.get_host(f"paramiko://{host.id}", ssh_config=str(cfg))
-    offered = th.backend.client.get_transport().get_remote_server_key()
+    with warnings.catch_warnings():  # paramiko's "unknown host key": we check it against the pin below
+        warnings.simplefilter("ignore", UserWarning)
+        offered = th.backend.client.get_transport().get_remote_server_key()
     if offered != parse_public_key(host.host_key):
         raise RuntimeError(f"{host.id}: host key does not match the pinned one")
     return th
+
+
+def testinfra_ssh_host(host: Host, inv: Inventory, cfg_dir: Path, known_hosts: Path) -> Any:
+    """A testinfra host on its ssh backend (the OpenSSH client, one ``ssh`` process per check,
+    sharing one master connection: testinfra's default ControlMaster=auto, ControlPersist=60s),
+    the host key checked strictly against the lab's known_hosts; connected (master up)."""
+    import testinfra
+
+    key = inv.defaults.auth.key_file if inv.defaults.auth else None
+    cfg = cfg_dir / f"openssh_config-{host.id}-{host.port}"
+    cfg.write_text(f"Host {host.id}\n  HostName {host.address}\n  Port {host.port}\n  User {inv.defaults.user}\n"
+                   f"  IdentityFile {key}\n  IdentitiesOnly yes\n  BatchMode yes\n"
+                   f"  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking yes\n  HostKeyAlias {host.id}\n")
+    th = testinfra.get_host(f"ssh://{host.id}", ssh_config=str(cfg), controlpath=str(cfg_dir / "cm-%C"))
+    th.run("true")
+    return th
+
+
+def close_ssh_master(th: Any) -> None:
+    cfg = th.backend.ssh_config
+    subprocess.run(["ssh", "-F", cfg, "-o", f"ControlPath={th.backend.controlpath}", "-O", "exit",
+                    th.backend.host.name], capture_output=True, check=False)
 
 
 def per_check_testinfra(th: Any, host: Host, sections: list[Section]) -> tuple[float, int]:
@@ -131,13 +158,14 @@ def spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):.3f} s ({min(xs):.3f}-{max(xs):.3f})"
 
 
-def measure(inv_path: Path, repeat: int, cfg_dir: Path, with_lynis: bool) -> dict[str, Any]:
+def measure(inv_path: Path, repeat: int, cfg_dir: Path, with_lynis: bool, known_hosts: Path) -> dict[str, Any]:
     inv = load_inventory(inv_path)
     host = inv.hosts[0]
     full = sections_for(inv)[host.id]
     sets = {"full": full, "no-updates": [s for s in full if s.name != UPDATES]}
     t = open_transport(host, inv)
     th = testinfra_host(host, inv, cfg_dir)
+    ts = testinfra_ssh_host(host, inv, cfg_dir, known_hosts)
     out: dict[str, Any] = {"checks": {k: len(v) for k, v in sets.items()}}
     try:
         times: dict[str, list[float]] = {}
@@ -147,6 +175,7 @@ def measure(inv_path: Path, repeat: int, cfg_dir: Path, with_lynis: bool) -> dic
                 ways: dict[str, Callable[[], tuple[float, int]]] = {
                     f"ihconform/{name}": lambda secs=secs: batched(t, host, secs),  # type: ignore[misc]
                     f"testinfra/{name}": lambda secs=secs: per_check_testinfra(th, host, secs),  # type: ignore[misc]
+                    f"testinfra-ssh/{name}": lambda secs=secs: per_check_testinfra(ts, host, secs),  # type: ignore[misc]
                 }
                 for key, fn in ways.items():
                     w, rt = fn()
@@ -162,6 +191,7 @@ def measure(inv_path: Path, repeat: int, cfg_dir: Path, with_lynis: bool) -> dic
     finally:
         t.close()
         th.backend.client.close()
+        close_ssh_master(ts)
     return out
 
 
@@ -186,7 +216,8 @@ def main() -> int:
             try:
                 inv = relayed_inventory(info.fleet_inventory, host_id, relay.port if relay else 0,
                                         Path(tmp) / f"inv-{rtt:g}.yaml")
-                results[f"{rtt:g}"] = measure(inv, args.repeat, Path(tmp), with_lynis=rtt == 0 and not args.no_lynis)
+                results[f"{rtt:g}"] = measure(inv, args.repeat, Path(tmp), rtt == 0 and not args.no_lynis,
+                                              info.known_hosts)
             finally:
                 if relay is not None:
                     relay.close()

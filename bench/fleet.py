@@ -9,9 +9,10 @@ host), because in a namespace lab every "host" runs on this machine's 2 cores: w
 hosts' own CPU, not the harness, sets the wall time of a big fleet.
 
 Per run: wall time of the child; the harness process tree (the ihconform process and its
-children) sampled with psutil every 20 ms for RSS and open file descriptors (before = first
-sample, after = last sample before it exits, peak); CPU seconds of the harness (from wait4)
-and of the whole machine (so the lab hosts' share shows); round trips per host and the
+children) sampled with psutil every 20 ms for peak RSS and peak open file descriptors; the
+process's own descriptors counted just before and just after the run (in the child); CPU
+seconds of the harness (its children's rusage) and of the whole machine (so the lab hosts'
+share shows); round trips per host and the
 slowest section, from the transcripts the run writes as evidence.
 
     .venv/bin/python bench/fleet.py --repeat 5            # brings the lab up with a fleet, and down
@@ -47,7 +48,17 @@ from ihconform.plan import probe_for  # noqa: E402
 PROFILE = "annual-normative-test"
 UPDATES_PROBE = "host.security_updates"
 SAMPLE_S = 0.02
-IHCONFORM = Path(sys.executable).parent / "ihconform"
+#: The child: ``ihconform run`` through its own entry point, with the process's open file
+#: descriptors counted just before the run starts (imports done) and just after it returns
+#: (pytest session over, connections closed): a leak per host would show as after > before.
+CHILD = """import json, os, sys
+from ihconform.cli import main
+fds = lambda: len(os.listdir('/proc/self/fd'))
+before = fds()
+rc = main(sys.argv[2:])
+json.dump({'fds_before': before, 'fds_after': fds(), 'rc': rc}, open(sys.argv[1], 'w'))
+sys.exit(rc)
+"""
 
 
 @dataclass
@@ -103,8 +114,9 @@ def _busy(ct: Any) -> float:
 
 
 def one_run(inventory: Path, n: int, parallel: int, selectors: list[str], out: Path) -> RunStats:
-    argv = [str(IHCONFORM), "run", "-i", str(inventory), "-p", PROFILE, "-o", str(out), "--formats", "json",
-            "-q", "--parallel", str(parallel)]
+    fd_file = out / "fds.json"
+    argv = [sys.executable, "-c", CHILD, str(fd_file), "run", "-i", str(inventory), "-p", PROFILE, "-o",
+            str(out / "run"), "--formats", "json", "-q", "--parallel", str(parallel)]
     for sel in selectors:
         argv += ["--only", sel]
     cpu0 = _busy(psutil.cpu_times())
@@ -120,7 +132,11 @@ def one_run(inventory: Path, n: int, parallel: int, selectors: list[str], out: P
     wall = time.perf_counter() - start
     cpu1 = _busy(psutil.cpu_times())
     # The child was reaped by poll(); its CPU (children included) is in RUSAGE_CHILDREN deltas.
-    return _stats(n, wall, samples, cpu1 - cpu0, out, child.returncode)
+    st = _stats(n, wall, samples, cpu1 - cpu0, out / "run", child.returncode)
+    if fd_file.exists():
+        doc = json.loads(fd_file.read_text())
+        st.fds_before, st.fds_after = int(doc["fds_before"]), int(doc["fds_after"])
+    return st
 
 
 def _stats(n: int, wall: float, samples: list[tuple[int, int]], machine_cpu: float, out: Path,

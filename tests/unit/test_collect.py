@@ -104,3 +104,19 @@ def test_shadow_leaves_the_host_as_scheme_only_and_parses_field_by_field(tmp_pat
     assert s["bob"].locked and s["bob"].scheme == "LOCKED/!"
     assert s["carol"].scheme == "EMPTY" and not s["carol"].has_password
     assert s["daemon"].locked and s["old"].scheme == "DES"
+
+
+def test_background_sections_and_per_section_timing(tmp_path, monkeypatch):
+    """A background section is still one section of the one round trip, parsed in batch order,
+    its temporary folder removed; every section carries how long it ran."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    sections = [Section("first", "echo 1"), Section("bg", "sleep 0.2; echo bg", background=True),
+                Section("last", "sleep 0.1; echo 3")]
+    t = local()
+    facts = collect(t, sections)
+    assert t.round_trips == 1
+    assert [c["section"] for c in facts.transcript()["commands"]] == ["first", "bg", "last"]
+    assert facts.text("bg").strip() == "bg" and facts.text("last").strip() == "3"
+    ms = {c["section"]: c["duration_ms"] for c in facts.transcript()["commands"]}
+    assert all(isinstance(v, int) for v in ms.values()) and ms["bg"] >= 100
+    assert list(tmp_path.iterdir()) == []

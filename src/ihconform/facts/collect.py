@@ -7,7 +7,14 @@ sudo password (from the environment) is sent once, on stdin, never stored.
 
 Markers carry a per-run random nonce, so a file on the target that happens to contain a
 marker line cannot forge a section. The parsed result keeps, per section, the command,
-exit code, byte count and SHA-256 of the output: the host's transcript (an evidence file).
+exit code, byte count, SHA-256 of the output and how long it ran (``duration_ms``, read from
+``/proc/uptime`` by the shell itself, no extra process): the host's transcript (an evidence
+file), which shows where a slow host spends its time.
+
+A ``background`` section (the pending-updates simulation: seconds of CPU in the package
+manager's solver) starts once the unprivileged sections are done and runs while the sudo part
+does; its output is kept in a private temporary folder on the target and printed at the end.
+It does not start before the unprivileged sections, so the process list never shows it.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class Section:
     timeout: int = 10
     cap: int = 1024 * 1024
     ok_codes: tuple[int, ...] = (0,)
+    background: bool = False  # slow and independent: overlap it with the sudo part
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class SectionResult:
     output: bytes
     truncated: bool
     root: bool
+    duration_ms: int | None = None  # 10 ms resolution; None where the target has no /proc/uptime
 
     @property
     def sha256(self) -> str:
@@ -97,7 +106,8 @@ class HostFacts:
             "error": self.error,
             "commands": [
                 {"section": r.name, "command": r.command, "as_root": r.root, "exit_code": r.exit_code,
-                 "bytes": len(r.output), "truncated": r.truncated, "sha256": r.sha256}
+                 "bytes": len(r.output), "truncated": r.truncated, "sha256": r.sha256,
+                 "duration_ms": r.duration_ms}
                 for r in self.sections.values()
             ],
         }
@@ -108,10 +118,22 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
 exec 4>&1
 if command -v timeout >/dev/null 2>&1; then IHC_T=1; else IHC_T=; fi
 ihc_run() { if [ -n "$IHC_T" ]; then timeout -k 2 "$1" sh -c "$2"; else sh -c "$2"; fi; }
+ihc_cs() { c=; if read -r u _ 2>/dev/null </proc/uptime; then c=${u%.*}${u#*.}; fi; }
 ihc_sec() {
   printf '\n%s B %s\n' "$IHC_M" "$1"
+  ihc_cs; c0=$c
   rc=$( { { ihc_run "$2" "$3" 2>&1 </dev/null; printf %s $? >&3; } | head -c "$4" >&4; } 3>&1 )
-  printf '\n%s E %s %s\n' "$IHC_M" "$1" "$rc"
+  ihc_cs; ms=; if [ -n "$c0" ] && [ -n "$c" ]; then ms=$(( (c - c0) * 10 )); fi
+  printf '\n%s E %s %s %s\n' "$IHC_M" "$1" "$rc" "$ms"
+}
+IHC_D=
+ihc_bg() {
+  [ -n "$IHC_D" ] || IHC_D=$(mktemp -d 2>/dev/null) || IHC_D=
+  if [ -n "$IHC_D" ]; then ihc_sec "$@" >"$IHC_D/$1" 4>&1 & else ihc_sec "$@"; fi
+}
+ihc_bgout() {
+  [ -n "$IHC_D" ] || return 0
+  wait; for f in "$@"; do cat "$IHC_D/$f" 2>/dev/null; done; rm -rf "$IHC_D"
 }
 """
 
@@ -121,26 +143,35 @@ def build_script(sections: list[Section], nonce: str, use_sudo: bool, sudo_passw
     plain = [s for s in sections if not s.root or not use_sudo]
     priv = [s for s in sections if s.root and use_sudo]
 
+    def line(fn: str, s: Section) -> str:
+        return f"{fn} {shlex.quote(s.name)} {s.timeout} {shlex.quote(s.command)} {s.cap}\n"
+
     def body(items: list[Section]) -> str:
-        return "".join(
-            f"ihc_sec {shlex.quote(s.name)} {s.timeout} {shlex.quote(s.command)} {s.cap}\n" for s in items)
+        fore = "".join(line("ihc_sec", s) for s in items if not s.background)
+        back = [s for s in items if s.background]
+        return fore + "".join(line("ihc_bg", s) for s in back)
+
+    def collect_bg(items: list[Section]) -> str:
+        names = [shlex.quote(s.name) for s in items if s.background]
+        return f"ihc_bgout {' '.join(names)}\n" if names else ""
 
     script = f"IHC_M={shlex.quote('@@IHC-' + nonce)}\n" + _SH_PRELUDE + body(plain)
     if priv:
-        inner = f"IHC_M={shlex.quote('@@IHC-' + nonce)}\n" + _SH_PRELUDE + body(priv)
+        inner = (f"IHC_M={shlex.quote('@@IHC-' + nonce)}\n" + _SH_PRELUDE + body(priv)
+                 + collect_bg(priv))
         sudo = "sudo -S -p '' " if sudo_password else "sudo -n "
         # The sudo call is bracketed by its own marker kinds (S/T, not B/E): the sections it runs
         # inside print B/E markers of their own, which the parser must see individually.
         script += (f"printf '\\n%s S sudo\\n' \"$IHC_M\"\n"
                    f"{sudo}sh -c {shlex.quote(inner)} 2>&1\n"
                    f"printf '\\n%s T sudo %s\\n' \"$IHC_M\" \"$?\"\n")
-    return script
+    return script + collect_bg(plain)
 
 
 def parse_output(output: bytes, nonce: str, sections: dict[str, Section]) -> dict[str, SectionResult]:
     """Split the script's output into sections by the nonce markers."""
     marker = re.escape(f"@@IHC-{nonce}".encode())
-    pat = re.compile(rb"\n" + marker + rb" B (\S+)\n(.*?)\n" + marker + rb" E \1 (\d*)\n", re.S)
+    pat = re.compile(rb"\n" + marker + rb" B (\S+)\n(.*?)\n" + marker + rb" E \1 (\d*)(?: (\d*))?\n", re.S)
     out: dict[str, SectionResult] = {}
     for m in pat.finditer(b"\n" + output):
         name = m.group(1).decode("ascii", "replace")
@@ -152,7 +183,8 @@ def parse_output(output: bytes, nonce: str, sections: dict[str, Section]) -> dic
         if code == 141 and len(body) >= spec.cap:  # SIGPIPE from head -c: output was capped
             code = 0
         out[name] = SectionResult(name=name, command=spec.command, exit_code=code, output=body,
-                                  truncated=len(body) >= spec.cap, root=spec.root)
+                                  truncated=len(body) >= spec.cap, root=spec.root,
+                                  duration_ms=int(m.group(4)) if m.group(4) else None)
     return out
 
 
@@ -179,7 +211,8 @@ def collect(transport: Transport, sections: list[Section], *, sudo: bool = False
     finally:
         facts.duration_s = time.monotonic() - start
         facts.round_trips = transport.round_trips - before
-    facts.sections = parse_output(res.stdout, nonce, facts.specs)
+    parsed = parse_output(res.stdout, nonce, facts.specs)
+    facts.sections = {s.name: parsed[s.name] for s in sections if s.name in parsed}  # batch order
     missing = [s.name for s in sections if s.name not in facts.sections]
     if use_sudo and any(s.root for s in sections) and all(
             n in missing for n in (s.name for s in sections if s.root)):

@@ -122,8 +122,9 @@ HOST_SECTIONS: list[Section] = [
             ok_codes=ANY),
     Section("firewall", "echo '## nft'; nft list ruleset 2>/dev/null; echo '## iptables'; "
             "iptables-save 2>/dev/null; true", root=True, ok_codes=ANY),
-    # The pending-update count: Debian/Ubuntu/UOS simulate an upgrade (about 3.5 s; gathered
-    # only when host.security_updates is planned); RHEL-family read the cached updateinfo
+    # The pending-update count: Debian/Ubuntu/UOS simulate an upgrade (about 3.5 s of CPU in
+    # apt's solver; gathered only when host.security_updates is planned, in the background
+    # while the sudo part runs); RHEL-family read the cached updateinfo
     # (``-C``: no network from the target, so it is as fresh as the last ``dnf makecache``).
     Section("packages_upgradable",
             "if command -v apt-get >/dev/null 2>&1; then echo '## manager apt'; "
@@ -134,7 +135,7 @@ HOST_SECTIONS: list[Section] = [
             "printf '%s\\n' \"$o\"; "
             "elif command -v yum >/dev/null 2>&1; then echo '## manager yum'; "
             "o=$(yum -q -C updateinfo list security 2>&1); echo \"## rc $?\"; printf '%s\\n' \"$o\"; "
-            "else echo '## manager none'; fi; true", timeout=30, ok_codes=ANY),
+            "else echo '## manager none'; fi; true", timeout=30, ok_codes=ANY, background=True),
     # Scheduled jobs with the file they come from: crontabs, and the ExecStart of every
     # service that a systemd timer starts.
     Section("crontabs", "for f in /etc/crontab /etc/cron.d/* /var/spool/cron/crontabs/* "
