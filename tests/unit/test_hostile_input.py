@@ -59,9 +59,19 @@ def merge_bomb(levels: int = 20) -> str:
     return "\n".join(lines) + "\n"
 
 
+def nested_merge_bomb(levels: int = 30) -> str:
+    """Each level defines its anchor inside its own merge list and merges it three times: PyYAML's
+    flatten_mapping alone would build 3^levels entries."""
+    inner = "&b0 {k0: 0, k1: 1}"
+    for i in range(1, levels):
+        inner = f"&b{i} {{<<: [{inner}, *b{i - 1}, *b{i - 1}], u{i}: 0}}"
+    return "x: " + inner + "\n"
+
+
 BOMBS: dict[str, tuple[Callable[[], str], str]] = {
     "billion laughs (10^9 expansions)": (billion_laughs, r"alias bomb"),
     "aliases of merge keys (20 levels)": (merge_bomb, r"alias bomb|duplicate key|nodes"),
+    "nested merge keys (30 levels, 3^30 entries)": (nested_merge_bomb, r"alias bomb"),
     "flow nesting 100 000 deep": (lambda: "hosts: " + "[" * 100_000 + "]" * 100_000 + "\n", r"nest"),
     "block nesting 2 000 deep": (lambda: "".join(f"{' ' * i}k{i}:\n" for i in range(2000)) + " " * 2000 + "v\n",
                                  r"nest"),
