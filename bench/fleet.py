@@ -77,6 +77,7 @@ class RunStats:
     round_trips: list[int] = field(default_factory=list)
     host_facts_s: list[float] = field(default_factory=list)
     section_ms: dict[str, int] = field(default_factory=dict)  # slowest host's sections
+    timeouts: int = 0  # sections that hit their own timeout (exit 124), all hosts together
     exit_code: int = 0
 
 
@@ -146,11 +147,13 @@ def _stats(n: int, wall: float, samples: list[tuple[int, int]], machine_cpu: flo
     rts: list[int] = []
     facts_s: list[float] = []
     slowest: dict[str, int] = {}
+    timeouts = 0
     if runs:
         worst = -1.0
         for tr in sorted(runs[-1].parent.glob("evidence/hosts/*/transcript.json")):
             doc = json.loads(tr.read_text())
             rts.append(int(doc["round_trips"]))
+            timeouts += sum(1 for c in doc["commands"] if c["exit_code"] == 124)
             facts_s.append(float(doc["duration_s"]))
             if doc["duration_s"] > worst:
                 worst = float(doc["duration_s"])
@@ -160,7 +163,7 @@ def _stats(n: int, wall: float, samples: list[tuple[int, int]], machine_cpu: flo
                     fds_before=samples[0][1] if samples else 0, fds_after=samples[-1][1] if samples else 0,
                     fds_peak=max((s[1] for s in samples), default=0), harness_cpu_s=0.0,
                     machine_cpu_s=machine_cpu, round_trips=rts, host_facts_s=facts_s, section_ms=slowest,
-                    exit_code=code)
+                    timeouts=timeouts, exit_code=code)
 
 
 def timed_run(inventory: Path, n: int, parallel: int, selectors: list[str]) -> RunStats:
@@ -191,6 +194,7 @@ def summarise(series: str, n: int, runs: list[RunStats], parallel: int) -> dict[
         "host_facts_s_median": statistics.median([x for r in runs for x in r.host_facts_s] or [0.0]),
         "slowest_section": {"name": top[0], "ms": top[1]},
         "exit_codes": sorted({r.exit_code for r in runs}),
+        "section_timeouts": [r.timeouts for r in runs],
     }
 
 
