@@ -115,7 +115,8 @@ def testinfra_ssh_host(host: Host, inv: Inventory, cfg_dir: Path, known_hosts: P
     cfg.write_text(f"Host {host.id}\n  HostName {host.address}\n  Port {host.port}\n  User {inv.defaults.user}\n"
                    f"  IdentityFile {key}\n  IdentitiesOnly yes\n  BatchMode yes\n"
                    f"  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking yes\n  HostKeyAlias {host.id}\n")
-    th = testinfra.get_host(f"ssh://{host.id}", ssh_config=str(cfg), controlpath=str(cfg_dir / "cm-%C"))
+    th = testinfra.get_host(f"ssh://{host.id}", ssh_config=str(cfg),
+                            controlpath=str(cfg_dir / f"cm-{host.id}-{host.port}"))  # no %: testinfra formats with %
     th.run("true")
     return th
 
@@ -218,6 +219,8 @@ def main() -> int:
                                         Path(tmp) / f"inv-{rtt:g}.yaml")
                 results[f"{rtt:g}"] = measure(inv, args.repeat, Path(tmp), rtt == 0 and not args.no_lynis,
                                               info.known_hosts)
+                if args.json:  # after each block, so a long series that is stopped still leaves figures
+                    args.json.write_text(json.dumps({"note": "partial", "results": results}, indent=1))
             finally:
                 if relay is not None:
                     relay.close()
