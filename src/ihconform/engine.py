@@ -222,7 +222,7 @@ def open_partial(final: Path) -> Path:
     return partial
 
 
-def _output_failed(final: Path, partial: Path, exc: OSError) -> int:
+def output_failed(final: Path, partial: Path, exc: OSError) -> int:
     """Say why the run folder could not be written (it has been removed) and return
     :attr:`ExitCode.OUTPUT_ERROR`. The verdicts are lost with it: they are never shown as a
     summary without the results file they belong to."""
@@ -269,7 +269,7 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
         os.rename(partial, final)
     except OSError as exc:
         shutil.rmtree(partial, ignore_errors=True)
-        return _output_failed(final, partial, exc)
+        return output_failed(final, partial, exc)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -130,12 +130,19 @@ def pytest_configure(config: pytest.Config) -> None:
         state.evidence = EvidenceSink(state.partial)
         state.ledger = ledger
     else:
-        from ihconform.engine import DEFAULT_REPORTS, open_partial, run_folder
+        from ihconform.engine import DEFAULT_REPORTS, open_partial, output_failed, run_folder
 
         state.final = state.output or run_folder(DEFAULT_REPORTS, state.run_id, state.started)
-        state.partial = open_partial(state.final)
-        state.evidence = EvidenceSink(state.partial)
-        _use_ledger(state, ledger)
+        try:
+            state.partial = open_partial(state.final)
+            state.evidence = EvidenceSink(state.partial)
+            _use_ledger(state, ledger)
+        except OSError as exc:  # disk already full, read-only, no permission: before any probe ran
+            import shutil
+
+            partial = state.final.with_name(state.final.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            pytest.exit("no run folder", returncode=output_failed(state.final, partial, exc))
     config.stash[STATE_KEY] = state
     if state.role == "single":
         state.store.start(plan.needs_hosts())  # workers gather the hosts they are given, lazily
@@ -432,7 +439,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus == pytest.ExitCode.INTERRUPTED:
         state.interrupted = True
     try:
-        state.cache.close()
+        state.cache.close(wait=not state.interrupted)  # interrupted: scans still running are abandoned
         session.exitstatus = finish_run(state, session)
     finally:
         state.store.close()

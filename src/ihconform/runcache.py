@@ -45,8 +45,10 @@ class RunCache:
         result: T = self.start(key, compute).result()
         return result
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, wait: bool = True) -> None:
+        """Drop work not yet started; wait for work under way unless the run was interrupted
+        (a Ctrl-C from a terminal stops the scanners' own processes too)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
