@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import sys
 from collections import Counter
@@ -71,6 +72,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError(f"unknown report format(s) {', '.join(unknown)}; known: {', '.join(FORMATS)}",
                           field="--formats")
+    extra = list(args.pytest_args or [])
+    if args.workers:
+        if importlib.util.find_spec("xdist") is None:
+            raise ConfigError("--workers needs pytest-xdist: pip install 'ihconform[dist]'", field="--workers")
+        extra = ["-n", str(args.workers), *extra]
     run_id = new_run_id()
     base = Path(args.output) if args.output else DEFAULT_REPORTS
     out = run_folder(base, run_id)
@@ -83,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         inventory=Path(args.inventory) if args.inventory else None, profile=args.profile,
         only=args.only or [], output=out, run_id=run_id, probes=[Path(p) for p in args.probes or []],
         parallel=args.parallel, progress=sys.stderr.isatty() and not args.quiet, formats=formats,
-        extra=args.pytest_args))
+        extra=extra))
     results = out / "results.json"
     if not results.exists():
         if code in (ExitCode.INTERRUPTED, ExitCode.OUTPUT_ERROR):  # the engine said why
@@ -259,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="只运行匹配的控制项（编号、条款、标签）/ only controls matching id, clause or tag")
     r.add_argument("-o", "--output", metavar="DIR", help="结果目录 / reports folder (default reports/)")
     r.add_argument("--parallel", type=int, default=16, help="并行主机数 / hosts probed at once (default 16)")
+    r.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="工作进程数（pytest-xdist，每台主机的检查在同一进程）/ spread the run over N processes "
+                        "(pytest-xdist; a host's checks stay on one worker); default 0: one process")
     r.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress display")
     r.add_argument("--formats", default=",".join(FORMATS), metavar="LIST",
                    help="报告格式 / report formats: json,junit,html,pdf (json and junit always)")

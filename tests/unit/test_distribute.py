@@ -67,7 +67,7 @@ def test_distributed_run_writes_the_golden_results(tmp_path: Path) -> None:
     results.json, byte for byte after masking run metadata, as one process."""
     proc = run_cli("run", "-q", "--formats", "json,junit", "-i", str(FIXTURES / "golden-inventory.yaml"),
                    "-p", str(FIXTURES / "profiles" / "golden.yaml"), "--probes", str(FIXTURES / "probes" / "fixed.py"),
-                   "-o", str(tmp_path), "--", "-n", "2", cwd=ROOT)
+                   "-o", str(tmp_path), "--workers", "2", cwd=ROOT)
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     data = normalise_json(json.loads((folder / "results.json").read_text(encoding="utf-8")))
     golden = json.loads((GOLDEN / "golden.1.json").read_text(encoding="utf-8"))
