@@ -114,10 +114,10 @@ def _busy(ct: Any) -> float:
     return float(ct.user + ct.nice + ct.system + getattr(ct, "irq", 0.0) + getattr(ct, "softirq", 0.0))
 
 
-def one_run(inventory: Path, n: int, parallel: int, selectors: list[str], out: Path) -> RunStats:
+def one_run(inventory: Path, n: int, parallel: int, selectors: list[str], out: Path, workers: int = 0) -> RunStats:
     fd_file = out / "fds.json"
     argv = [sys.executable, "-c", CHILD, str(fd_file), "run", "-i", str(inventory), "-p", PROFILE, "-o",
-            str(out / "run"), "--formats", "json", "-q", "--parallel", str(parallel)]
+            str(out / "run"), "--formats", "json", "-q", "--parallel", str(parallel), "--workers", str(workers)]
     for sel in selectors:
         argv += ["--only", sel]
     cpu0 = _busy(psutil.cpu_times())
@@ -166,10 +166,10 @@ def _stats(n: int, wall: float, samples: list[tuple[int, int]], machine_cpu: flo
                     timeouts=timeouts, exit_code=code)
 
 
-def timed_run(inventory: Path, n: int, parallel: int, selectors: list[str]) -> RunStats:
+def timed_run(inventory: Path, n: int, parallel: int, selectors: list[str], workers: int = 0) -> RunStats:
     before = os.times()
     with tempfile.TemporaryDirectory(prefix="ihc-fleet-") as tmp:
-        st = one_run(inventory, n, parallel, selectors, Path(tmp))
+        st = one_run(inventory, n, parallel, selectors, Path(tmp), workers)
     after = os.times()
     st.harness_cpu_s = (after.children_user - before.children_user) + (after.children_system
                                                                         - before.children_system)
@@ -264,6 +264,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--parallel", type=int, default=16, help="ihconform run --parallel (default 16, the CLI's)")
     ap.add_argument("--series", default="full,no-updates", help="full and/or no-updates")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="ihconform run --workers (pytest-xdist processes; default 0: one process)")
     ap.add_argument("--json", type=Path, help="write every run's figures here")
     ap.add_argument("--plot", type=Path, help="write the time/memory plot here (PNG)")
     args = ap.parse_args()
@@ -280,7 +282,7 @@ def main() -> int:
                 inv = subset_inventory(info.fleet_inventory, n, Path(tmp) / f"fleet-{n}.yaml")
                 runs = []
                 for i in range(args.repeat):
-                    st = timed_run(inv, n, args.parallel, selectors)
+                    st = timed_run(inv, n, args.parallel, selectors, args.workers)
                     runs.append(st)
                     raw.append({"series": s, **asdict(st)})
                     print(f"  {s} {n} hosts run {i + 1}: {st.wall_s:.2f} s, {st.rss_peak_mb:.0f} MB, "
@@ -288,7 +290,8 @@ def main() -> int:
                 rows.append(summarise(s, n, runs, args.parallel))
     load1 = os.getloadavg()
     note = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, --parallel "
-            f"{args.parallel}, {args.repeat} runs each, load avg {load0[0]:.2f} -> {load1[0]:.2f}")
+            f"{args.parallel}, --workers {args.workers}, {args.repeat} runs each, "
+            f"load avg {load0[0]:.2f} -> {load1[0]:.2f}")
     print(f"level-3 host profile ({PROFILE} --only probe:host.) on N lab fleet hosts; {note}")
     print_table(rows)
     for line in checks(rows):

@@ -1,4 +1,5 @@
-"""Run issue 9's benchmarks and print their tables: the fleet series and the side-by-side.
+"""Run issue 9's benchmarks and print their tables: the fleet series, the side-by-side and the
+default profile on the conforming lab.
 
     .venv/bin/python bench/run.py              # 5 runs each (about 30 min on the 2-CPU lab machine)
     .venv/bin/python bench/run.py --repeat 1   # a quick look
@@ -25,6 +26,7 @@ def main() -> int:
     rc = subprocess.call([sys.executable, str(HERE / "fleet.py"), "--repeat", str(args.repeat),
                           "--plot", str(args.plot)])
     rc |= subprocess.call([sys.executable, str(HERE / "compare.py"), "--repeat", str(args.repeat)])
+    rc |= subprocess.call([sys.executable, str(HERE / "default_profile.py"), "--repeat", str(args.repeat)])
     return rc
 
 
