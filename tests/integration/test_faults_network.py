@@ -273,8 +273,11 @@ def _iperf3_server_recovers(deadline_s: float) -> bool:
     """After a cut the lab's iperf3 server may still hold the cut test; wait until it serves."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        p = subprocess.run([*in_host("app01"), "iperf3", "-c", plan.INET_SERVER, "-B", plan.WAN_A_APP, "-t", "1",
-                            "-J"], capture_output=True, text=True, check=False, timeout=30)
+        try:
+            p = subprocess.run([*in_host("app01"), "iperf3", "-c", plan.INET_SERVER, "-B", plan.WAN_A_APP, "-t", "1",
+                                "-J"], capture_output=True, text=True, check=False, timeout=10)
+        except subprocess.TimeoutExpired:
+            continue  # the server still holds the cut test
         if p.returncode == 0:
             return True
         time.sleep(2)
@@ -302,7 +305,7 @@ def test_isp_link_cut_during_the_measurement(lab: ihlab.LabInfo, lab_manager: An
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if not _iperf3_server_recovers(90):  # the lab must serve the rest of the session
+        if not _iperf3_server_recovers(60):  # the lab must serve the rest of the session
             lab_manager.down()
             lab_manager.ensure(())
     folders = [p for p in out.iterdir() if p.is_dir()]
@@ -537,10 +540,10 @@ def test_hostile_target_data_breaks_no_report(lab: ihlab.LabInfo, healthy: dict[
         subprocess.run([*sh, "python3", "-c", "import socket, sys; socket.sethostname(sys.argv[1])", old_name],
                        check=False, capture_output=True)
         subprocess.run([*sh, "rm", "-rf", "/run/ihcfault"], check=False, capture_output=True)
-    # the hostile data was collected (it is in the transcript, as data) ...
-    transcript = (run.folder / "evidence" / "hosts" / host / "transcript.json").read_bytes()
-    assert MARK.encode() in transcript
-    json.loads(transcript)
+    # the transcript (digests of what was read) stays valid JSON; where the hostile bytes went
+    json.loads((run.folder / "evidence" / "hosts" / host / "transcript.json").read_bytes())
+    carried = sorted(str(p.relative_to(run.folder)) for p in run.folder.rglob("*")
+                     if p.is_file() and MARK.encode() in p.read_bytes())
     # ... and broke no output format
     raw = (run.folder / "results.json").read_bytes()
     raw.decode("utf-8")  # strict: valid UTF-8
@@ -569,8 +572,9 @@ def test_hostile_target_data_breaks_no_report(lab: ihlab.LabInfo, healthy: dict[
               "/etc/issue.net and sshd_config bind-mounted (its mount namespace only) with <script>, \"><img "
               "onerror>, ANSI/OSC escapes, invalid UTF-8, NUL and 300 000-byte lines",
         exit_code=run.rc,
-        affected=f"app01: {verdict_summary(res, mine)}; hostile bytes in the transcript (valid JSON)"
-                 f"{', and quoted in results.json' if reached else ''}",
+        affected=f"app01: {verdict_summary(res, mine)}; files of the run carrying the hostile text: "
+                 f"{', '.join(carried) or 'none (only digests and verdicts)'}"
+                 f"{'; quoted in results.json' if reached else ''}",
         unaffected=f"{len(others)} results of other hosts as in the baseline ({verdict_summary(res, others)})",
         report=f"results.json valid UTF-8 JSON; junit.xml parses ({len(list(junit.iter('testcase')))} cases); "
                f"report.html tags ⊆ template's, no on* attribute, no <script>, no ESC; "
@@ -662,6 +666,7 @@ def test_planted_secrets_appear_in_no_output(lab: ihlab.LabInfo, tmp_path: Path,
 
     def plant(inv: dict[str, Any]) -> None:
         inv["defaults"]["auth"] = {"key_file": str(key)}
+        inv["institution"]["credit_code"] = "12500000MB0000000X"  # the platform files uploads by it
         for b in inv["power"]["bmcs"]:
             b["username_env"], b["password_env"] = "IHC_PLANT_BMC_USER", "IHC_PLANT_BMC_PASSWORD"
 
