@@ -27,6 +27,7 @@ from ihconform.plan import matches_only
 from ihconform.profile import Method, Profile
 from ihconform.registry import PROBES, user_probe_ids
 from ihconform.results import ExitCode, Status
+from ihconform.text import printable
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
 SUBCOMMAND_MODULES = ("ihconform.lab", "ihconform.ledger.cli", "ihconform.report.cli")
@@ -128,7 +129,7 @@ def summarize(data: dict[str, object], path: Path, out: object) -> None:
                 waived = f" [已豁免 / waived {r['waiver']['id']}]" if r.get("waiver") else ""
                 reasons[r["control_id"]] = f"{r['object_id']}{waived}: {r['reason']}"
         for x in bad[:20]:
-            why = reasons.get(x["control_id"], "")[:110]
+            why = printable(reasons.get(x["control_id"], ""), lines=False)[:110]  # target text on a terminal
             w(f"  {x['control_id']:<22} {x['status_zh']:<5} {x['title_zh']} — {why}\n")
         if len(bad) > 20:
             w(f"  … {len(bad) - 20} more in results.json\n")

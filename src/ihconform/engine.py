@@ -114,7 +114,9 @@ def _jsonable(value: Any) -> Any:
 
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    # errors="replace": a lone surrogate (undecodable bytes a target sent) cannot be UTF-8
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8",
+                    errors="replace")
 
 
 def _host_of(ref: object) -> str | None:

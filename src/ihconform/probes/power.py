@@ -46,6 +46,7 @@ from ihconform.probes.evidence import describe, link_attestations, newest
 from ihconform.registry import probe
 from ihconform.results import EvidenceRef, Status
 from ihconform.runcache import EvidenceSink, RunCache
+from ihconform.text import printable
 from ihconform.transport.base import Transport
 
 TIMEOUT_S = 10.0  # per request; a BMC or upsd that takes longer is reported as not answering
@@ -330,10 +331,6 @@ def _nut_unquote(text: str) -> str:
     return "".join(out)
 
 
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
-
-
 def read_nut(ups: Ups) -> dict[str, Any]:
     """``LIST VAR <ups>`` from upsd (logging in first only when the inventory names credentials)."""
     user = _secret(ups.username_env, f"UPS {ups.id} user")
@@ -369,7 +366,7 @@ def read_nut(ups: Ups) -> dict[str, Any]:
                 parts = line.split(" ", 3)
                 if len(parts) == 4 and parts[0] == "VAR":
                     # the values are quoted into reasons: no control character of the peer's survives
-                    variables[_printable(parts[2])] = _printable(_nut_unquote(parts[3]))
+                    variables[printable(parts[2], lines=False)] = printable(_nut_unquote(parts[3]), lines=False)
             else:  # a peer that never ends the list must not pass for a partial reading
                 raise FactUnavailable(f"UPS {ups.id} ({where}): no END LIST VAR after 10000 lines")
             ask("LOGOUT")

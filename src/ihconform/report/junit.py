@@ -10,15 +10,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ihconform.results import RunResult, Status
+from ihconform.text import printable
 
 
 def _clean(text: str) -> str:
-    """XML 1.0 cannot carry most control characters, nor lone surrogates (undecodable bytes a
-    target sent, kept by ``surrogateescape``: ElementTree writes them as character references no
-    parser accepts); a hostile banner must not break the file."""
-    return "".join(ch if ch in "\t\n\r" or (ord(ch) >= 0x20 and ch not in "\ufffe\uffff"
-                                              and not 0xD800 <= ord(ch) <= 0xDFFF) else "\ufffd"
-                   for ch in text)
+    """XML 1.0 cannot carry most control characters, nor lone surrogates (ElementTree writes them
+    as character references no parser accepts): a hostile banner must not break the file."""
+    return printable(text)
 
 
 def render_junit(result: RunResult) -> bytes:

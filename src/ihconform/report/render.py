@@ -11,7 +11,6 @@ HTML is still written and the PDF step says plainly what to install.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,13 +25,11 @@ from ihconform.errors import IhconformError
 from ihconform.report.i18n import Lang
 from ihconform.report.view import ReportView, brief, build_view
 from ihconform.results import RunResult, Score
+from ihconform.text import printable
 
 
 class PdfUnavailable(IhconformError):
     """WeasyPrint or its system libraries are missing."""
-
-
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def _printable(value: Any) -> Any:
@@ -41,9 +38,9 @@ def _printable(value: Any) -> Any:
     U+FFFD. HTML cannot carry them (parse errors; a lone surrogate cannot even be encoded, so the
     report would not be written at all). Markup (the stylesheet, the charts) keeps its type."""
     if isinstance(value, Markup):
-        return Markup(_UNSAFE.sub("\ufffd", str(value)))  # noqa: S704 - already markup; only characters removed
+        return Markup(printable(str(value)))  # noqa: S704 - already markup; only characters removed
     if isinstance(value, str):
-        return _UNSAFE.sub("\ufffd", value)
+        return printable(value)
     return value
 
 

@@ -89,7 +89,9 @@ def _load_keys(auth: Auth) -> list[paramiko.PKey]:
     if auth.key_file is not None:
         passphrase = os.environ.get(auth.key_passphrase_env) if auth.key_passphrase_env else None
         try:
-            keys.append(paramiko.PKey.from_path(auth.key_file, passphrase))
+            # bytes: paramiko needs them (its stubs say str; a str raises "password must be bytes")
+            secret = passphrase.encode() if passphrase else None
+            keys.append(paramiko.PKey.from_path(auth.key_file, secret))  # type: ignore[arg-type]
         except (OSError, paramiko.SSHException) as exc:
             raise TransportError(f"cannot load key {auth.key_file}: {exc}") from exc
     if auth.agent:
