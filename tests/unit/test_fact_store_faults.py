@@ -8,7 +8,7 @@ import pytest
 
 from ihconform.errors import FactUnavailable
 from ihconform.facts.collect import Section, collect
-from ihconform.facts.store import CappedFacts, FactStore
+from ihconform.facts.store import FactStore
 from ihconform.inventory import local_inventory
 from ihconform.transport.local import LocalTransport
 
@@ -16,7 +16,7 @@ from ihconform.transport.local import LocalTransport
 def test_a_capped_section_is_not_a_fact() -> None:
     inv = local_inventory()
     t = LocalTransport.connect(inv.hosts[0], inv)
-    facts = CappedFacts.of(collect(t, [Section("flood", "yes", cap=1000), Section("small", "echo ok")]))
+    facts = collect(t, [Section("flood", "yes", cap=1000), Section("small", "echo ok")])
     assert facts.sections["flood"].truncated and len(facts.sections["flood"].output) == 1000
     with pytest.raises(FactUnavailable, match="exceeded the 1000 byte cap"):
         facts.text("flood")

@@ -88,6 +88,9 @@ class HostFacts:
             tail = res.text.strip().splitlines()[-1:] or [""]
             raise FactUnavailable(
                 f"host {self.host_id}: `{spec.command}` exited {res.exit_code}: {tail[0][:200]}")
+        if res.truncated:  # a flooded `ps` lists no forbidden service: an incomplete listing passes nothing
+            raise FactUnavailable(f"host {self.host_id}: `{spec.command}` output exceeded the {spec.cap} byte cap "
+                                  "and was cut off; an incomplete listing is not judged")
         return res
 
     def text(self, name: str) -> str:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import fields
 
-from ihconform.errors import FactUnavailable, HostKeyError, IhconformError, TransportError
-from ihconform.facts.collect import HostFacts, Section, SectionResult, collect
+from ihconform.errors import HostKeyError, IhconformError, TransportError
+from ihconform.facts.collect import HostFacts, Section, collect
 from ihconform.inventory import Host, Inventory
 from ihconform.secrets import read_secret_file
 from ihconform.transport import open_transport
@@ -40,24 +39,6 @@ def sudo_password(host: Host) -> str | None:
             raise IhconformError(f"environment variable {host.sudo.password_env} is not set")
         return value
     return None
-
-
-class CappedFacts(HostFacts):
-    """Host facts whose truncated sections are not facts: ``raw`` raises FactUnavailable
-    for a section that hit its byte cap, naming the cap, so every control reading it is
-    检查错误 with that reason. The transcript still records what was received."""
-
-    def raw(self, name: str) -> SectionResult:
-        res = super().raw(name)
-        if res.truncated:
-            spec = self.specs[name]
-            raise FactUnavailable(f"host {self.host_id}: `{spec.command}` output exceeded the "
-                                  f"{spec.cap} byte cap and was cut off; an incomplete listing is not judged")
-        return res
-
-    @classmethod
-    def of(cls, facts: HostFacts) -> CappedFacts:
-        return cls(**{f.name: getattr(facts, f.name) for f in fields(facts)})
 
 
 class FactStore:
@@ -107,8 +88,8 @@ class FactStore:
             password = sudo_password(host)
         except (OSError, IhconformError) as exc:
             return HostFacts(host_id=host.id, error=f"sudo password: {exc}", identity=dict(t.identity))
-        return CappedFacts.of(collect(t, sections, sudo=host.sudo.enabled, sudo_password=password,
-                                      overall_timeout=max(60.0, host.timeout_s * 6)))
+        return collect(t, sections, sudo=host.sudo.enabled, sudo_password=password,
+                       overall_timeout=max(60.0, host.timeout_s * 6))
 
     def close(self) -> None:
         """End the run's connections, then the workers. Connections close first: a worker
