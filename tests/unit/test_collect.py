@@ -120,3 +120,15 @@ def test_background_sections_and_per_section_timing(tmp_path, monkeypatch):
     ms = {c["section"]: c["duration_ms"] for c in facts.transcript()["commands"]}
     assert all(isinstance(v, int) for v in ms.values()) and ms["bg"] >= 100
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_section_cannot_write_past_its_cap_through_the_collectors_descriptors():
+    """The collector's own pipes (fd 3: exit codes, fd 4: the script's output) are closed for
+    the command: writing to them fails instead of bypassing the byte cap or forging a code."""
+    t = local()
+    facts = collect(t, [Section("sneaky", "echo leaked >&4; echo 0 >&3; yes | head -c 5000", cap=100),
+                        Section("after", "echo fine")])
+    out = facts.sections["sneaky"].output
+    assert b"leaked" not in out and len(out) <= 100
+    assert facts.sections["sneaky"].truncated
+    assert facts.text("after").strip() == "fine"

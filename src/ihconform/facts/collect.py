@@ -125,7 +125,7 @@ ihc_cs() { c=; if read -r u _ 2>/dev/null </proc/uptime; then c=${u%.*}${u#*.}; 
 ihc_sec() {
   printf '\n%s B %s\n' "$IHC_M" "$1"
   ihc_cs; c0=$c
-  rc=$( { { ihc_run "$2" "$3" 2>&1 </dev/null; printf %s $? >&3; } | head -c "$4" >&4; } 3>&1 )
+  rc=$( { { ihc_run "$2" "$3" 2>&1 </dev/null 3>&- 4>&-; printf %s $? >&3; } | head -c "$4" >&4; } 3>&1 )
   ihc_cs; ms=; if [ -n "$c0" ] && [ -n "$c" ]; then ms=$(( (c - c0) * 10 )); fi
   printf '\n%s E %s %s %s\n' "$IHC_M" "$1" "$rc" "$ms"
 }
