@@ -36,6 +36,7 @@ from ihconform.registry import PROBE_ATTR, facts_needed
 from ihconform.results import ObjectResult, Status
 from ihconform.runcache import EvidenceSink, RunCache
 from ihconform.secrets import apply_env_file
+from ihconform.text import printable
 from ihconform.transport.base import Transport
 
 STATE_KEY = pytest.StashKey["IhcState"]()
@@ -334,7 +335,7 @@ def _outcome_to_result(key: str, state: IhcState, report: pytest.TestReport,
         status, reason = Status.NOT_CHECKED, f"skipped: {exc.value.msg}"  # type: ignore[attr-defined]
     elif exc is not None:
         status = Status.ERROR
-        reason = f"{exc.typename}: {exc.value}"[:2000]
+        reason = printable(f"{exc.typename}: {exc.value}")[:2000]  # a peer's bytes may be in it
     else:
         reason = f"test {report.outcome} in {report.when}"
     return ObjectResult(
