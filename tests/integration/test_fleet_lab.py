@@ -3,7 +3,7 @@
 One bring-up of a 5-host fleet: every fleet host answers over SSH as itself with its own pinned
 host key (and refuses a neighbour's key), the fleet inventory lists exactly the fleet, and
 ``down`` leaves no fleet namespace, process or file behind. The session's conforming lab is
-taken down for this module and rebuilt by the next test that asks for it.
+taken down for this module and rebuilt at its end (if it was up), as `lab_variant` does.
 """
 
 from __future__ import annotations
@@ -29,18 +29,24 @@ class LabManager(Protocol):
     """The session's lab manager (conftest.py): owns the machine lock and the runtime folder."""
 
     runtime: Path
+    info: ihlab.LabInfo | None
 
     def down(self) -> None: ...
+
+    def ensure(self, variants: tuple[str, ...] = ()) -> ihlab.LabInfo: ...
 
 
 @pytest.fixture(scope="module")
 def fleet_lab(lab_manager: LabManager) -> Iterator[ihlab.LabInfo]:
+    was_up = lab_manager.info is not None
     lab_manager.down()  # the machine lock is held by the session's lab_manager
     info = ihlab.up((), lab_manager.runtime, fleet=FLEET)
     try:
         yield info
     finally:
         lab_manager.down()
+        if was_up:  # the session's `lab` fixture handed out this runtime: it must be there again
+            lab_manager.ensure(())
 
 
 def test_fleet_inventory_lists_the_fleet_with_distinct_pinned_keys(fleet_lab: ihlab.LabInfo) -> None:
