@@ -3,16 +3,16 @@
 Why: a run gathers hosts with a bounded thread pool in one process (``--parallel``), which
 is enough for a hospital's few dozen hosts. A fleet audit, or one spread over machines
 (``xdist --tx ssh=...``), uses the distributed engine pytest already has. Facts must still be
-gathered once per host, so the controller schedules with
-:class:`HostScheduling`, xdist's scope scheduler with one scope per host (the group of
-:func:`group_of`): a host's checks go to one worker, whose fact store gathers it once.
-Workers judge and write evidence into the controller's ``.partial`` folder; each result
-travels back inside its test report (``user_properties``) and each worker's evidence list
-in its ``workeroutput``; the
+gathered once per host, so the controller schedules with ``HostScheduling`` (see
+:func:`scheduler`), xdist's scope scheduler with one scope per host (:func:`group_of`): a
+host's checks go to one worker, whose fact store gathers it once. Workers judge and write
+evidence into the controller's ``.partial`` folder; each result travels back inside its test
+report (``user_properties``) and each worker's evidence list in its ``workeroutput``; the
 controller alone writes results.json and the reports, from the same results model as a
 single-process run.
 
-Registered by :mod:`ihconform.plugin` only when pytest-xdist is loaded.
+:class:`Controller` is registered by :mod:`ihconform.plugin` when this process hands tests
+to xdist workers (:func:`role`).
 """
 
 from __future__ import annotations
