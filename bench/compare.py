@@ -13,8 +13,8 @@
    the reference for "what a local auditing tool costs", run at the direct path only.
 
 The check set: every host fact section the inventory plans for a host (as
-bench/host_profile.py), with and without the pending-updates simulation (``apt-get -s
-upgrade``, seconds of solver CPU whichever way it is sent). Timings start after the SSH
+bench/host_profile.py), with and without the pending-updates check (``apt list
+--upgradable``, about a second of CPU on the target whichever way it is sent). Timings start after the SSH
 connection is up (both ways reuse one connection). Each way is repeated ``--repeat`` times,
 interleaved, and reported as median (min-max).
 

@@ -120,7 +120,7 @@ def test_one_round_trip_per_host(lab_run: dict[str, Any]) -> None:
 
 def test_full_host_batch_is_fast_without_security_updates(lab: ihlab.LabInfo) -> None:
     """The heaviest host (db01: every host section plus two database clients) in one round
-    trip under a second once connected; ``packages_upgradable`` (apt-get -s, about 3.5 s)
+    trip under a second once connected; ``packages_upgradable`` (apt's whole cache, ~0.9 s)
     is the one exception and is left out here."""
     from ihconform.catalog import load_profile
     from ihconform.facts.sections import sections_for

@@ -132,5 +132,17 @@ def test_pending_security_updates_from_apt() -> None:
     assert len(pending) == len(security)
 
 
+def test_apt_list_and_the_upgrade_simulation_find_the_same_security_updates() -> None:
+    """``apt list --upgradable`` (the section's first choice, a third of the simulation's time)
+    and ``apt-get -s upgrade`` (its fallback), captured on one Debian 12 machine at one moment
+    (tests/fixtures/apt/), name the same pending security updates."""
+    listed = pending_security_updates((HERE.parent / "apt" / "list.txt").read_text())
+    simulated = pending_security_updates((HERE.parent / "apt" / "simulate.txt").read_text())
+    assert listed[:2] == simulated[:2] == ("apt", 0)
+    assert len(listed[2]) == 68 and sorted(listed[2]) == sorted(simulated[2])
+    assert "apt-transport-https 2.6.2" in listed[2]
+    assert not any(p.startswith("appstream ") for p in listed[2])  # oldstable, not -security
+
+
 def test_host_objects_are_frozen_inventory() -> None:
     assert isinstance(LAB.host("db01"), Host)

@@ -122,12 +122,17 @@ HOST_SECTIONS: list[Section] = [
             ok_codes=ANY),
     Section("firewall", "echo '## nft'; nft list ruleset 2>/dev/null; echo '## iptables'; "
             "iptables-save 2>/dev/null; true", root=True, ok_codes=ANY),
-    # The pending-update count: Debian/Ubuntu/UOS simulate an upgrade (about 3.5 s of CPU in
-    # apt's solver; gathered only when host.security_updates is planned, in the background
-    # while the sudo part runs); RHEL-family read the cached updateinfo
-    # (``-C``: no network from the target, so it is as fresh as the last ``dnf makecache``).
+    # The pending-update count: Debian/Ubuntu/UOS list the upgradable packages from apt's cache
+    # (``apt list --upgradable``: 0.9 s here, against 2.7 s for ``apt-get -s upgrade``, whose
+    # solver finds the same security set; the simulation stays as the fallback for an apt-get
+    # without ``apt``); RHEL-family read the cached updateinfo (``-C``: no network from the
+    # target, so it is as fresh as the last ``dnf makecache``). Gathered only when
+    # host.security_updates is planned, in the background while the sudo part runs.
     Section("packages_upgradable",
-            "if command -v apt-get >/dev/null 2>&1; then echo '## manager apt'; "
+            "if command -v apt >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then "
+            "echo '## manager apt'; o=$(apt list --upgradable 2>&1); echo \"## rc $?\"; "
+            "printf '%s\\n' \"$o\" | grep ' \\[upgradable from: '; "
+            "elif command -v apt-get >/dev/null 2>&1; then echo '## manager apt'; "
             "o=$(apt-get -s -o Debug::NoLocking=1 upgrade 2>&1); echo \"## rc $?\"; "
             "printf '%s\\n' \"$o\" | grep '^Inst '; "
             "elif command -v dnf >/dev/null 2>&1; then echo '## manager dnf'; "

@@ -738,6 +738,12 @@ def test_anti_malware(check: Check, host: HostView) -> None:
         expected={"processes": procs, "signature_age": f"<= {max_days} days (ClamAV)"})
 
 
+#: ``apt list --upgradable``: ``openssl/bookworm-security,bookworm 3.0.15 amd64 [upgradable from: 3.0.11]``
+APT_LIST = re.compile(r"^(?P<name>[^\s/]+)/(?P<origin>\S+) (?P<version>\S+) \S+ \[upgradable from: ")
+#: ``apt-get -s upgrade`` (fallback): ``Inst openssl [3.0.11] (3.0.15 Debian-Security:12/bookworm-security [amd64])``
+APT_SIMULATE = re.compile(r"^Inst (?P<name>\S+) (?:\[[^\]]*\] )?\((?P<version>\S+) (?P<origin>.*)\)")
+
+
 def pending_security_updates(text: str) -> tuple[str, int | None, list[str]]:
     """(package manager, its exit code, pending security updates) from ``packages_upgradable``."""
     from ihconform.facts.host import split_sections
@@ -751,9 +757,9 @@ def pending_security_updates(text: str) -> tuple[str, int | None, list[str]]:
     body = [ln for ln in split_sections(text).get(f"rc {rc}", [])] if rc is not None else []
     for line in body:
         if manager == "apt":
-            m = re.match(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) (.*)\)", line)
-            if m and "-security" in m.group(3).lower():
-                pending.append(f"{m.group(1)} {m.group(2)}")
+            m = APT_LIST.match(line) or APT_SIMULATE.match(line)
+            if m and "-security" in m["origin"].lower():
+                pending.append(f"{m['name']} {m['version']}")
         elif manager in ("dnf", "yum"):
             f = line.split()
             if len(f) >= 3 and re.search(r"(?i)sec|RHSA|ALSA|RLSA|ELSA|openEuler-SA", f[0] + f[1]):
