@@ -153,6 +153,8 @@ class _Walker:
                 value = self.loader.construct_object(node, deep=True)
             except yaml.constructor.ConstructorError as exc:
                 raise ConfigError(f"cannot read value: {exc.problem}", self.where(node)) from exc
+            except (ValueError, OverflowError) as exc:  # a timestamp-shaped '2026-13-45': no such date
+                raise ConfigError(f"cannot read value {node.value!r}: {exc}", self.where(node)) from exc
             if isinstance(value, _dt.datetime | _dt.date | str | int | float | bool) or value is None:
                 return value
             raise ConfigError(f"unsupported value type {type(value).__name__}", self.where(node))

@@ -39,6 +39,14 @@ def test_inventory_wrong_type(write):
     assert "integer" in e.message and "twenty-two" in e.message
 
 
+def test_inventory_impossible_date(write):
+    """A date-shaped value that is no date (found by the loader fuzzer: PyYAML raised a bare
+    ValueError, which escaped as a crash)."""
+    e = err(load_inventory, write("inv.yaml", INV + "    location: 2026-13-45\n"))
+    assert e.location is not None and e.location.line == 7
+    assert "2026-13-45" in e.message and "month must be in 1..12" in e.message
+
+
 def test_inventory_unknown_key(write):
     e = err(load_inventory, write("inv.yaml", INV + "    pasword: hunter2\n"))
     assert e.field == "hosts[0].pasword" and e.location is not None and e.location.line == 7
