@@ -166,14 +166,22 @@ def test_a_busy_iperf3_server_is_retried_then_reported(monkeypatch: pytest.Monke
 
 
 def test_a_reset_connection_from_a_finishing_iperf3_server_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Seen in CI: the server, still closing its previous test, resets the next connection."""
+    """Seen in CI: the server, still closing its previous test, resets the next connection, or
+    refuses it while it reopens its listening socket."""
     monkeypatch.setattr(bandwidth, "BUSY_WAIT_S", 0.0)
     reset = json.dumps({"error": "unable to connect to server: Connection reset by peer"})
     control = json.dumps({"error": "unable to receive control message: Connection reset by peer"})
-    answers = [reset, control, _iperf(19.0), _iperf(19.1)]
+    refused = json.dumps({"error": "unable to connect to server: Connection refused"})
+    answers = [reset, control, refused, _iperf(19.0), _iperf(19.1)]
 
     def run(cmd: str, timeout: float) -> CommandResult:
         return _res(cmd, "0.1 0.1 0.1 1/1 1" if cmd.startswith("cat") else answers.pop(0), 0)
 
     s = bandwidth.measure(run, bandwidth.Plan("iperf3", "198.51.100.200", "198.51.100.134", "", 1, 2))
     assert s.values("download") == [19.0] and s.values("upload") == [19.1]
+
+    def gone(cmd: str, timeout: float) -> CommandResult:  # no server at all: 检查错误 after the retries
+        return _res(cmd, "" if cmd.startswith("cat") else refused, 1)
+
+    with pytest.raises(FactUnavailable, match="Connection refused"):
+        bandwidth.measure(gone, bandwidth.Plan("iperf3", "198.51.100.200", "", "wan-b", 1, 2))

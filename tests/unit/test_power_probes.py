@@ -210,6 +210,11 @@ def test_nut_reading_and_judgement(nut: Nut) -> None:
 
     with pytest.raises(FactUnavailable, match="ERR UNKNOWN-UPS"):
         read_nut(Ups(id="ups-x", address="127.0.0.1", port=_port(nut), name="nosuch"))
+    # upsd up before its driver has reported (seen on the lab right after start): unknown, not off line
+    for server in _serve(Nut({"upsw": "ups.status: WAIT\n", "upsn": "battery.charge: 100\n"})):
+        for name in ("upsw", "upsn"):
+            with pytest.raises(FactUnavailable, match="the NUT driver has not reported"):
+                read_nut(Ups(id="ups-w", address="127.0.0.1", port=_port(server), name=name))
     with pytest.raises(FactUnavailable, match="does not answer"):
         read_nut(Ups(id="ups-y", address="127.0.0.1", port=closed_port(), name="upsa"))
 

@@ -8,6 +8,7 @@ it (State/Health and the Redundancy group). NUT's dummy-ups driver gives a real 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from ihconform.lab import plan
 from ihconform.lab.context import LabContext, Service
-from ihconform.lab.proc import detach, ns_exec, run, start_daemon
+from ihconform.lab.proc import detach, ns_exec, run, start_daemon, wait_for
 
 NUT_DRIVER_DIR = Path("/lib/nut")
 
@@ -118,6 +119,15 @@ def start_nut(ctx: LabContext) -> None:
     env = nut_env(d)
     run(ns_exec(plan.POWER_NS, ["upsdrvctl", "-u", "root", "start"]), env=env, timeout=30)
     run(ns_exec(plan.POWER_NS, [NUT_DRIVER_DIR / "upsd", "-u", "root"]), env=env)
+
+    def reported(name: str) -> bool:
+        res = run(ns_exec(plan.POWER_NS, ["upsc", f"{name}@127.0.0.1", "ups.status"]), env=env, check=False)
+        return res.returncode == 0 and res.stdout.strip() not in ("", "WAIT")
+
+    # upsd listens before its drivers have reported (ups.status WAIT): the lab is up only when
+    # every unit has a real status, as a site's UPS would
+    for name, _feed in plan.UPS_UNITS:
+        wait_for(f"NUT {name} to report a status", functools.partial(reported, name), 15, interval=0.2)
 
 
 def start_redfish(ctx: LabContext) -> None:

@@ -370,6 +370,12 @@ def read_nut(ups: Ups) -> dict[str, Any]:
             else:  # a peer that never ends the list must not pass for a partial reading
                 raise FactUnavailable(f"UPS {ups.id} ({where}): no END LIST VAR after 10000 lines")
             ask("LOGOUT")
+        status = variables.get("ups.status", "").split()
+        if not status or "WAIT" in status:
+            # upsd answers before its driver has reported (NUT's WAIT): the UPS's state is unknown,
+            # not "off line", and a verdict on it (the unit's or the site's) would be a guess
+            raise FactUnavailable(f"UPS {ups.id} ({where}): 驱动尚未上报 / the NUT driver has not reported "
+                                  f"(ups.status={' '.join(status) or 'missing'}); read it again")
     except FactUnavailable:
         raise
     except OSError as exc:
