@@ -21,7 +21,10 @@ from ihconform.yamlio import SourceDoc, load_yaml, validate
 
 ObjId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-Role = Literal["app", "db", "web", "av", "bastion", "backup", "log", "router", "measure", "other"]
+Role = Literal["app", "db", "web", "av", "bastion", "backup", "log", "router", "measure", "other", "vantage"]
+#: A host with this role is a place the harness works *from* (the outside vantage of exposure
+#: scans), not part of the system under test: no control is judged on it and no facts are gathered.
+VANTAGE_ROLE = "vantage"
 
 
 class Institution(Frozen):
@@ -76,6 +79,9 @@ class Host(Frozen):
     connection: Literal["ssh", "local"] = "ssh"
     timeout_s: float = Field(default=10.0, gt=0, le=600)
     location: str = ""
+    #: Addresses the outside reaches this host at (public, NAT or WAN side), scanned from the
+    #: outside vantage with ``address``.
+    public_addresses: tuple[str, ...] = ()
 
 
 class Database(Frozen):
@@ -228,6 +234,11 @@ class Inventory(Frozen):
     vantage: Vantage = Vantage()
     evidence: Evidence = Evidence()
 
+    @property
+    def targets(self) -> tuple[Host, ...]:
+        """The hosts under test: every host but the harness's own vantage points."""
+        return tuple(h for h in self.hosts if VANTAGE_ROLE not in h.roles)
+
     def host(self, host_id: str) -> Host:
         for h in self.hosts:
             if h.id == host_id:
@@ -248,9 +259,9 @@ class TestObject:
 def objects(inv: Inventory) -> Iterator[TestObject]:
     """Every test object the inventory declares, in a stable order."""
     yield TestObject(ObjectType.SITE, "site", inv.system.name)
-    for h in inv.hosts:
+    for h in inv.targets:
         yield TestObject(ObjectType.HOST_OS, h.id, f"{h.id} ({h.address})", h)
-    for h in inv.hosts:
+    for h in inv.targets:
         if "app" in h.roles or "web" in h.roles:
             yield TestObject(ObjectType.WEB_SERVER, f"{h.id}:web", f"{h.id} web server", h)
     for d in inv.databases:
@@ -291,6 +302,8 @@ def _check_refs(inv: Inventory, doc: SourceDoc) -> None:
                 fail(f"duplicate id {oid!r}", (name, i, "id"))
             seen.add(oid)
     for i, h in enumerate(inv.hosts):
+        if VANTAGE_ROLE in h.roles and len(h.roles) > 1:
+            fail(f"a {VANTAGE_ROLE} host is not under test; it takes no other role", ("hosts", i, "roles"))
         if h.jump is not None and (h.jump not in host_ids or h.jump == h.id):
             fail(f"jump host {h.jump!r} is not another host of this inventory", ("hosts", i, "jump"))
     for i, d in enumerate(inv.databases):

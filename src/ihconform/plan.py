@@ -101,7 +101,7 @@ class RunPlan:
                 elif isinstance(ref, Database):
                     ids.add(ref.host)
                 else:
-                    return {h.id for h in self.inventory.hosts}
+                    return {h.id for h in self.inventory.targets}
         return ids
 
 

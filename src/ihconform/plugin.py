@@ -301,10 +301,11 @@ def host_transport(request: pytest.FixtureRequest) -> Callable[[str], Transport]
 
 @pytest.fixture
 def site_facts(request: pytest.FixtureRequest) -> dict[str, HostFacts]:
-    """Facts of every host of the inventory, for site-wide (topology) probes."""
+    """Facts of every host under test, for site-wide (topology) probes."""
     state = _state(request.config)
-    state.store.start({h.id for h in state.plan.inventory.hosts})
-    return state.store.all()
+    targets = {h.id for h in state.plan.inventory.targets}
+    state.store.start(targets)
+    return {hid: f for hid, f in state.store.all().items() if hid in targets}
 
 
 # ---- reporter ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def known_fact_names() -> set[str]:
 def sections_for(inventory: Inventory, needed: set[str] | None = None) -> dict[str, list[Section]]:
     """host id -> the sections of its one batched script (only ``needed`` ones if given)."""
     out = {}
-    for h in inventory.hosts:
+    for h in inventory.targets:
         web = bool(WEB_ROLES & set(h.roles))
         secs = [s for s in static_sections() if (needed is None or s.name in needed)
                 and (web or s.name not in _WEB_NAMES)]

@@ -1,6 +1,7 @@
 """L3-ABS1-01 / L3-CES1-18: from outside, only the ports the site means to publish answer.
 
-One nmap scan of every host address per run (run cache, started at collection), from the
+One nmap scan per run of every address of the hosts under test (each host's ``address`` and
+its ``public_addresses``; run cache, started at collection), from the
 inventory's ``vantage.outside`` (here, or a host over its transport). A vantage whose address
 lies inside ``vantage.server_networks`` is not outside: the probe then reports 未检查 rather
 than judge the LAN's view as exposure. Each host is judged
@@ -28,8 +29,13 @@ from ihconform.transport.base import Transport
 PROBE_ID = "exposure.open_ports"
 
 
+def _host_addresses(host: Host) -> list[str]:
+    """Where the outside may reach ``host``: its address and its declared public addresses."""
+    return list(dict.fromkeys((host.address, *host.public_addresses)))
+
+
 def _addresses(inv: Inventory) -> list[str]:
-    return sorted({h.address for h in inv.hosts})
+    return sorted({a for h in inv.targets for a in _host_addresses(h)})
 
 
 def _compute(inv: Inventory, ports: str,
@@ -110,14 +116,16 @@ def test_open_ports(check: Check, run_cache: RunCache, evidence: EvidenceSink,
     check.attach(evidence.write(("exposure", "nmap.xml"), scan.xml, kind="nmap-xml"))
     check.attach(evidence.write(("exposure", "summary.json"), dataclasses.asdict(scan) | {"xml": "(nmap.xml)"},
                                 kind="nmap-summary"))
-    if host.address not in scan.open_tcp:
-        raise FactUnavailable(f"nmap returned nothing for {host.address}")
-    open_ports = scan.open_tcp[host.address]
-    extra = [p for p in open_ports if p not in allowed]
-    flags = [f"{p}({scan.services[host.address].get(p, '')})" + (" 高危/high-risk" if p in high_risk else "")
-             + (" 数据库或管理端口/db-admin" if p in db_admin else "") for p in extra]
-    check.judge(not extra, observed={"open_tcp": open_ports, "vantage": scan.vantage, "nmap": scan.arguments},
+    addresses = _host_addresses(host)
+    missing = [a for a in addresses if a not in scan.open_tcp]
+    if missing:
+        raise FactUnavailable(f"nmap returned nothing for {', '.join(missing)}")
+    open_by_addr = {a: scan.open_tcp[a] for a in addresses}
+    flags = [f"{a}:{p}({scan.services[a].get(p, '')})" + (" 高危/high-risk" if p in high_risk else "")
+             + (" 数据库或管理端口/db-admin" if p in db_admin else "")
+             for a, ports in open_by_addr.items() for p in ports if p not in allowed]
+    seen = "; ".join(f"{a} {','.join(map(str, ports)) or 'none'}" for a, ports in open_by_addr.items())
+    check.judge(not flags, observed={"open_tcp": open_by_addr, "vantage": scan.vantage, "nmap": scan.arguments},
                 expected={"allowed_tcp": sorted(allowed)},
-                reason=(f"{host.address} 从外部可达的非许可端口 / reachable from outside, not allowed: "
-                        f"{', '.join(flags)}" if extra else f"{host.address}: 仅开放许可端口 / only allowed ports open "
-                                      f"({', '.join(map(str, open_ports)) or 'none'})"))
+                reason=(f"从外部可达的非许可端口 / reachable from outside, not allowed: {', '.join(flags)}" if flags
+                        else f"仅开放许可端口 / only allowed ports open ({seen})"))
