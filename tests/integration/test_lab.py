@@ -182,10 +182,13 @@ def test_up_is_fast_and_recorded(lab: ihlab.LabInfo, record_property: pytest.Rec
 
 def test_inventory_loads_and_describes_the_lab(lab: ihlab.LabInfo) -> None:
     inv = load_inventory(lab.inventory_path)
-    assert {h.id for h in inv.hosts} == set(HOSTS)
-    assert all(h.jump == "bastion" for h in inv.hosts if h.id != "bastion")
+    assert {h.id for h in inv.targets} == set(HOSTS)
+    # the outside vantage (on the internet, reached over its own link) is not under test
+    assert [h.id for h in inv.hosts if h not in inv.targets] == [plan.SCANNER.id] == [inv.vantage.outside]
+    assert all(h.jump == "bastion" for h in inv.targets if h.id != "bastion")
     assert all(h.host_key.startswith("ssh-ed25519 AAAA") for h in inv.hosts)
-    assert all(h.sudo.enabled and h.sudo.password_file for h in inv.hosts)
+    assert all(h.sudo.enabled and h.sudo.password_file for h in inv.targets)
+    assert inv.host("app01").public_addresses == (plan.WAN_A_APP, plan.WAN_B_APP)
     assert inv.defaults.user == "ihprobe"
     assert {d.engine for d in inv.databases} == {"postgresql", "mariadb"}
     assert [u.isp for u in inv.uplinks] == [plan.ISP_A_NAME, plan.ISP_B_NAME]

@@ -61,9 +61,8 @@ def run_network_profile(info: ihlab.LabInfo, out: Path, only: tuple[str, ...] = 
 
 
 def failing(results: Results) -> set[tuple[str, str]]:
-    """Results that are neither 符合 nor 不适用, except exposure (see the conforming-lab test)."""
-    return {k for k, r in results.items()
-            if r["status"] not in ("pass", "not_applicable") and k[0] != "N-EXPOSURE"}
+    """Results that are neither 符合 nor 不适用."""
+    return {k for k, r in results.items() if r["status"] not in ("pass", "not_applicable")}
 
 
 # ---- the conforming lab -----------------------------------------------------------------------
@@ -74,10 +73,13 @@ def test_conforming_lab_passes_every_network_control(lab: ihlab.LabInfo, tmp_pat
     problems = {k: (r["status"], r["reason"]) for k, r in res.items()
                 if k in failing(res)}
     assert problems == {}, json.dumps({f'{k[0]}@{k[1]}': v for k, v in problems.items()}, ensure_ascii=False)
-    # the lab's harness sits on the server LAN (198.51.100.126 in 198.51.100.0/25): not outside
+    # exposure, scanned from scan01 on the internet: the LAN does not answer; app01's uplink
+    # addresses answer on 80 and 443 only (its firewall takes SSH from the LAN alone)
     for hid in lab.hosts:
-        r = res[("N-EXPOSURE", hid)]
-        assert r["status"] == "not_checked" and "inside the server networks" in r["reason"], r
+        assert res[("N-EXPOSURE", hid)]["observed"]["vantage"] == "scan01"
+    app01 = res[("N-EXPOSURE", "app01")]["observed"]["open_tcp"]
+    assert app01 == {lab.hosts["app01"]: [], plan.WAN_A_APP: [80, 443], plan.WAN_B_APP: [80, 443]}, app01
+    assert res[("N-EXPOSURE", "db01")]["observed"]["open_tcp"] == {lab.hosts["db01"]: []}
     assert res[("N-GM", "app01-https")]["status"] == "not_applicable"
     bw = res[("N-BW", "isp-b")]["observed"]
     assert 16 < bw["download"]["median_mbps"] < 21, bw  # 20 Mbit link
@@ -147,17 +149,19 @@ def test_tls_verdicts_agree_with_testssl_on_the_conforming_lab(lab: ihlab.LabInf
 
 @pytest.fixture(scope="module")
 def defects(lab_variant: Callable[..., ihlab.LabInfo], tmp_path_factory: pytest.TempPathFactory) -> Results:
-    """One bring-up with three defects that touch disjoint controls: weak TLS on app01, ISP B
-    at 8 Mbit, the SIP system down."""
-    info = lab_variant("weak-tls", "slow-isp", "av-down")
+    """One bring-up with four defects that touch disjoint controls: weak TLS on app01, ISP B
+    at 8 Mbit, the SIP system down, app01's SSH open to the internet."""
+    info = lab_variant(*DEFECT_VARIANTS)
     return run_network_profile(info, tmp_path_factory.mktemp("defects"))
 
 
+DEFECT_VARIANTS = ("weak-tls", "slow-isp", "av-down", "exposed-admin")
 EXPECTED_DEFECTS = {
     ("N-TLS-PROTO", "app01-https"), ("N-TLS-CIPHERS", "app01-https"), ("N-TLS-CERT", "app01-https"),
     ("N-TLS-HSTS", "app01-https"), ("N-TLS-MOZILLA", "app01-https"),
     ("N-BW", "isp-b"),
     ("N-AV", "av2"), ("N-AV-2", "site"),
+    ("N-EXPOSURE", "app01"),
 }
 
 
@@ -176,12 +180,14 @@ def test_defect_reasons_are_plain(defects: Results) -> None:
     assert "below 10 Mbit/s" in defects[("N-BW", "isp-b")]["reason"]
     assert "not answering" in defects[("N-AV", "av2")]["reason"]
     assert "only 1 answering" in defects[("N-AV-2", "site")]["reason"]
+    exposed = defects[("N-EXPOSURE", "app01")]["reason"]
+    assert f"{plan.WAN_A_APP}:22(ssh) 数据库或管理端口/db-admin" in exposed and f"{plan.WAN_B_APP}:22" in exposed
 
 
 @pytest.mark.skipif(shutil.which("testssl") is None, reason="testssl.sh not installed")
 def test_tls_verdicts_agree_with_testssl_on_weak_tls(defects: Results, lab_variant: Callable[..., ihlab.LabInfo],
                                                      tmp_path: Path) -> None:
-    info = lab_variant("weak-tls", "slow-isp", "av-down")
+    info = lab_variant(*DEFECT_VARIANTS)
     c = compare_with_testssl(info, "app01", tmp_path)
     assert c["our_protocols"] == c["their_protocols"], c
     assert {"TLS_1_0", "TLS_1_1"} <= c["our_protocols"]

@@ -15,7 +15,8 @@ from ihconform.lab import baseline, databases, inventory_out, plan, power, web
 def test_every_address_is_in_the_lab_range() -> None:
     addrs = [h.address for h in plan.HOSTS] + [h.dl_address for h in plan.HOSTS if h.dl_address]
     addrs += [plan.ROOT_ADDR, plan.POWER_ADDR, *plan.BMC_ADDRS.values(), plan.INET_SERVER,
-              plan.PLATFORM_ADDR, plan.DL_GATEWAY]
+              plan.PLATFORM_ADDR, plan.DL_GATEWAY, plan.SCAN_MGMT_ROOT, plan.SCAN_MGMT, plan.SCAN_INET_GW,
+              plan.SCAN_INET]
     for u in plan.uplinks(()):
         addrs += [str(u["source"]), str(u["gateway"]), str(u["core_isp"]), str(u["core_inet"])]
     assert len(addrs) == len(set(addrs))
@@ -26,13 +27,15 @@ def test_every_address_is_in_the_lab_range() -> None:
         assert ip not in ipaddress.ip_network("203.0.113.0/24")
     lan_hosts = [h.address for h in plan.HOSTS] + [plan.POWER_ADDR, *plan.BMC_ADDRS.values(), plan.ROOT_ADDR]
     assert all(ipaddress.ip_address(a) in plan.LAN for a in lan_hosts)
-    wan = [plan.INET_SERVER, plan.PLATFORM_ADDR, plan.DL_GATEWAY]
+    # the outside vantage is outside the LAN on both of its links, and its internet side is SCAN_NET
+    wan = [plan.INET_SERVER, plan.PLATFORM_ADDR, plan.DL_GATEWAY, plan.SCAN_MGMT, plan.SCAN_INET]
+    assert {plan.SCAN_INET_GW, plan.SCAN_INET} <= set(map(str, ipaddress.ip_network(plan.SCAN_NET).hosts()))
     assert all(ipaddress.ip_address(a) not in plan.LAN for a in wan)
     assert ipaddress.ip_address(plan.PLATFORM_ADDR) in ipaddress.ip_network(plan.PLATFORM_PREFIX)
 
 
 def test_interface_and_namespace_names_fit_the_kernel_limit() -> None:
-    names = [h.switch_port for h in plan.HOSTS] + [plan.ROOT_VETH, plan.POWER_SWITCH_PORT]
+    names = [h.switch_port for h in plan.HOSTS] + [plan.ROOT_VETH, plan.POWER_SWITCH_PORT, plan.SCAN_ROOT_VETH]
     names += [f"dl-{h.id}" for h in plan.HOSTS if h.dl_address] + ["from-isp-a", "from-isp-b"]
     assert all(len(n) <= 15 for n in names)
     assert all(ns.startswith(plan.NS_PREFIX) for ns in plan.ALL_NAMESPACES)
@@ -90,6 +93,11 @@ def test_accounts_lock_defaults_and_add_the_probe(tmp_path: Path) -> None:
 def test_nftables_default_drop() -> None:
     rules = baseline.nftables(plan.HOST_BY_ID["av1"])
     assert "policy drop" in rules and "udp dport 49160-49200 accept" in rules and "tcp dport 22" in rules
+    # the scanner takes SSH from its management peer only, not from the LAN or the internet
+    assert "\t\ttcp dport 22 accept" in baseline.nftables(plan.HOST_BY_ID["app01"], ("exposed-admin",))
+    assert "\t\ttcp dport 22 accept" not in baseline.nftables(plan.HOST_BY_ID["app02"], ("exposed-admin",))
+    rules = baseline.nftables(plan.SCANNER)
+    assert f"ip saddr {plan.SCAN_MGMT_ROOT} tcp dport 22 accept" in rules and str(plan.LAN) not in rules
 
 
 def test_pg_config_and_hba() -> None:
@@ -107,8 +115,12 @@ def test_nginx_configs(tmp_path: Path) -> None:
     from ihconform.lab.pki import CertFiles
 
     cert = CertFiles(tmp_path / "c.crt", tmp_path / "c.key")
-    good = web.app_nginx_conf(tmp_path, plan.HOST_BY_ID["app01"], cert, weak=False)
+    good = web.app_nginx_conf(tmp_path, plan.HOST_BY_ID["app01"], cert, weak=False, public=(plan.WAN_A_APP,))
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in good and "Strict-Transport-Security" in good
+    # the portal answers on the LAN address and on the uplink (public) address, nowhere else
+    assert [ln.strip() for ln in good.splitlines() if "listen" in ln] == [
+        "listen 198.51.100.20:80;", f"listen {plan.WAN_A_APP}:80;",
+        "listen 198.51.100.20:443 ssl http2;", f"listen {plan.WAN_A_APP}:443 ssl http2;"]
     assert "return 301 https://" in good
     weak = web.app_nginx_conf(tmp_path, plan.HOST_BY_ID["app01"], cert, weak=True)
     assert "TLSv1 TLSv1.1" in weak and "Strict-Transport-Security" not in weak
@@ -129,10 +141,13 @@ def test_generated_inventory_loads(tmp_path: Path) -> None:
     (tmp_path / "secrets").mkdir()
     for f in ("secrets/id_ed25519", "secrets/sudo-password", "secrets/lab.env", "ca.crt"):
         (tmp_path / f).write_text("x\n")
-    pinned = {h.id: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy" for h in plan.HOSTS}
+    pinned = {h.id: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy" for h in (*plan.HOSTS, plan.SCANNER)}
     path = inventory_out.write(tmp_path, ("one-isp",), pinned, tmp_path / "ca.crt")
     inv = load_inventory(path)
     assert [u.id for u in inv.uplinks] == ["isp-a"]
+    # exposure is scanned from the internet: app01's one remaining uplink address is its public one
+    assert inv.vantage.outside == "scan01" and "scan01" not in {h.id for h in inv.targets}
+    assert inv.host("app01").public_addresses == (plan.WAN_A_APP,) and inv.host("scan01").jump is None
     assert inv.host("db01").jump == "bastion" and inv.host("bastion").jump is None
     assert "ssh-ed25519" in (tmp_path / "known_hosts").read_text()
     assert yaml.safe_load(path.read_text())["defaults"]["user"] == "ihprobe"

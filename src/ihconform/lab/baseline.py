@@ -243,12 +243,15 @@ def sshd_config(host: plan.HostSpec, host_dir: Path, variants: tuple[str, ...]) 
         forwarding = "no"
     if host.fleet:  # benchmarks reach the fleet directly, so the bastion's sshd is not measured
         allow += f" {plan.PROBE_USER}@{plan.ROOT_ADDR}"
+    if host.outside:  # the scanner is reached over its management link only
+        allow = f"{plan.PROBE_USER}@{plan.SCAN_MGMT_ROOT}"
     if weak:
         allow += " root"
     lines = [
         "# ihconform lab: hardened sshd configuration",
         "Port 22",
-        f"ListenAddress {host.address}",
+        "ListenAddress 0.0.0.0" if host.id == "app01" and "exposed-admin" in variants
+        else f"ListenAddress {host.address}",
         "HostKey /etc/ssh/ssh_host_ed25519_key",
         f"PidFile {host_dir / 'sshd.pid'}",
         "AuthorizedKeysFile .ssh/authorized_keys",
@@ -284,14 +287,16 @@ def sshd_config(host: plan.HostSpec, host_dir: Path, variants: tuple[str, ...]) 
     return "\n".join(lines) + "\n"
 
 
-def nftables(host: plan.HostSpec) -> str:
+def nftables(host: plan.HostSpec, variants: tuple[str, ...] = ()) -> str:
     """Default-drop input: loopback, replies, ICMP, SSH from the LAN and the host's own ports."""
+    ssh_from = plan.SCAN_MGMT_ROOT if host.outside else str(plan.LAN)
+    exposed = host.id == "app01" and "exposed-admin" in variants
     rules = [
         "iif lo accept",
         "ct state established,related accept",
         "ct state invalid drop",
         "meta l4proto { icmp, ipv6-icmp } accept",
-        f"ip saddr {plan.LAN} tcp dport 22 accept",
+        "tcp dport 22 accept" if exposed else f"ip saddr {ssh_from} tcp dport 22 accept",
     ]
     if host.tcp_ports:
         rules.append(f"tcp dport {{ {', '.join(str(p) for p in host.tcp_ports)} }} accept")
@@ -333,7 +338,7 @@ def etc_files(host: plan.HostSpec, variants: tuple[str, ...], probe: Probe, real
         EtcFile("chrony/chrony.conf", chrony_conf()),
         EtcFile("audit/rules.d/ih-lab.rules", AUDIT_RULES, 0o640),
         EtcFile("audit/auditd.conf", AUDITD_CONF, 0o640),
-        EtcFile("nftables.conf", nftables(host), 0o755),
+        EtcFile("nftables.conf", nftables(host, variants), 0o755),
         EtcFile("issue.net", "Authorised use only. 仅限授权使用，所有操作均被审计。\n"),
         *accounts(real_etc, probe, shadow_gid),
     ]

@@ -156,9 +156,11 @@ def find_init(ns: str) -> int | None:
 
 
 def start(runtime: Path, host: plan.HostSpec) -> int:
-    """Plug the host into the LAN, load its firewall, start its PID 1 and sshd. Returns PID 1."""
+    """Plug the host into the LAN (the outside vantage: its links are built with the WAN), load
+    its firewall, start its PID 1 and sshd. Returns PID 1."""
     d = host_dir(runtime, host.id)
-    network.plug_lan(host.ns, host.switch_port, [f"{host.address}/{plan.LAN_PREFIX}"])
+    if not host.outside:
+        network.plug_lan(host.ns, host.switch_port, [f"{host.address}/{plan.LAN_PREFIX}"])
     run(["ip", "netns", "exec", host.ns, "nft", "-f", d / "etc-upper" / "nftables.conf"])
     script = runtime / "lab-init.sh"
     start_daemon(["setsid", "-f", "ip", "netns", "exec", host.ns, "unshare", "--uts", "--ipc", "--mount",

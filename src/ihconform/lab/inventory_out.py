@@ -29,7 +29,12 @@ def build(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_f
         if h.id != plan.BASTION.id:
             entry["jump"] = plan.BASTION.id
         entry["sudo"] = {"enabled": True, "password_file": str(secrets / "sudo-password")}
+        if h.id == "app01":  # its uplinks' addresses: what the internet reaches it at
+            entry["public_addresses"] = [str(u["source"]) for u in plan.uplinks(variants)]
         hosts.append(entry)
+    s = plan.SCANNER
+    hosts.append({"id": s.id, "address": s.address, "roles": list(s.roles), "host_key": pinned[s.id],
+                  "location": "ihconform lab: the internet (outside vantage, not under test)"})
     pg = databases.pg_paths(runtime, "db01")
     my = databases.my_paths(runtime)
     uplinks = [{"id": u["id"], "isp": u["isp"], "host": "app01", "source": u["source"], "interface": u["dev"],
@@ -86,7 +91,7 @@ def build(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_f
             {"id": "his", "kind": "his", "protocol": "hl7-mllp", "address": plan.HOST_BY_ID["his01"].address,
              "port": plan.HL7_PORT},
         ],
-        "vantage": {"outside": "local", "server_networks": [str(plan.LAN)]},
+        "vantage": {"outside": plan.SCANNER.id, "server_networks": [str(plan.LAN)]},
     }
 
 
@@ -115,7 +120,7 @@ def write(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_f
           fleet: tuple[plan.HostSpec, ...] = ()) -> Path:
     """Write ``inventory.yaml`` and ``known_hosts`` (and ``fleet-inventory.yaml`` when there is
     a fleet); returns the inventory path."""
-    lines = [f"{h.id},{h.fqdn},{h.address} {pinned[h.id]}" for h in (*plan.HOSTS, *fleet)]
+    lines = [f"{h.id},{h.fqdn},{h.address} {pinned[h.id]}" for h in (*plan.HOSTS, plan.SCANNER, *fleet)]
     (runtime / "known_hosts").write_text("\n".join(lines) + "\n")
     doc = build(runtime, variants, pinned, ca_file)
     head = ("# 由 ihconform lab up 生成 / written by `ihconform lab up`"

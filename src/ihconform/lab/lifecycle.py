@@ -202,19 +202,20 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     have_pwq = any((d / "pam_pwquality.so").exists() for d in PAM_DIRS)
     ctx = LabContext(runtime=runtime, variants=variants, ca=ca)
     keys = {h.id: hosts.prepare(runtime, h, variants, probe, shadow_gid, have_pwq)
-            for h in (*plan.HOSTS, *fleet)}
+            for h in (*plan.HOSTS, plan.SCANNER, *fleet)}
     lap("prepare")
     # A marker first, so that `down` knows there is something to take down.
     (runtime / STATE_FILE).write_text(json.dumps({"variants": list(variants), "complete": False}))
     network.build_switch()
-    for h in (*plan.HOSTS, *fleet):
+    for h in (*plan.HOSTS, plan.SCANNER, *fleet):
         network.add_ns(h.ns)
     network.build_wan(variants)
+    network.build_outside(variants)
     network.build_platform()
     network.build_power()
     lap("network")
     _inject(fail_at, "network")
-    for h in plan.HOSTS:
+    for h in (*plan.HOSTS, plan.SCANNER):
         ctx.inits[h.id] = hosts.start(runtime, h)
     _start_fleet(runtime, fleet, ctx)
     lap("hosts")
@@ -222,7 +223,7 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     for reg in (databases.register, web.register, av.register, power.register, clinical.register,
                 log_sink.register):
         reg(ctx)
-    for h in (*plan.HOSTS, *fleet):
+    for h in (*plan.HOSTS, plan.SCANNER, *fleet):
         ctx.services.insert(0, Service(f"sshd-{h.id}", "sshd", h.ns, (("tcp", 22),)))
     steps: dict[str, Callable[[], None]] = {
         "nut": lambda: power.start_nut(ctx),

@@ -129,6 +129,24 @@ def build_wan(variants: tuple[str, ...]) -> None:
             shape(ns, d, float(up["rate"]))
 
 
+def build_outside(variants: tuple[str, ...]) -> None:
+    """The outside vantage's two links: management from the harness, and into the internet,
+    whose ISPs route its network back (so app01's public addresses answer it)."""
+    s = plan.SCANNER
+    run(["ip", "link", "add", plan.SCAN_ROOT_VETH, "type", "veth", "peer", "name", "mgmt0", "netns", s.ns])
+    run(["ip", "addr", "add", f"{plan.SCAN_MGMT_ROOT}/30", "dev", plan.SCAN_ROOT_VETH])
+    run(["ip", "link", "set", plan.SCAN_ROOT_VETH, "up"])
+    _addr_up(s.ns, "mgmt0", f"{plan.SCAN_MGMT}/30")
+    _veth(plan.INET_NS, "to-scan", s.ns, "inet0")
+    _addr_up(plan.INET_NS, "to-scan", f"{plan.SCAN_INET_GW}/30")
+    _addr_up(s.ns, "inet0", f"{plan.SCAN_INET}/30")
+    run(["ip", "-n", s.ns, "route", "add", "default", "via", plan.SCAN_INET_GW])
+    # the internet now carries traffic between the scanner and the ISPs, not only to its own server
+    run(["ip", "netns", "exec", plan.INET_NS, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+    for up in plan.uplinks(variants):
+        run(["ip", "-n", str(up["ns"]), "route", "add", plan.SCAN_NET, "via", str(up["core_inet"])])
+
+
 def build_platform() -> None:
     """The provincial platform behind a dedicated line (a small bridge) from each app host."""
     add_ns(plan.PLATFORM_NS)
@@ -161,12 +179,13 @@ def teardown() -> list[str]:
         res = run(["ip", "netns", "del", ns], check=False)
         if res.returncode != 0:
             problems.append(f"ip netns del {ns}: {res.stderr.strip()}")
-    if os.path.exists(f"/sys/class/net/{plan.ROOT_VETH}"):
-        res = run(["ip", "link", "del", plan.ROOT_VETH], check=False)
-        # Deleting the switch namespace removes the veth pair asynchronously: "Cannot find device"
-        # after the check above means the kernel got there first, which is the goal.
-        if res.returncode != 0 and os.path.exists(f"/sys/class/net/{plan.ROOT_VETH}"):
-            problems.append(f"ip link del {plan.ROOT_VETH}: {res.stderr.strip()}")
+    for veth in (plan.ROOT_VETH, plan.SCAN_ROOT_VETH):
+        if os.path.exists(f"/sys/class/net/{veth}"):
+            res = run(["ip", "link", "del", veth], check=False)
+            # Deleting a namespace removes its veth pairs asynchronously: "Cannot find device"
+            # after the check above means the kernel got there first, which is the goal.
+            if res.returncode != 0 and os.path.exists(f"/sys/class/net/{veth}"):
+                problems.append(f"ip link del {veth}: {res.stderr.strip()}")
     routes = json.loads(run(["ip", "-j", "-4", "route", "show", "type", "unreachable"]).stdout or "[]")
     for r in routes:
         if r.get("dst") == str(plan.LAB_RANGE):

@@ -60,6 +60,7 @@ class HostSpec:
     udp_ranges: tuple[tuple[int, int], ...] = ()
     dl_address: str = ""  # address on the dedicated line to the platform, if any
     fleet: bool = False  # a minimal fleet host (issue 9): the probe may come from the harness too
+    outside: bool = False  # the outside vantage: on the internet, managed over its own link
 
     @property
     def ns(self) -> str:
@@ -87,6 +88,16 @@ HOSTS: tuple[HostSpec, ...] = (
 )
 HOST_BY_ID = {h.id: h for h in HOSTS}
 
+# The outside vantage: a tester's scanning machine on the internet (exposure scans run there).
+# Its own namespace with sshd, one interface into the internet and one management link to the
+# harness (the way a tester reaches a cloud VM); it never forwards between the two. Not a host
+# under test: the inventory gives it the role ``vantage``.
+SCAN_MGMT_ROOT, SCAN_MGMT = "198.51.100.157", "198.51.100.158"  # harness <-> scan01 (.156/30)
+SCAN_INET_GW, SCAN_INET = "198.51.100.153", "198.51.100.154"  # internet <-> scan01 (.152/30)
+SCAN_NET = "198.51.100.152/30"
+SCAN_ROOT_VETH = "ihlab-scan"
+SCANNER = HostSpec("scan01", SCAN_MGMT, ("vantage",), outside=True)
+
 LOG_HOST = BASTION.address  # rsyslog forwarding target and NTP server named in the baseline
 
 # Plain namespaces (no sshd): routers, the "internet", the platform and the power network.
@@ -99,7 +110,7 @@ REDFISH_PORT = 8000
 UPS_UNITS = (("upsa", "A"), ("upsb", "B"))
 
 ALL_NAMESPACES: tuple[str, ...] = (
-    SWITCH_NS, *(h.ns for h in HOSTS), ISPA_NS, ISPB_NS, INET_NS, PLATFORM_NS, POWER_NS)
+    SWITCH_NS, *(h.ns for h in HOSTS), SCANNER.ns, ISPA_NS, ISPB_NS, INET_NS, PLATFORM_NS, POWER_NS)
 
 #: The fleet (``lab up --fleet N``): up to 50 minimal SSH hosts f01..f50 at .60-.109 on the LAN,
 #: for scale benchmarks. Their namespace names are fixed here, so ``down`` finds them without
@@ -146,6 +157,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "db01's BMC: PSU 2 UnavailableOffline/Critical, Redundancy Warning"),
     Variant("ups-on-battery", "UPS 电池供电", "upsb status OB DISCHRG"),
     Variant("short-retention", "日志只保留四周", "app01 logrotate: weekly, rotate 4"),
+    Variant("exposed-admin", "管理端口暴露在互联网",
+            "app01's sshd listens on every address and its firewall takes SSH from anywhere, so the "
+            "internet reaches port 22 on its uplink addresses"),
     Variant("hostkey-changed", "主机密钥已变更",
             "app01's host key differs from the one pinned in the inventory"),
 )}

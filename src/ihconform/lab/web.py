@@ -51,9 +51,12 @@ def _head(d: Path) -> str:
                       for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")))
 
 
-def app_nginx_conf(d: Path, host: plan.HostSpec, cert: CertFiles, *, weak: bool) -> str:
+def app_nginx_conf(d: Path, host: plan.HostSpec, cert: CertFiles, *, weak: bool,
+                   public: tuple[str, ...] = ()) -> str:
     """HTTP redirects to HTTPS; HTTPS (Mozilla intermediate, HSTS) proxies to the local app.
-    ``weak``: TLS 1.0/1.1, CBC suites at security level 0, no HSTS (variant weak-tls)."""
+    ``weak``: TLS 1.0/1.1, CBC suites at security level 0, no HSTS (variant weak-tls).
+    ``public``: the host's uplink addresses, where the portal also answers the internet."""
+    addrs = (host.address, *public)
     if weak:
         tls = ("    ssl_protocols TLSv1 TLSv1.1 TLSv1.2;\n"
                "    ssl_ciphers 'DEFAULT:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0';\n"
@@ -65,9 +68,10 @@ def app_nginx_conf(d: Path, host: plan.HostSpec, cert: CertFiles, *, weak: bool)
                "    ssl_prefer_server_ciphers off;\n    ssl_session_tickets off;\n"
                '    add_header Strict-Transport-Security "max-age=63072000" always;\n')
     return (_head(d)
-            + f"  server {{\n    listen {host.address}:80;\n    server_name {host.fqdn};\n"
+            + "  server {\n" + "".join(f"    listen {a}:80;\n" for a in addrs) + f"    server_name {host.fqdn};\n"
               "    return 301 https://$host$request_uri;\n  }\n"
-            + f"  server {{\n    listen {host.address}:443 ssl http2;\n    server_name {host.fqdn};\n"
+            + "  server {\n" + "".join(f"    listen {a}:443 ssl http2;\n" for a in addrs)
+            + f"    server_name {host.fqdn};\n"
               f"    ssl_certificate {cert.cert};\n    ssl_certificate_key {cert.key};\n"
             + tls
             + "    add_header X-Content-Type-Options nosniff always;\n"
@@ -90,7 +94,8 @@ def start_app(ctx: LabContext, host_id: str) -> None:
     weak = host_id == "app01" and ctx.has("weak-tls")
     cert = ctx.ca.issue(f"{host_id}-{'expired' if weak else 'tls'}", [host.fqdn, host.id], [host.address],
                         expired=weak)
-    (d / "nginx.conf").write_text(app_nginx_conf(d, host, cert, weak=weak))
+    public = tuple(str(u["source"]) for u in plan.uplinks(ctx.variants)) if host_id == "app01" else ()
+    (d / "nginx.conf").write_text(app_nginx_conf(d, host, cert, weak=weak, public=public))
     start_daemon(host_exec(init, detach(["runuser", "-u", "www-data", "--", "/usr/bin/python3", "-m",
                                          "http.server", str(APP_PORT), "--bind", "127.0.0.1",
                                          "--directory", str(www)])), d / "app.log")
