@@ -74,8 +74,12 @@ def test_published_ports_only_pass_and_name_every_address(tmp_path: Path) -> Non
 
 
 def test_an_address_the_scan_did_not_report_is_an_error_not_a_pass(tmp_path: Path) -> None:
-    with pytest.raises(FactUnavailable, match=r"198\.51\.100\.134"):
+    with pytest.raises(FactUnavailable, match=r"198\.51\.100\.134: nmap returned nothing"):
         judge("app01", scan({"198.51.100.20": [], "198.51.100.130": [80, 443]}), tmp_path)
+    timed = scan({"198.51.100.20": [], "198.51.100.130": [80, 443]})
+    timed.unscanned["198.51.100.134"] = "nmap gave up on it (--host-timeout): its ports were not all probed"
+    with pytest.raises(FactUnavailable, match="host-timeout"):
+        judge("app01", timed, tmp_path)
 
 
 def test_a_vantage_host_takes_no_other_role(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -234,8 +235,25 @@ def test_nmap_arguments_and_result_reading() -> None:
                                                  5432: {"state": "open", "name": "postgresql"},
                                                  3306: {"state": "filtered", "name": "mysql"}}}}}
     scan = exposure._from_result(result, exposure.ExposureScan("x"), ["198.51.100.10", "198.51.100.20"])
-    assert scan.open_tcp == {"198.51.100.10": [22, 5432], "198.51.100.20": []}
+    # an address nmap did not report is not "no open port"
+    assert scan.open_tcp == {"198.51.100.10": [22, 5432]}
+    assert scan.unscanned == {"198.51.100.20": "not in nmap's results"}
     assert scan.services["198.51.100.10"][5432] == "postgresql"
+
+
+def test_a_host_nmap_gave_up_on_is_not_scanned_rather_than_clean() -> None:
+    """Recorded on the lab (scan01, ``--host-timeout 3s -p 1-65535``): 198.51.100.130 timed out,
+    127.0.0.1 finished with every port closed. python-nmap shows both with no port at all; only
+    the XML's ``timedout`` tells them apart. Reading the first as clean was a false pass."""
+    pytest.importorskip("nmap")
+    import nmap
+
+    xml = (Path(__file__).resolve().parents[1] / "fixtures" / "nmap" / "timedout.xml").read_text()
+    result = nmap.PortScanner.__new__(nmap.PortScanner).analyse_nmap_xml_scan(nmap_xml_output=xml)
+    assert "tcp" not in result["scan"]["198.51.100.130"] and "tcp" not in result["scan"]["127.0.0.1"]
+    scan = exposure._from_result(result, exposure.ExposureScan("x", xml=xml), ["198.51.100.130", "127.0.0.1"])
+    assert scan.open_tcp == {"127.0.0.1": []}
+    assert "--host-timeout" in scan.unscanned["198.51.100.130"]
 
 
 def test_nmap_on_loopback(tcp) -> None:  # type: ignore[no-untyped-def]

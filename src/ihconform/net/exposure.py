@@ -5,6 +5,10 @@ every reader recognises. From ``vantage.outside: local`` the scan runs here
 (``nmap.PortScanner``); from an inventory host it runs there over the transport
 (``nmap -oX -``) and the XML is parsed with the same python-nmap code, so both paths judge
 the same data. ``-Pn -n`` always: no ping (firewalls drop it) and no DNS.
+
+An address nmap did not finish is never "no open port": one it gave up on (``--host-timeout``,
+``timedout="true"`` in the XML, where no port at all is listed) or left out of its results is
+recorded in ``unscanned`` with the reason, and the probe reports 检查错误 for its host.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree import ElementTree
 
 from ihconform.errors import FactUnavailable
 from ihconform.transport.base import CommandResult, quote_command
@@ -29,6 +34,7 @@ class ExposureScan:
     xml: str = ""
     seconds: float = 0.0
     vantage: str = "local"
+    unscanned: dict[str, str] = field(default_factory=dict)  # address -> why it has no result
 
 
 def nmap_arguments(ports: str) -> str:
@@ -41,11 +47,30 @@ def nmap_arguments(ports: str) -> str:
     return f"-sT -Pn -n -T4 --max-retries 2 --host-timeout 120s {port_arg}"
 
 
+def timed_out(xml: str) -> set[str]:
+    """Addresses nmap gave up on (``<host timedout="true">``): their ports were not all probed,
+    and python-nmap shows them exactly like a host whose every port is filtered."""
+    try:
+        # the XML python-nmap has just parsed the same way; expat (>= 2.4.1, as Python 3.11
+        # ships) bounds entity expansion and ElementTree resolves no external entities
+        root = ElementTree.fromstring(xml)  # noqa: S314
+    except ElementTree.ParseError:
+        return set()  # python-nmap has already refused XML it cannot read
+    return {str(a.get("addr")) for h in root.iter("host") if h.get("timedout") == "true"
+            for a in h.iter("address") if a.get("addrtype") in ("ipv4", "ipv6")}
+
+
 def _from_result(result: dict[str, Any], scan: ExposureScan, addresses: list[str]) -> ExposureScan:
     hosts = result.get("scan") or {}
+    gave_up = timed_out(scan.xml)
     for addr in addresses:
-        entry = hosts.get(addr) or {}
-        tcp = entry.get("tcp") or {}
+        if addr in gave_up:
+            scan.unscanned[addr] = "nmap gave up on it (--host-timeout): its ports were not all probed"
+            continue
+        if addr not in hosts:
+            scan.unscanned[addr] = "not in nmap's results"
+            continue
+        tcp = hosts[addr].get("tcp") or {}
         scan.open_tcp[addr] = sorted(int(p) for p, info in tcp.items() if info.get("state") == "open")
         scan.services[addr] = {int(p): str(info.get("name", "")) for p, info in tcp.items()
                                if info.get("state") == "open"}

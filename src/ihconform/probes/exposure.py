@@ -119,7 +119,8 @@ def test_open_ports(check: Check, run_cache: RunCache, evidence: EvidenceSink,
     addresses = _host_addresses(host)
     missing = [a for a in addresses if a not in scan.open_tcp]
     if missing:
-        raise FactUnavailable(f"nmap returned nothing for {', '.join(missing)}")
+        raise FactUnavailable("未完成扫描 / not scanned to the end: " + "; ".join(
+            f"{a}: {scan.unscanned.get(a, 'nmap returned nothing')}" for a in missing))
     open_by_addr = {a: scan.open_tcp[a] for a in addresses}
     flags = [f"{a}:{p}({scan.services[a].get(p, '')})" + (" 高危/high-risk" if p in high_risk else "")
              + (" 数据库或管理端口/db-admin" if p in db_admin else "")
