@@ -1,7 +1,7 @@
 """Run issue 9's benchmarks and print their tables: the fleet series, the side-by-side and the
 default profile on the conforming lab.
 
-    .venv/bin/python bench/run.py              # 5 runs each (about 30 min on the 2-CPU lab machine)
+    .venv/bin/python bench/run.py              # 5 runs each (about 20-25 min on the 2-CPU lab machine)
     .venv/bin/python bench/run.py --repeat 1   # a quick look
 
 Needs root (the lab) and the ``bench`` extra (``pip install -e '.[bench]'``) and Lynis
