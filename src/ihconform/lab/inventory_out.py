@@ -29,8 +29,8 @@ def build(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_f
         if h.id != plan.BASTION.id:
             entry["jump"] = plan.BASTION.id
         entry["sudo"] = {"enabled": True, "password_file": str(secrets / "sudo-password")}
-        if h.id == "app01":  # its uplinks' addresses: what the internet reaches it at
-            entry["public_addresses"] = [str(u["source"]) for u in plan.uplinks(variants)]
+        if public := plan.public_addresses(h.id, variants):  # what the internet reaches it at
+            entry["public_addresses"] = list(public)
         hosts.append(entry)
     s = plan.SCANNER
     hosts.append({"id": s.id, "address": s.address, "roles": list(s.roles), "host_key": pinned[s.id],

@@ -195,6 +195,11 @@ def etc_hosts(host: HostSpec | None, variants: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def public_addresses(host_id: str, variants: tuple[str, ...]) -> tuple[str, ...]:
+    """Where the internet reaches a host: app01's uplink addresses (the ones these variants build)."""
+    return tuple(str(u["source"]) for u in uplinks(variants)) if host_id == "app01" else ()
+
+
 def uplinks(variants: tuple[str, ...]) -> list[dict[str, str | int]]:
     """The uplinks built for these variants, with their tc rate in Mbit/s."""
     out: list[dict[str, str | int]] = [

@@ -94,7 +94,7 @@ def start_app(ctx: LabContext, host_id: str) -> None:
     weak = host_id == "app01" and ctx.has("weak-tls")
     cert = ctx.ca.issue(f"{host_id}-{'expired' if weak else 'tls'}", [host.fqdn, host.id], [host.address],
                         expired=weak)
-    public = tuple(str(u["source"]) for u in plan.uplinks(ctx.variants)) if host_id == "app01" else ()
+    public = plan.public_addresses(host_id, ctx.variants)
     (d / "nginx.conf").write_text(app_nginx_conf(d, host, cert, weak=weak, public=public))
     start_daemon(host_exec(init, detach(["runuser", "-u", "www-data", "--", "/usr/bin/python3", "-m",
                                          "http.server", str(APP_PORT), "--bind", "127.0.0.1",
