@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from ihconform.facts.collect import Section, collect
 from ihconform.facts.host import HostView
 from ihconform.facts.store import FactStore
 from ihconform.inventory import Auth, Defaults, Host, Institution, Inventory, Sudo, SystemUnderTest
-from ihconform.transport.ssh import SshTransport, fingerprint, parse_public_key
+from ihconform.transport.ssh import EOF_GRACE_S, SshTransport, fingerprint, parse_public_key
 
 SSHD = "/usr/sbin/sshd"
 PAM_SSHD = "auth required pam_deny.so\naccount required pam_unix.so\nsession required pam_permit.so\n" \
@@ -218,6 +219,39 @@ def test_hanging_command_times_out_and_the_next_works(sshd: Sshd) -> None:
             t.run("sleep 4", timeout=1)
         assert time.monotonic() - start < 3
         assert t.run("echo still here").text == "still here\n"
+    finally:
+        t.close()
+
+
+def test_output_sent_after_the_exit_status_is_kept(sshd: Sshd) -> None:
+    """sshd may send the exit status before the rest of the shell's output pipe; reading stops
+    at EOF, not at the exit status. Eight connections at once, 25 commands each: before the fix,
+    about one output in six (in the lab) ended short of its last line."""
+    cmd = "head -c 200000 /dev/zero | tr '\\0' a; echo; echo END"
+
+    def many(_: int) -> list[int]:
+        t = _connect(_inventory(sshd))
+        try:
+            return [len(r.stdout) for r in (t.run(cmd, timeout=30) for _ in range(25))
+                    if not r.stdout.endswith(b"\nEND\n")]
+        finally:
+            t.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        short = [n for lens in pool.map(many, range(8)) for n in lens]
+    assert not short, f"{len(short)} of 200 outputs cut short: {short[:10]}"
+
+
+def test_background_child_holding_the_output_does_not_hold_the_command(sshd: Sshd) -> None:
+    """A command that leaves a child with its stdout open has ended at its exit status; after
+    EOF_GRACE_S without output the run returns what it has, it does not wait for the child."""
+    t = _connect(_inventory(sshd))
+    try:
+        start = time.monotonic()
+        res = t.run("(sleep 20 &); echo started", timeout=15)
+        took = time.monotonic() - start
+        assert res.exit_code == 0 and res.text == "started\n"
+        assert took < EOF_GRACE_S + 2, took  # not the 20 s of the child, nor the 15 s time-out
     finally:
         t.close()
 

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from ihconform.inventory import Auth, Host, Inventory
 
 STDERR_CAP = 65536
+#: After the exit status, how long output may pause before EOF: longer means a background child
+#: of the command holds the channel open, and the command's own output has ended.
+EOF_GRACE_S = 2.0
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -212,6 +215,7 @@ class SshTransport(Transport):
             out, err = bytearray(), bytearray()
             truncated = False
             deadline = start + timeout
+            quiet_since = 0.0  # after the exit status: when output last came while it had not ended
             while True:
                 if time.monotonic() > deadline:
                     raise TransportError(f"{self.host_id}: command timed out after {timeout:.0f} s")
@@ -228,14 +232,26 @@ class SshTransport(Transport):
                     progressed = True
                     if len(err) < STDERR_CAP:
                         err += data[: STDERR_CAP - len(err)]
-                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                buffered = chan.recv_ready() or chan.recv_stderr_ready()
+                # sshd sends the exit status when the remote shell exits, which can be before it
+                # has sent what is still in the shell's output pipe (seen: 69 of 400 outputs of
+                # 200 kB cut short): the output is complete only at the channel's EOF.
+                if chan.eof_received and not buffered and (chan.exit_status_ready() or chan.closed):
                     break
-                if chan.closed and not chan.recv_ready():
+                if chan.closed and not buffered:
                     break
+                if chan.exit_status_ready() and not chan.eof_received:
+                    if progressed or not quiet_since:
+                        quiet_since = time.monotonic()
+                    elif time.monotonic() - quiet_since > EOF_GRACE_S and not buffered:
+                        break  # a background child of the command holds the output open
                 if not progressed:
                     if not self.transport.is_active():
                         raise TransportError(f"{self.host_id}: connection lost during command")
-                    chan.status_event.wait(0.005)
+                    if chan.status_event.is_set():
+                        time.sleep(0.005)
+                    else:
+                        chan.status_event.wait(0.005)
             # No exit status: the connection dropped (paramiko closes the channels before it
             # marks the transport inactive, so is_active() may still say True here) or the
             # remote shell was killed by a signal. Either way the output is cut short.
