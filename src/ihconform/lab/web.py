@@ -131,8 +131,10 @@ def start_inet(ctx: LabContext) -> None:
             os.truncate(f.fileno(), size)  # sparse: costs no memory
     (d / "nginx.conf").write_text(inet_nginx_conf(d, www))
     run(ns_exec(plan.INET_NS, ["nginx", "-e", d / "error.log", "-c", d / "nginx.conf"]))
-    run(ns_exec(plan.INET_NS, ["iperf3", "-s", "-B", plan.INET_SERVER, "-D", "--logfile",
-                               ctx.runtime / "inet" / "iperf3.log"]))
+    # The time-outs free the server 3 s after a client goes silent (an ISP cut mid-test); without
+    # them it holds the dead test for about 25 s and answers every other uplink "busy".
+    run(ns_exec(plan.INET_NS, ["iperf3", "-s", "-B", plan.INET_SERVER, "-D", "--rcv-timeout", "3000",
+                               "--snd-timeout", "3000", "--logfile", ctx.runtime / "inet" / "iperf3.log"]))
 
 
 def platform_nginx_conf(d: Path, cert: CertFiles) -> str:
