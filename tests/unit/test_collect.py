@@ -4,12 +4,14 @@ sudo call, markers that target data cannot forge."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from dataclasses import dataclass
 
 import pytest
 
 from ihconform.facts.collect import Section, collect
+from ihconform.facts.host import sections_for_host
 from ihconform.inventory import Host, local_inventory
 from ihconform.transport.local import LocalTransport
 
@@ -122,6 +124,20 @@ def test_background_sections_and_per_section_timing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_background_section_starts_at_its_place_in_the_batch(tmp_path):
+    """The sections before a background section run before it starts (the process list must
+    not show it); the ones after it run while it does. Shown with a file it creates: the
+    section after it waits for the file (up to 5 s), the section before it cannot see it."""
+    flag = tmp_path / "started"
+    q = shlex.quote(str(flag))
+    sections = [Section("before", f"[ -e {q} ] && echo seen || echo unseen"),
+                Section("bg", f"touch {q}; sleep 0.3; echo bg", background=True),
+                Section("after", f"for i in $(seq 50); do [ -e {q} ] && {{ echo seen; exit 0; }}; sleep 0.1; "
+                                 "done; echo unseen")]
+    facts = collect(local(), sections)
+    assert [facts.text(n).strip() for n in ("before", "bg", "after")] == ["unseen", "bg", "seen"]
+
+
 def test_a_section_cannot_write_past_its_cap_through_the_collectors_descriptors():
     """The collector's own pipes (fd 3: exit codes, fd 4: the script's output) are closed for
     the command: writing to them fails instead of bypassing the byte cap or forging a code."""
@@ -132,3 +148,11 @@ def test_a_section_cannot_write_past_its_cap_through_the_collectors_descriptors(
     assert b"leaked" not in out and len(out) <= 100
     assert facts.sections["sneaky"].truncated
     assert facts.text("after").strip() == "fine"
+
+
+def test_the_process_list_runs_before_every_background_section():
+    """The host batch lists its background sections after the process list, which therefore
+    shows no package manager of ours."""
+    batch = sections_for_host()
+    first = min(i for i, s in enumerate(batch) if s.background)
+    assert [s.name for s in batch].index("processes") < first

@@ -11,10 +11,10 @@ exit code, byte count, SHA-256 of the output and how long it ran (``duration_ms`
 ``/proc/uptime`` by the shell itself, no extra process): the host's transcript (an evidence
 file), which shows where a slow host spends its time.
 
-A ``background`` section (the pending-updates simulation: seconds of CPU in the package
-manager's solver) starts once the unprivileged sections are done and runs while the sudo part
-does; its output is kept in a private temporary folder on the target and printed at the end.
-It does not start before the unprivileged sections, so the process list never shows it.
+A ``background`` section (the pending-updates count: about a second of CPU in the package
+manager) starts at its place in the batch and runs while the sections after it do, the sudo
+part included; its output is kept in a private temporary folder on the target and printed at
+the end. The batch lists it after the process list, so the process list never shows it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Section:
     timeout: int = 10
     cap: int = 1024 * 1024
     ok_codes: tuple[int, ...] = (0,)
-    background: bool = False  # slow and independent: overlap it with the sudo part
+    background: bool = False  # slow and independent: overlap it with the sections after it
 
 
 @dataclass(frozen=True)
@@ -150,9 +150,7 @@ def build_script(sections: list[Section], nonce: str, use_sudo: bool, sudo_passw
         return f"{fn} {shlex.quote(s.name)} {s.timeout} {shlex.quote(s.command)} {s.cap}\n"
 
     def body(items: list[Section]) -> str:
-        fore = "".join(line("ihc_sec", s) for s in items if not s.background)
-        back = [s for s in items if s.background]
-        return fore + "".join(line("ihc_bg", s) for s in back)
+        return "".join(line("ihc_bg" if s.background else "ihc_sec", s) for s in items)
 
     def collect_bg(items: list[Section]) -> str:
         names = [shlex.quote(s.name) for s in items if s.background]
