@@ -2,7 +2,7 @@
 server-role and power probes): the conforming lab gets a verdict on every control (no 检查错误),
 and each defect variant flips exactly the controls it should, with a plain reason.
 
-Network-side variants (weak TLS on the wire, one ISP, slow ISP, AV down) are shown in
+Network-side variants (weak TLS on the wire, one ISP, slow ISP, AV down, the exposed SSH port) are shown in
 test_network_lab.py. Each run selects the host-side controls with ``--only probe:…``.
 """
 
@@ -39,6 +39,10 @@ FLIPS: dict[str, dict[tuple[str, str], str]] = {
     "psu-failed": {("L3-PES1-20", "bmc-db01"): "fail", ("CQ-A1-4.1-c", "site"): "fail"},
     # NUT: upsb OB DISCHRG
     "ups-on-battery": {("L3-PES1-19", "ups-b"): "fail", ("CQ-A1-4.1-c", "site"): "fail"},
+    # app01's sshd on every address, SSH from anywhere: nothing flips host-side. L3-CES1-19 (admin
+    # terminals limited by address) stays met by AllowUsers user@address, a login restriction;
+    # the open port is N-EXPOSURE's, judged from outside in test_network_lab.py.
+    "exposed-admin": {},
 }
 REASONS = {
     "db-on-app": "database engine (postgresql) on an application host",
@@ -49,6 +53,8 @@ REASONS = {
     "psu-failed": "UnavailableOffline",
     "ups-on-battery": "OB DISCHRG",
 }
+#: For a variant that flips nothing host-side: the verdict that holds, and the reason it holds.
+HOLDS = {"exposed-admin": (("L3-CES1-19", "app01"), "AllowUsers user@address")}
 
 
 def run_default(lab: ihlab.LabInfo, out: Path) -> dict[tuple[str, str], dict[str, Any]]:
@@ -83,6 +89,10 @@ def test_variant_flips_exactly_its_controls(baseline, lab_variant: Callable[...,
     flipped = {k: r["status"] for k, r in now.items() if k in baseline and r["status"] != baseline[k]["status"]}
     assert flipped == FLIPS[variant], {f"{c}@{o}": (baseline[(c, o)]["status"], s, now[(c, o)]["reason"][:200])
                                        for (c, o), s in flipped.items()}
+    if variant in HOLDS:
+        key, why = HOLDS[variant]
+        assert now[key]["status"] == "pass" and why in now[key]["reason"], now[key]["reason"]
+        return
     # the reason quotes what is wrong, plainly
     assert any(REASONS[variant] in now[k]["reason"] for k in FLIPS[variant]), \
         {f"{c}@{o}": now[(c, o)]["reason"] for c, o in FLIPS[variant]}
