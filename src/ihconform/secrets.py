@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from ihconform.errors import ConfigError, IhconformError, Location
+from ihconform.errors import ConfigError, FactUnavailable, IhconformError, Location
 
 _LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
@@ -26,6 +26,16 @@ def read_secret_file(path: Path) -> str:
         return path.read_text(encoding="utf-8").rstrip("\n")
     except UnicodeDecodeError as exc:  # a ValueError, not an OSError: callers expect IhconformError
         raise IhconformError(f"{path} is not valid UTF-8 (byte {exc.start})") from None
+
+
+def env_secret(name: str, what: str) -> str:
+    """The secret in environment variable ``name``, which the inventory names for ``what``.
+    Unset, it is FactUnavailable naming the variable (never a value): whatever needed it is
+    检查错误, the rest of the run goes on."""
+    value = os.environ.get(name)
+    if value is None:
+        raise FactUnavailable(f"{what}: environment variable {name} is not set")
+    return value
 
 
 def parse_env_file(path: Path) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Secret files: private or refused; env files parsed precisely, never overriding the environment."""
+"""Secret files: private or refused; env files parsed precisely, never overriding the environment;
+a secret named by an environment variable: its value, or an error naming the variable only."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import os
 
 import pytest
 
-from ihconform.errors import ConfigError
-from ihconform.secrets import apply_env_file, parse_env_file
+from ihconform.errors import ConfigError, FactUnavailable
+from ihconform.secrets import apply_env_file, env_secret, parse_env_file
 
 
 def test_env_file_is_parsed_and_does_not_override(tmp_path, monkeypatch):
@@ -38,3 +39,12 @@ def test_env_file_bad_line_names_the_line(tmp_path):
         parse_env_file(f)
     assert e.value.location is not None and e.value.location.line == 2
     assert "this is not" not in str(e.value)  # the line may hold a secret: never echoed
+
+
+def test_env_secret_is_the_value_or_names_the_unset_variable(monkeypatch):
+    monkeypatch.setenv("IHC_T_SECRET", "Planted-S3cret")
+    assert env_secret("IHC_T_SECRET", "BMC b1 password") == "Planted-S3cret"
+    monkeypatch.delenv("IHC_T_SECRET")
+    with pytest.raises(FactUnavailable) as info:
+        env_secret("IHC_T_SECRET", "BMC b1 password")
+    assert str(info.value) == "BMC b1 password: environment variable IHC_T_SECRET is not set"

@@ -12,14 +12,13 @@ no open port), so such a section reads as FactUnavailable (检查错误), never 
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ihconform.errors import HostKeyError, IhconformError, TransportError
 from ihconform.facts.collect import HostFacts, Section, collect
 from ihconform.inventory import Host, Inventory
-from ihconform.secrets import read_secret_file
+from ihconform.secrets import env_secret, read_secret_file
 from ihconform.transport import open_transport
 from ihconform.transport.base import Transport
 
@@ -34,10 +33,7 @@ def sudo_password(host: Host) -> str | None:
     if host.sudo.password_file is not None:
         return read_secret_file(host.sudo.password_file)
     if host.sudo.password_env:
-        value = os.environ.get(host.sudo.password_env)
-        if value is None:
-            raise IhconformError(f"environment variable {host.sudo.password_env} is not set")
-        return value
+        return env_secret(host.sudo.password_env, f"host {host.id}")
     return None
 
 

@@ -25,6 +25,7 @@ from ihconform.net import sip, stun
 from ihconform.net.clinical import https_health
 from ihconform.registry import probe
 from ihconform.runcache import EvidenceSink, RunCache
+from ihconform.secrets import env_secret
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,7 @@ class EndpointResult:
 def _env(name: str | None, what: str) -> str:
     if not name:
         raise FactUnavailable(f"{what}: the inventory names no environment variable")
-    value = os.environ.get(name)
-    if value is None:
-        raise FactUnavailable(f"{what}: environment variable {name} is not set")
-    return value
+    return env_secret(name, what)
 
 
 def websocket_upgrade(url: str, timeout: float) -> tuple[bool, str]:

@@ -29,7 +29,6 @@ import base64
 import datetime as _dt
 import http.client
 import json
-import os
 import socket
 import ssl
 import urllib.error
@@ -46,6 +45,7 @@ from ihconform.probes.evidence import describe, link_attestations, newest
 from ihconform.registry import probe
 from ihconform.results import EvidenceRef, Status
 from ihconform.runcache import EvidenceSink, RunCache
+from ihconform.secrets import env_secret
 from ihconform.text import printable
 from ihconform.transport.base import Transport
 
@@ -54,12 +54,8 @@ MAX_DOC_BYTES = 4 * 1024 * 1024
 
 
 def _secret(env: str | None, what: str) -> str | None:
-    if env is None:
-        return None
-    value = os.environ.get(env)
-    if value is None:
-        raise FactUnavailable(f"{what}: environment variable {env} is not set")
-    return value
+    """A BMC or UPS credential is optional: no variable named, none sent."""
+    return None if env is None else env_secret(env, what)
 
 
 def safe_url(url: str) -> str:

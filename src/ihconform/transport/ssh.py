@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import socket
 import threading
 import time
@@ -24,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
-from ihconform.errors import HostKeyError, TransportError
+from ihconform.errors import FactUnavailable, HostKeyError, TransportError
+from ihconform.secrets import env_secret
 from ihconform.transport.base import DEFAULT_CAP, CommandResult, Transport
 
 if TYPE_CHECKING:
@@ -90,7 +90,11 @@ def _open_socket(address: str, port: int, timeout: float) -> socket.socket:
 def _load_keys(auth: Auth) -> list[paramiko.PKey]:
     keys: list[paramiko.PKey] = []
     if auth.key_file is not None:
-        passphrase = os.environ.get(auth.key_passphrase_env) if auth.key_passphrase_env else None
+        try:
+            passphrase = (env_secret(auth.key_passphrase_env, f"key {auth.key_file} passphrase")
+                          if auth.key_passphrase_env else None)
+        except FactUnavailable as exc:
+            raise TransportError(str(exc)) from None
         try:
             # bytes: paramiko needs them (its stubs say str; a str raises "password must be bytes")
             secret = passphrase.encode() if passphrase else None
@@ -179,9 +183,10 @@ class SshTransport(Transport):
             except paramiko.SSHException as exc:
                 raise TransportError(f"host {host.id}: {exc}") from exc
         if auth.password_env:
-            password = os.environ.get(auth.password_env)
-            if password is None:
-                errors.append(f"environment variable {auth.password_env} is not set")
+            try:
+                password = env_secret(auth.password_env, "password")
+            except FactUnavailable as exc:
+                errors.append(str(exc))
             else:
                 try:
                     t.auth_password(user, password)
