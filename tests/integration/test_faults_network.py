@@ -314,9 +314,10 @@ def test_isp_link_cut_during_the_measurement(lab: ihlab.LabInfo, lab_manager: An
               json.loads((folders[0] / "results.json").read_text(encoding="utf-8")))
     r = run.results[("N-BW", "isp-b")]
     # Both uplinks use the lab's one iperf3 server. When ISP B is measured first, its cut client
-    # leaves the server inside a dead test until the server's own 3 s time-outs free it; before
-    # the lab set them, ISP A's measurement after it timed out or was told "busy" (both seen in
-    # CI). Should that recur, A's 检查错误 with that reason is accepted too, never a pass.
+    # leaves the server inside a dead test until the server's own time-outs free it (lab/web.py);
+    # before the lab set all three, ISP A's measurement after it timed out or was told "busy"
+    # (both seen in CI). Should that recur, A's 检查错误 with that reason is accepted too, never
+    # a pass, and the ledger row says so.
     a = run.results[("N-BW", "isp-a")]
     wedged = a["status"] == "error" and re.search("timed out|busy", str(a["reason"])) is not None
     check_fault(reliability, "isp-cut",

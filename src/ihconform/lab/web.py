@@ -131,10 +131,13 @@ def start_inet(ctx: LabContext) -> None:
             os.truncate(f.fileno(), size)  # sparse: costs no memory
     (d / "nginx.conf").write_text(inet_nginx_conf(d, www))
     run(ns_exec(plan.INET_NS, ["nginx", "-e", d / "error.log", "-c", d / "nginx.conf"]))
-    # The time-outs free the server 3 s after a client goes silent (an ISP cut mid-test); without
-    # them it holds the dead test for about 25 s and answers every other uplink "busy".
+    # A client whose link is cut mid-test must not hold the server for the next uplink: the
+    # receive and send time-outs (3 s) end a test whose data stops; --idle-timeout ends one
+    # whose control connection went silent while the server was the sender (-R), which the
+    # others do not (seen: a cut ISP B download held it until ISP A, measured next, timed out).
     run(ns_exec(plan.INET_NS, ["iperf3", "-s", "-B", plan.INET_SERVER, "-D", "--rcv-timeout", "3000",
-                               "--snd-timeout", "3000", "--logfile", ctx.runtime / "inet" / "iperf3.log"]))
+                               "--snd-timeout", "3000", "--idle-timeout", "5",
+                               "--logfile", ctx.runtime / "inet" / "iperf3.log"]))
 
 
 def platform_nginx_conf(d: Path, cert: CertFiles) -> str:
