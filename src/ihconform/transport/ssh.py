@@ -241,7 +241,7 @@ class SshTransport(Transport):
                 # sshd sends the exit status when the remote shell exits, which can be before it
                 # has sent what is still in the shell's output pipe (seen: 69 of 400 outputs of
                 # 200 kB cut short): the output is complete only at the channel's EOF.
-                if chan.eof_received and not buffered and (chan.exit_status_ready() or chan.closed):
+                if chan.eof_received and not buffered and chan.exit_status_ready():
                     break
                 if chan.closed and not buffered:
                     break
