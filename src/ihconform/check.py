@@ -68,13 +68,24 @@ class Check:
         self._record(Verdict(Status.PASS if ok else Status.FAIL, observed, expected, reason))
 
     def judge_parts(self, parts: dict[str, bool], *, observed: Any, expected: Any, reason: str = "") -> None:
-        """Several sub-requirements: all met -> 符合, some -> 部分符合, none -> 不符合."""
+        """Several sub-requirements: all met -> 符合, some -> 部分符合, none -> 不符合.
+
+        A part the profile marks decisive (``Control.decisive``) makes the verdict 不符合 on its
+        own when unmet. A decisive part the probe does not name is a catalog bug: it raises (the
+        result is 检查错误), so a misspelt name can never quietly leave a decisive failure partial.
+        """
         if not parts:
             raise ValueError("judge_parts needs at least one part")
+        unknown = [d.part for d in self.control.decisive if d.part not in parts]
+        if unknown:
+            raise KeyError(f"{self.control.id}: decisive part(s) {unknown} not among the probe's parts {list(parts)}")
         met = sum(parts.values())
-        status = Status.PASS if met == len(parts) else Status.FAIL if met == 0 else Status.PARTIAL
         unmet = [k for k, v in parts.items() if not v]
+        decided = [d for d in self.control.decisive if d.part in unmet]
+        status = Status.PASS if met == len(parts) else Status.FAIL if met == 0 or decided else Status.PARTIAL
         why = reason or ("unmet: " + ", ".join(unmet) if unmet else "all parts met")
+        if decided and not reason:
+            why += "; decisive: " + "; ".join(f"{d.part} ({d.provenance})" for d in decided)
         self._record(Verdict(status, observed, expected, why))
 
     def not_applicable(self, reason: str) -> None:

@@ -93,6 +93,15 @@ class Parameter(Frozen):
     provenance: str = Field(min_length=1)
 
 
+class Decisive(Frozen):
+    """A sub-check whose failure alone makes the object 不符合 (not 部分符合), as an assessor
+    writes it: a root login allowed, an empty password, ``trust`` for the network. ``part`` is
+    the probe's own name of the sub-check; ``provenance`` names the 判例 or the standard's words."""
+
+    part: str = Field(min_length=1)
+    provenance: str = Field(min_length=1)
+
+
 class Control(Frozen):
     id: ControlId
     title: Text
@@ -107,6 +116,7 @@ class Control(Frozen):
     area: str = ""  # report grouping, e.g. 安全计算环境 / 基本标准·网络
     remediation: Text | None = None
     evidence: str = ""  # for attest/manual: which document or record is expected
+    decisive: tuple[Decisive, ...] = ()  # sub-checks of a multi-part probe that decide alone
 
     def param(self, name: str) -> ParamValue:
         """The value of a named threshold; a missing one is a catalog bug, raised loudly."""
