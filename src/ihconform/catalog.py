@@ -86,8 +86,8 @@ def _load_into(path: Path, acc: _Acc, chain: tuple[Path, ...]) -> ProfileFile:
         cycle = " -> ".join(p.name for p in (*chain, path))
         raise ConfigError(f"include cycle: {cycle}", Location(chain[-1]), field="profile.includes")
     text = read_text(path)
-    doc = load_yaml(path, text)
-    pf = validate(doc, ProfileFile)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    doc, pf = _parse(path, text, digest)
     if path in acc.loaded:  # diamond include: already merged once
         return pf
     for i, ref in enumerate(pf.profile.includes):
@@ -102,7 +102,7 @@ def _load_into(path: Path, acc: _Acc, chain: tuple[Path, ...]) -> ProfileFile:
         _load_into(inc, acc, (*chain, path))
     acc.loaded.add(path)
     acc.sources.append(str(path))
-    acc.digests[str(path)] = hashlib.sha256(text.encode()).hexdigest()
+    acc.digests[str(path)] = digest
     _merge_documents(pf, doc, acc)
     _merge_controls(pf, doc, acc)
     _apply_overrides(pf.profile.overrides, doc, acc)
@@ -110,6 +110,21 @@ def _load_into(path: Path, acc: _Acc, chain: tuple[Path, ...]) -> ProfileFile:
     if pf.profile.scoring is not None:
         acc.scoring = pf.profile.scoring
     return pf
+
+
+#: Parsed profile files by (path, sha256 of the text read now). The CLI and the pytest plugin
+#: both resolve the profile in one process, and the line-aware YAML composer is the costly part
+#: (about 1 s for the default profile). Keyed by content, a file changed on disk is parsed again,
+#: never served stale; the models are frozen, so sharing them is safe.
+_PARSED: dict[tuple[Path, str], tuple[SourceDoc, ProfileFile]] = {}
+
+
+def _parse(path: Path, text: str, digest: str) -> tuple[SourceDoc, ProfileFile]:
+    key = (path, digest)
+    if key not in _PARSED:
+        doc = load_yaml(path, text)
+        _PARSED[key] = (doc, validate(doc, ProfileFile))
+    return _PARSED[key]
 
 
 def _merge_documents(pf: ProfileFile, doc: SourceDoc, acc: _Acc) -> None:

@@ -532,3 +532,23 @@ def test_every_control_is_presentable(default: Profile) -> None:
         assert re.search(r"[\u4e00-\u9fff]", c.title.zh), f"{c.id}: Chinese title missing"
         assert not re.search(r"[\u4e00-\u9fff]", c.title.en), f"{c.id}: English title has Chinese"
         assert c.source.item, f"{c.id}: no source.item"
+
+
+def test_a_profile_is_parsed_once_per_content_and_never_served_stale(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import ihconform.catalog as catalog
+
+    src = Path(__file__).parent.parent / "fixtures" / "profiles" / "mini.yaml"
+    copy = tmp_path / "mini.yaml"
+    copy.write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    parsed: list[Path] = []
+    real = catalog.load_yaml
+    monkeypatch.setattr(catalog, "load_yaml", lambda p, t: parsed.append(p) or real(p, t))
+    first = load_profile(copy)
+    again = load_profile(copy)
+    assert again == first and parsed == [copy.resolve()]  # the second load reuses the parse
+    title = first.controls[0].title.zh
+    copy.write_text(copy.read_text(encoding="utf-8").replace(title, title + "（已改）", 1), encoding="utf-8")
+    changed = load_profile(copy)
+    assert changed.controls[0].title.zh == title + "（已改）"  # a changed file is parsed anew
+    assert len(parsed) == 2 and changed.digests != first.digests
