@@ -1,5 +1,6 @@
-"""Run issue 9's benchmarks and print their tables: the fleet series, the side-by-side and the
-default profile on the conforming lab.
+"""Run the benchmarks and print their tables: the embedded default's fixed cost (issue 14; with
+``--against REF`` beside an older commit), the fleet series, the side-by-side and the default
+profile on the conforming lab (issue 9).
 
     .venv/bin/python bench/run.py              # 5 runs each (about 20-25 min on the 2-CPU lab machine)
     .venv/bin/python bench/run.py --repeat 1   # a quick look
@@ -21,9 +22,13 @@ HERE = Path(__file__).resolve().parent
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--against", metavar="REF", help="embedded default: also time this commit, side by side")
     ap.add_argument("--plot", type=Path, default=HERE.parent / "docs" / "images" / "perf-scale.png")
     args = ap.parse_args()
-    rc = subprocess.call([sys.executable, str(HERE / "fleet.py"), "--repeat", str(args.repeat),
+    ap_ref = args.against
+    rc = subprocess.call([sys.executable, str(HERE / "embedded_default.py"), "--repeat", str(args.repeat),
+                          *(["--against", ap_ref] if ap_ref else [])])
+    rc |= subprocess.call([sys.executable, str(HERE / "fleet.py"), "--repeat", str(args.repeat),
                           "--plot", str(args.plot)])
     rc |= subprocess.call([sys.executable, str(HERE / "compare.py"), "--repeat", str(args.repeat)])
     rc |= subprocess.call([sys.executable, str(HERE / "default_profile.py"), "--repeat", str(args.repeat)])

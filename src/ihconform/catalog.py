@@ -122,7 +122,7 @@ _PARSED: dict[tuple[Path, str], tuple[SourceDoc, ProfileFile]] = {}
 def _parse(path: Path, text: str, digest: str) -> tuple[SourceDoc, ProfileFile]:
     key = (path, digest)
     if key not in _PARSED:
-        doc = load_yaml(path, text)
+        doc = load_yaml(path, text, packaged=path.parent == builtin_dir().resolve())
         _PARSED[key] = (doc, validate(doc, ProfileFile))
     return _PARSED[key]
 

@@ -543,7 +543,7 @@ def test_a_profile_is_parsed_once_per_content_and_never_served_stale(tmp_path: P
     copy.write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
     parsed: list[Path] = []
     real = catalog.load_yaml
-    monkeypatch.setattr(catalog, "load_yaml", lambda p, t: parsed.append(p) or real(p, t))
+    monkeypatch.setattr(catalog, "load_yaml", lambda p, t, **kw: parsed.append(p) or real(p, t, **kw))
     first = load_profile(copy)
     again = load_profile(copy)
     assert again == first and parsed == [copy.resolve()]  # the second load reuses the parse

@@ -63,3 +63,15 @@ def test_empty_and_bool_keys(write):
 def test_python_tags_are_not_constructed(write):
     with pytest.raises(ConfigError):
         load_yaml(write("t.yaml", "a: !!python/object/apply:os.system ['true']\n"))
+
+
+def test_packaged_files_read_the_same_through_libyaml():
+    """The built-in profiles go through libyaml's composer (speed); data and every mark must be
+    exactly what the hardened pure-Python loader gives."""
+    from ihconform.catalog import builtin_profiles
+
+    for path in builtin_profiles().values():
+        text = path.read_text(encoding="utf-8")
+        fast, slow = load_yaml(path, text, packaged=True), load_yaml(path, text)
+        assert fast.data == slow.data
+        assert fast.marks == slow.marks

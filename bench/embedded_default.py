@@ -1,0 +1,97 @@
+"""The fixed cost of a run: ``ihconform run`` on its embedded default (this machine, no lab),
+JSON only and with every format, median of N runs; optionally side by side with an older commit.
+
+Why: issue 14 sets targets for the cost every run pays whatever it audits (start-up, profile
+parsing, pytest's own work per item, report rendering): ≤ 1.0 s wall with ``--formats json``
+and ≤ 2.5 s with every format. Each run is a fresh process, as a user starts it; the figure
+printed is wall time and the CPU time of the process and its children (the steadier number on
+a loaded machine).
+
+``--against REF`` times the same commands on the source of another commit (a temporary git
+worktree put first on ``PYTHONPATH``, same venv and packages), so "before" and "after" come
+from one run of this script on one machine state.
+
+    .venv/bin/python bench/embedded_default.py --repeat 5 --against fab40dc
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ENTRY = "import sys; from ihconform.cli import main; sys.exit(main())"
+FORMATS = {"json only": "json", "every format": "json,junit,html,pdf"}
+
+
+def one_run(src: Path, formats: str, out: Path) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user+sys of the child) and exit code of one run."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", ENTRY, "run", "-q", "-o", str(out), "--formats", formats],
+                          capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode not in (0, 1, 3):
+        sys.stderr.write(proc.stderr[-2000:])
+        raise SystemExit(f"run failed with exit {proc.returncode} (source {src})")
+    return wall, cpu, proc.returncode
+
+
+def spread(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
+
+
+def measure(src: Path, repeat: int, tmp: Path) -> dict[str, tuple[list[float], list[float]]]:
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for label, formats in FORMATS.items():
+        one_run(src, formats, tmp / "warm")  # imports and fontconfig caches, as a second run has them
+        walls, cpus = [], []
+        for i in range(repeat):
+            wall, cpu, _ = one_run(src, formats, tmp / f"{label[:4]}-{i}")
+            walls.append(wall)
+            cpus.append(cpu)
+        out[label] = (walls, cpus)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--against", metavar="REF", help="also time this commit's source (git worktree)")
+    args = ap.parse_args()
+    sources = {"this tree": REPO / "src"}
+    with tempfile.TemporaryDirectory(prefix="ihc-bench-") as tmpname:
+        tmp = Path(tmpname)
+        if args.against:
+            wt = tmp / "against"
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(wt), args.against],
+                           check=True)
+            sources = {args.against: wt / "src", **sources}
+        try:
+            results = {name: measure(src, args.repeat, tmp / name.replace(" ", "-")) for name, src in sources.items()}
+        finally:
+            if args.against:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "against")],
+                               check=False)
+    print(f"\nEmbedded default (`ihconform run` on this machine), median (min–max) of {args.repeat}, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print("| source | formats | wall s | CPU s |")
+    print("| --- | --- | --- | --- |")
+    for name, by_format in results.items():
+        for label, (walls, cpus) in by_format.items():
+            print(f"| {name} | {label} | {spread(walls)} | {spread(cpus)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
