@@ -33,6 +33,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p_up.add_argument("--fleet", type=int, default=0, metavar="N",
                       help=f"另加 N 台最小 SSH 主机（≤{plan.FLEET_MAX}）/ also build N minimal SSH hosts "
                            f"f01.. (≤{plan.FLEET_MAX}) and write fleet-inventory.yaml (scale benchmarks)")
+    p_up.add_argument("--release", action="append", default=[], metavar="NAME",
+                      choices=list(plan.RELEASE_VERSIONS),
+                      help="另加该 Debian 版本的一台原装主机（自带根文件系统，可重复）/ "
+                           "also build a stock host of this Debian release on its own root "
+                           f"({', '.join(plan.RELEASE_VERSIONS)}; repeatable) and write release-inventory.yaml; "
+                           "a root not yet cached is built with debootstrap first")
     p_up.set_defaults(handler=_up)
     p_down = sub.add_parser("down", help="关闭并清理实验环境 / take the lab down and clean up")
     p_down.add_argument("--runtime", type=Path, default=lifecycle.DEFAULT_RUNTIME,
@@ -67,14 +73,15 @@ def _up(args: argparse.Namespace) -> int:
         print(f"ihconform lab: {exc}", file=sys.stderr)
         return 2
     try:
-        info = lifecycle.up(args.variant, args.runtime, fleet=args.fleet)
+        info = lifecycle.up(args.variant, args.runtime, fleet=args.fleet, releases=args.release)
     except LabError as exc:
         return _fail(exc)
     print(f"实验环境已启动 / lab up in {info.up_seconds:.1f} s"
           + (f" (variants: {', '.join(info.variants)})" if info.variants else ""), file=sys.stderr)
     print(info.inventory_path)
-    if info.fleet_inventory is not None:
-        print(info.fleet_inventory)
+    for extra in (info.fleet_inventory, info.release_inventory):
+        if extra is not None:
+            print(extra)
     return 0
 
 

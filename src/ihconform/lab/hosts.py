@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ihconform.lab import baseline, network, plan
+from ihconform.lab import baseline, network, plan, roots
 from ihconform.lab.proc import LabError, host_exec, run, start_daemon, wait_for
 
 # PID 1 of a host. Arguments, never interpolated: runtime dir, host dir, hostname.
@@ -47,6 +47,28 @@ for k in "$@"; do mkdir -p "$k"; mount --bind "$D/keep/$n" "$k"; n=$((n+1)); don
 for f in .bashrc .profile; do
   if [ -f "/root/$f" ] && [ -f "$D/roothome/$f" ]; then mount --bind "$D/roothome/$f" "/root/$f"; fi
 done
+touch "$D/ready"
+exec bash -c 'while :; do sleep 86400 & wait $!; done'
+"""
+
+# PID 1 of a release host (lab/roots.py). Arguments: runtime dir, host dir, hostname, release root.
+# The host's root is an overlay of the cached release root, so the release's own sshd, PAM, sudo
+# and shell run (sshd is started chrooted into it), and nothing written reaches the cache.
+RELEASE_INIT_SCRIPT = r"""#!/bin/sh
+# ihconform lab: PID 1 of one release host. Mounts its root, then reaps orphans.
+set -eu
+R="$1"; D="$2"; H="$3"; ROOT="$4"
+cd "$R"
+hostname "$H"
+F="$D/rootfs"
+mount -t overlay "ih-root-$H" -o "lowerdir=$ROOT,upperdir=$D/root-upper,workdir=$D/root-work" "$F"
+mount -t proc proc "$F/proc"
+mount -t sysfs sysfs "$F/sys"
+mount --rbind /dev "$F/dev"
+mount -t tmpfs -o mode=0755,nosuid,nodev "ih-run-$H" "$F/run"
+mkdir -p "$F/run/sshd" "$F/run/sudo" "$F/run/lock"
+chmod 0711 "$F/run/sudo"
+mount -t tmpfs -o mode=1777,nosuid,nodev "ih-tmp-$H" "$F/tmp"
 touch "$D/ready"
 exec bash -c 'while :; do sleep 86400 & wait $!; done'
 """
@@ -101,9 +123,60 @@ def _write_etc(upper: Path, files: list[baseline.EtcFile]) -> None:
         os.chmod(p, f.mode)
 
 
+def _append(upper: Path, root: Path, rel: str, lines: list[str], mode: int, gid: int = 0) -> None:
+    """The release root's own file with ``lines`` added, written into the host's upper layer."""
+    text = (root / rel).read_text()
+    p = upper / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text + ("" if text.endswith("\n") else "\n") + "".join(f"{ln}\n" for ln in lines))
+    os.chown(p, 0, gid)
+    os.chmod(p, mode)
+
+
+def prepare_release(runtime: Path, host: plan.HostSpec, probe: baseline.Probe, root: Path) -> HostKeys:
+    """A stock host of a release: the release's own configuration untouched, except what a server
+    needs to be reached at all: its name, an SSH host key and listen address (a drop-in), and the
+    probe account (a member of the stock ``sudo`` group, as an administrator's account is)."""
+    d = host_dir(runtime, host.id)
+    for sub in ("root-upper", "root-work", "rootfs"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    upper = d / "root-upper"
+    etc = upper / "etc"
+    (etc / "ssh" / "sshd_config.d").mkdir(parents=True, exist_ok=True)
+    (etc / "hostname").write_text(f"{host.id}\n")
+    (etc / "machine-id").write_text(uuid.uuid4().hex + "\n")
+    (etc / "hosts").write_text(f"127.0.0.1 localhost\n{host.address} {host.fqdn} {host.id}\n")
+    groups = [ln for ln in (root / "etc/group").read_text().splitlines() if ln.startswith("sudo:")]
+    sudo_line = groups[0] + ("," if not groups[0].endswith(":") else "") + plan.PROBE_USER if groups else ""
+    user = plan.PROBE_USER
+    _append(upper, root, "etc/passwd", [f"{user}:x:{probe.uid}:{probe.gid}::/home/{user}:/bin/bash"], 0o644)
+    shadow_gid = next((int(ln.split(":")[2]) for ln in (root / "etc/group").read_text().splitlines()
+                       if ln.startswith("shadow:")), 0)
+    _append(upper, root, "etc/shadow", [f"{plan.PROBE_USER}:{probe.password_hash}:{probe.days}:0:99999:7:::"],
+            0o640, shadow_gid)
+    group = [ln for ln in (root / "etc/group").read_text().splitlines() if not ln.startswith("sudo:")]
+    (etc / "group").write_text("\n".join([*group, *([sudo_line] if sudo_line else []),
+                                          f"{plan.PROBE_USER}:x:{probe.gid}:"]) + "\n")
+    key = etc / "ssh" / "ssh_host_ed25519_key"
+    served = keygen(key, f"root@{host.id}")
+    (etc / "ssh" / "sshd_config.d" / "ihlab.conf").write_text(
+        "# ihconform lab: where this release host listens and its key; everything else is stock\n"
+        f"ListenAddress {host.address}\nHostKey /etc/ssh/ssh_host_ed25519_key\n")
+    home = upper / "home" / plan.PROBE_USER
+    (home / ".ssh").mkdir(parents=True, exist_ok=True)
+    (home / ".ssh" / "authorized_keys").write_text(probe.key_line + "\n")
+    for p in (home, home / ".ssh", home / ".ssh" / "authorized_keys"):
+        os.chown(p, probe.uid, probe.gid)
+    os.chmod(home / ".ssh", 0o700)
+    os.chmod(home / ".ssh" / "authorized_keys", 0o600)
+    return HostKeys(served=served, pinned=served)
+
+
 def prepare(runtime: Path, host: plan.HostSpec, variants: tuple[str, ...], probe: baseline.Probe,
             shadow_gid: int, have_pwquality: bool) -> HostKeys:
     """Write the host's directories, /etc upper, sshd config and keys. No process yet."""
+    if host.release:
+        return prepare_release(runtime, host, probe, roots.root_path(host.release))
     d = host_dir(runtime, host.id)
     for sub in ("etc-upper", "etc-work", "etc-ssh", "var-log", "tmp", "home", "roothome"):
         (d / sub).mkdir(parents=True, exist_ok=True)
@@ -161,11 +234,16 @@ def start(runtime: Path, host: plan.HostSpec) -> int:
     d = host_dir(runtime, host.id)
     if not host.outside:
         network.plug_lan(host.ns, host.switch_port, [f"{host.address}/{plan.LAN_PREFIX}"])
-    run(["ip", "netns", "exec", host.ns, "nft", "-f", d / "etc-upper" / "nftables.conf"])
-    script = runtime / "lab-init.sh"
+    if host.release:  # stock: no firewall ruleset, the release's own init script
+        script = runtime / "lab-release-init.sh"
+        tail: list[str | Path] = [roots.root_path(host.release)]
+    else:
+        run(["ip", "netns", "exec", host.ns, "nft", "-f", d / "etc-upper" / "nftables.conf"])
+        script = runtime / "lab-init.sh"
+        tail = list(kept_paths())
     start_daemon(["setsid", "-f", "ip", "netns", "exec", host.ns, "unshare", "--uts", "--ipc", "--mount",
                   "--pid", "--fork", "--mount-proc", "--propagation", "private",
-                  "sh", script, runtime, d, host.id, *kept_paths()], d / "init.log")
+                  "sh", script, runtime, d, host.id, *tail], d / "init.log")
     wait_for(f"{host.id} init", lambda: (d / "ready").exists(), 10)
     init: int | None = None
 
@@ -177,10 +255,10 @@ def start(runtime: Path, host: plan.HostSpec) -> int:
     wait_for(f"{host.id} PID 1", found, 5)
     assert init is not None
     (d / "init.pid").write_text(f"{init}\n")
-    res = run(host_exec(init, ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config", "-E", "/var/log/sshd.log"]),
-              check=False)
+    sshd: list[str | Path] = ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config", "-E", "/var/log/sshd.log"]
+    res = run(host_exec(init, ["chroot", d / "rootfs", *sshd] if host.release else sshd), check=False)
     if res.returncode != 0:
-        log = (d / "var-log" / "sshd.log")
+        log = d / ("root-upper/var/log" if host.release else "var-log") / "sshd.log"
         raise LabError(f"sshd on {host.id} failed: {res.stderr.strip()} "
                        f"{log.read_text()[-800:] if log.exists() else ''}")
     return init

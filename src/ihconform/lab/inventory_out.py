@@ -98,12 +98,17 @@ def build(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_f
 FLEET_INVENTORY = "fleet-inventory.yaml"
 
 
-def build_fleet(runtime: Path, fleet: tuple[plan.HostSpec, ...], pinned: dict[str, str]) -> dict[str, Any]:
-    """The fleet's own inventory: only the fleet hosts, reached directly from the harness (no
-    jump), each with its pinned key, so a scale benchmark measures ihconform and the fleet."""
+RELEASE_INVENTORY = "release-inventory.yaml"
+
+
+def build_fleet(runtime: Path, fleet: tuple[plan.HostSpec, ...], pinned: dict[str, str],
+                name: str = "ihconform 规模测试 / ihconform lab fleet") -> dict[str, Any]:
+    """The fleet's (or the release hosts') own inventory: only those hosts, reached directly from
+    the harness (no jump), each with its pinned key, so a scale benchmark measures ihconform and
+    the fleet, and a release host is judged on its own."""
     secrets = runtime / "secrets"
     return {
-        "institution": {"name": "ihconform 规模测试 / ihconform lab fleet", "licence_number": "LAB-FLEET"},
+        "institution": {"name": name, "licence_number": "LAB-FLEET"},
         "system": {"name": "实验环境主机群 / lab fleet", "version": "lab", "mlps_level": 3,
                    "location": "本机网络命名空间 / network namespaces on this machine"},
         "defaults": {"user": plan.PROBE_USER, "auth": {"key_file": str(secrets / "id_ed25519")},
@@ -127,9 +132,15 @@ def write(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_f
             f"{' (variants: ' + ', '.join(variants) + ')' if variants else ''}\n")
     path = runtime / "inventory.yaml"
     path.write_text(head + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=110))
-    if fleet:
+    plain, releases = tuple(h for h in fleet if not h.release), tuple(h for h in fleet if h.release)
+    if plain:
         (runtime / FLEET_INVENTORY).write_text(
-            f"# 由 ihconform lab up --fleet {len(fleet)} 生成 / written by `ihconform lab up --fleet`\n"
-            + yaml.safe_dump(build_fleet(runtime, fleet, pinned), allow_unicode=True, sort_keys=False,
+            f"# 由 ihconform lab up --fleet {len(plain)} 生成 / written by `ihconform lab up --fleet`\n"
+            + yaml.safe_dump(build_fleet(runtime, plain, pinned), allow_unicode=True, sort_keys=False,
                              width=110))
+    if releases:
+        (runtime / RELEASE_INVENTORY).write_text(
+            "# 由 ihconform lab up --release 生成 / written by `ihconform lab up --release` (stock hosts)\n"
+            + yaml.safe_dump(build_fleet(runtime, releases, pinned, "ihconform 发行版主机 / lab release hosts"),
+                             allow_unicode=True, sort_keys=False, width=110))
     return path

@@ -36,6 +36,7 @@ from ihconform.lab import (
     network,
     plan,
     power,
+    roots,
     web,
 )
 from ihconform.lab.context import LabContext, Service
@@ -74,6 +75,7 @@ class LabInfo:
     timings: dict[str, float] = field(default_factory=dict)
     fleet: dict[str, str] = field(default_factory=dict)  # fleet host id -> LAN address
     fleet_inventory: Path | None = None
+    release_inventory: Path | None = None
 
 
 def _check_runtime(runtime: Path) -> Path:
@@ -143,11 +145,13 @@ def _inject(fail_at: str | None, stage: str) -> None:
 
 
 def up(variants: Sequence[str] = (), runtime: Path = DEFAULT_RUNTIME, *, keep_on_failure: bool = False,
-       fail_at: str | None = None, fleet: int = 0) -> LabInfo:
+       fail_at: str | None = None, fleet: int = 0, releases: Sequence[str] = ()) -> LabInfo:
     """Build the lab (conforming, or with defect ``variants``) and write its inventory.
 
     ``fleet``: also build that many minimal SSH hosts (f01.., at most plan.FLEET_MAX) and write
     ``fleet-inventory.yaml`` for them (scale benchmarks, docs/performance.md).
+    ``releases``: also build one stock host per named Debian release on its own root (deb11..,
+    lab/roots.py; a root missing from the cache is built first) and write ``release-inventory.yaml``.
 
     On any failure (or Ctrl-C) everything built so far is torn down again, unless
     ``keep_on_failure`` (used to test that ``down`` cleans a half-built lab).
@@ -156,7 +160,7 @@ def up(variants: Sequence[str] = (), runtime: Path = DEFAULT_RUNTIME, *, keep_on
     if os.geteuid() != 0:
         raise NotRoot("the lab needs root (network namespaces, mounts, daemons) / 实验环境需要 root 权限")
     chosen = plan.check_variants(list(variants))
-    fleet_specs = plan.fleet_hosts(fleet)
+    fleet_specs = plan.fleet_hosts(fleet) + plan.release_hosts(list(releases))
     runtime = _check_runtime(runtime)
     if (runtime / STATE_FILE).exists() or network.lab_namespaces():
         raise AlreadyUp(f"a lab is already up (or left over) at {runtime}; run `ihconform lab down` first")
@@ -164,11 +168,13 @@ def up(variants: Sequence[str] = (), runtime: Path = DEFAULT_RUNTIME, *, keep_on
     if conflicts:
         raise network.RangeInUse(f"{plan.LAB_RANGE} is already in use in the root namespace: "
                                  + "; ".join(conflicts))
+    timings: dict[str, float] = {}
+    for name in sorted({h.release for h in fleet_specs if h.release}):
+        timings[f"root-{name}"] = roots.ensure(name)[1]  # 0.0 when cached; not part of up_seconds
     if runtime.exists():
         shutil.rmtree(runtime)
     runtime.mkdir(parents=True, mode=0o755)
     t0 = time.monotonic()
-    timings: dict[str, float] = {}
     try:
         info = _build(runtime, chosen, timings, fail_at, fleet_specs)
     except BaseException:
@@ -194,8 +200,9 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
         timings[name] = round(now - t, 3)
         t = now
 
-    (runtime / "lab-init.sh").write_text(hosts.INIT_SCRIPT)
-    os.chmod(runtime / "lab-init.sh", 0o755)  # noqa: S103  (run by root only)
+    for name, text in (("lab-init.sh", hosts.INIT_SCRIPT), ("lab-release-init.sh", hosts.RELEASE_INIT_SCRIPT)):
+        (runtime / name).write_text(text)
+        os.chmod(runtime / name, 0o755)  # noqa: S103  (run by root only)
     ca = LabCa(runtime / "pki")
     probe, _password = _probe_identity(runtime)
     shadow_gid = grp.getgrnam("shadow").gr_gid
@@ -255,7 +262,7 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     inv = inventory_out.write(runtime, variants, pinned, ca.cert_path, fleet)
     state = {
         "complete": True, "variants": list(variants), "created": dt.datetime.now(dt.UTC).isoformat(),
-        "fleet": len(fleet),
+        "fleet": sum(1 for h in fleet if not h.release), "releases": [h.release for h in fleet if h.release],
         "inits": ctx.inits, "services": [asdict(s) for s in ctx.services],
         "rates": {str(u["id"]): u["rate"] for u in plan.uplinks(variants)},
     }
@@ -266,7 +273,10 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
                    key_file=runtime / "secrets" / "id_ed25519", known_hosts=runtime / "known_hosts",
                    sudo_password_file=runtime / "secrets" / "sudo-password", env_file=env_file,
                    up_seconds=0.0, fleet={h.id: h.address for h in fleet},
-                   fleet_inventory=runtime / inventory_out.FLEET_INVENTORY if fleet else None)
+                   fleet_inventory=runtime / inventory_out.FLEET_INVENTORY
+                   if any(not h.release for h in fleet) else None,
+                   release_inventory=runtime / inventory_out.RELEASE_INVENTORY
+                   if any(h.release for h in fleet) else None)
 
 
 def _start_fleet(runtime: Path, fleet: tuple[plan.HostSpec, ...], ctx: LabContext) -> None:
@@ -361,7 +371,8 @@ def status(runtime: Path = DEFAULT_RUNTIME) -> list[tuple[str, str, str]]:
     variants = tuple(state.get("variants", ()))
     rows.append(("lab", "lab", ("up" if state.get("complete") else "incomplete")
                  + (f" (variants: {', '.join(variants)})" if variants else "")))
-    for ns in (*plan.ALL_NAMESPACES, *(h.ns for h in plan.fleet_hosts(int(state.get("fleet", 0))))):
+    extra = (*plan.fleet_hosts(int(state.get("fleet", 0))), *plan.release_hosts(state.get("releases", [])))
+    for ns in (*plan.ALL_NAMESPACES, *(h.ns for h in extra)):
         rows.append((ns, "namespace", "up" if ns in present else "missing"))
     listening: dict[str, set[tuple[str, int]]] = {}
 
@@ -371,7 +382,7 @@ def status(runtime: Path = DEFAULT_RUNTIME) -> list[tuple[str, str, str]]:
         return listening[ns]
 
     inits = state.get("inits", {})
-    for h in (*plan.HOSTS, *plan.fleet_hosts(int(state.get("fleet", 0)))):
+    for h in (*plan.HOSTS, *extra):
         pid = inits.get(h.id)
         alive = pid is not None and _pid_alive(int(pid))
         rows.append((h.id, "host", "up" if alive and ("tcp", 22) in socks(h.ns) else "down"))

@@ -60,6 +60,7 @@ class HostSpec:
     udp_ranges: tuple[tuple[int, int], ...] = ()
     dl_address: str = ""  # address on the dedicated line to the platform, if any
     fleet: bool = False  # a minimal fleet host (issue 9): the probe may come from the harness too
+    release: str = ""  # a release host: runs in its own debootstrapped root (lab/roots.py), stock
     outside: bool = False  # the outside vantage: on the internet, managed over its own link
 
     @property
@@ -128,6 +129,25 @@ def fleet_hosts(n: int) -> tuple[HostSpec, ...]:
 
 
 FLEET_NAMESPACES: tuple[str, ...] = tuple(h.ns for h in fleet_hosts(FLEET_MAX))
+
+#: Release hosts (``lab up --release NAME``): one stock host per Debian release, on its own root
+#: file system, at .112.. on the LAN; ids by Debian version (deb11, deb12, deb13). Fixed, like the
+#: fleet's, so ``down`` finds them without a state file.
+RELEASE_VERSIONS = {"bullseye": "11", "bookworm": "12", "trixie": "13"}
+RELEASE_FIRST_ADDR = 112
+
+
+def release_hosts(names: tuple[str, ...] | list[str]) -> tuple[HostSpec, ...]:
+    """The stock hosts of these releases, in the order of ``RELEASE_VERSIONS``. Raises ValueError."""
+    unknown = [n for n in names if n not in RELEASE_VERSIONS]
+    if unknown:
+        raise ValueError(f"unknown release(s): {', '.join(unknown)}; known: {', '.join(RELEASE_VERSIONS)}")
+    return tuple(HostSpec(f"deb{v}", str(LAN.network_address + RELEASE_FIRST_ADDR + i), ("other",), fleet=True,
+                          release=name)
+                 for i, (name, v) in enumerate(RELEASE_VERSIONS.items()) if name in names)
+
+
+RELEASE_NAMESPACES: tuple[str, ...] = tuple(h.ns for h in release_hosts(list(RELEASE_VERSIONS)))
 
 DICOM_PORT, DICOM_AE = 11112, "IHLAB-PACS"
 HL7_PORT = 2575
