@@ -169,3 +169,25 @@ def test_kept_paths_expose_a_project_cloned_under_tmp(monkeypatch):
     monkeypatch.setattr(ihconform, "__file__", "/opt/src/ihconform/__init__.py")
     kept = hosts.kept_paths()
     assert all(not k.startswith("/tmp/ci-x") for k in kept) and all(Path(k).parent in hosts.PRIVATE_DIRS for k in kept)
+
+
+def test_release_hosts_have_fixed_ids_and_addresses_outside_the_fleet() -> None:
+    from ihconform.lab import plan
+
+    hosts = plan.release_hosts(["trixie", "bullseye"])
+    assert [(h.id, h.address, h.release) for h in hosts] == [
+        ("deb11", "198.51.100.112", "bullseye"), ("deb13", "198.51.100.114", "trixie")]
+    fleet = {h.address for h in plan.fleet_hosts(plan.FLEET_MAX)}
+    assert not fleet & {h.address for h in plan.release_hosts(list(plan.RELEASE_VERSIONS))}
+    assert {h.ns for h in hosts} <= set(plan.RELEASE_NAMESPACES)
+    with pytest.raises(ValueError, match="unknown release"):
+        plan.release_hosts(["stretch"])
+
+
+def test_a_release_root_gets_the_installers_security_and_updates_sources() -> None:
+    from ihconform.lab import roots
+
+    text = roots.sources_list(roots.RELEASES["bookworm"])
+    assert text.splitlines() == ["deb http://deb.debian.org/debian/ bookworm main",
+                                 "deb http://deb.debian.org/debian-security bookworm-security main",
+                                 "deb http://deb.debian.org/debian/ bookworm-updates main"]
