@@ -42,8 +42,9 @@ from ihconform.results import (
     Summary,
     TestedObject,
     aggregate,
+    conclude,
+    conclude_documents,
     counts,
-    overall,
 )
 from ihconform.scoring import compute_score
 
@@ -181,7 +182,8 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
             parameters={k: _jsonable(p.value) for k, p in control.parameters.items()}))
     score = compute_score(plan.controls, results, plan.profile.scoring)
     accepted = sum(1 for r in results if r.waiver is not None and r.status in (Status.FAIL, Status.PARTIAL))
-    run_status, code = overall(c.status for c in controls)
+    conclusion = conclude(controls)
+    run_status, code = conclusion.status, conclusion.exit_code
     if state.interrupted:
         code = ExitCode.INTERRUPTED
     finished = _dt.datetime.now(_dt.UTC)
@@ -199,7 +201,8 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
                     command=tuple(sys.argv), interrupted=state.interrupted),
         summary=Summary(status=run_status, status_zh=run_status.zh, exit_code=code,
                         controls=counts(c.status for c in controls),
-                        objects=counts(r.status for r in results),
+                        objects=counts(r.status for r in results), incomplete=conclusion.incomplete,
+                        conclusions=conclude_documents(controls),
                         high_risk_failures=tuple(c.control_id for c in controls if c.high_risk
                                                  and c.status in (Status.FAIL, Status.PARTIAL)),
                         accepted_risk=accepted, score=score),

@@ -186,7 +186,8 @@ def test_the_default_profile_carries_the_scoring_block(default: Profile) -> None
     assert {k.value: v for k, v in s.weights.items()} == {"关键": 3.0, "重要": 2.0, "一般": 1.0}
     assert s.partial_credit == 0.5
     assert s.grades == {"优": 90.0, "良": 80.0, "中": 70.0}
-    assert "[K]" in s.provenance
+    assert s.method.value == "mlps-2021" and s.attention_coefficient == 0.5 and s.pass_threshold == 70
+    assert "docs/scoring.md" in s.provenance
     assert _header(DEFAULT_PROFILE).get("scoring") is not None
     for pid in SHIPPED[:3]:
         assert _header(pid).get("scoring") is None, f"{pid}: scoring belongs to the default only"
