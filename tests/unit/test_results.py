@@ -37,8 +37,8 @@ def test_error_never_becomes_pass():
 
 def ctl(cid: str, st: Status, sev: str = "一般", high_risk: bool = False, doc: str = "d") -> ControlResult:
     return ControlResult(control_id=cid, title_zh="测", title_en="t", document=doc, clause="c", item="",
-                         requirement="r", method="auto", severity=sev, high_risk=high_risk, area="", status=st, status_zh=st.zh,
-                         counts=counts([st]))
+                         requirement="r", method="auto", severity=sev, high_risk=high_risk, area="", status=st,
+                         status_zh=st.zh, counts=counts([st]))
 
 
 @pytest.mark.parametrize(("controls", "status", "code", "rule"), [
