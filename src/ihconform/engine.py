@@ -35,6 +35,7 @@ from ihconform.results import (
     ControlResult,
     EvidenceRef,
     ExitCode,
+    HighRiskCaseRef,
     ObjectResult,
     RunInfo,
     RunResult,
@@ -179,7 +180,9 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
             requirement=control.source.text, method=control.method.value, severity=control.severity.value,
             high_risk=control.high_risk, area=control.area, status=st, status_zh=st.zh,
             counts=counts(states),
-            parameters={k: _jsonable(p.value) for k, p in control.parameters.items()}))
+            parameters={k: _jsonable(p.value) for k, p in control.parameters.items()},
+            high_risk_case=(HighRiskCaseRef(**control.high_risk_case.model_dump()) if control.high_risk
+                            and control.high_risk_case else None)))
     score = compute_score(plan.controls, results, plan.profile.scoring)
     accepted = sum(1 for r in results if r.waiver is not None and r.status in (Status.FAIL, Status.PARTIAL))
     conclusion = conclude(controls)

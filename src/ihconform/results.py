@@ -119,6 +119,16 @@ class ObjectResult(Model):
     attestation: str = ""  # id of the attestation that judged it (method attest/manual)
 
 
+class HighRiskCaseRef(Model):
+    """The 判例 a high-risk control is keyed to and its compensating factors (profile.HighRiskCase):
+    a failing high-risk control is a candidate the assessor weighs against these factors."""
+
+    guide: str
+    id: str
+    title: str
+    compensating: tuple[str, ...] = ()
+
+
 class ControlResult(Model):
     """The aggregated verdict on one control, with the catalog data the report needs."""
 
@@ -137,6 +147,7 @@ class ControlResult(Model):
     status_zh: str
     counts: dict[str, int]
     parameters: dict[str, Any] = Field(default_factory=dict)
+    high_risk_case: HighRiskCaseRef | None = None
 
 
 class TestedObject(Model):

@@ -439,6 +439,23 @@ def test_high_risk_candidates_are_flagged(profiles: dict[str, Profile]) -> None:
         assert p.control(cid).high_risk, f"{cid} is a high-risk candidate (notes §9)"
 
 
+def test_every_high_risk_flag_names_its_case_and_compensating_factors(profiles: dict[str, Profile]) -> None:
+    """High-risk is a candidate keyed to the T/ISEAA 001-2020 判例 it comes from (or, for a basic-
+    standard precondition, to the clause); 等保 判例 carry the 补偿因素 that would lower them."""
+    for pid, p in profiles.items():
+        for c in p.controls:
+            case = c.high_risk_case
+            if not c.high_risk:
+                assert case is None, f"{pid}/{c.id}: a case on a control that is not high-risk"
+                continue
+            assert case is not None, f"{pid}/{c.id}: high_risk without high_risk_case"
+            assert case.id == c.source.clause, f"{pid}/{c.id}: the case is filed under the control's clause"
+            if c.source.document == "gbt-22239-2019":
+                assert case.guide == "T/ISEAA 001-2020" and case.compensating, f"{pid}/{c.id}"
+            else:
+                assert case.guide != "T/ISEAA 001-2020" and not case.compensating, f"{pid}/{c.id}"
+
+
 # ---- 6. documents -------------------------------------------------------------------------------
 
 def test_every_cited_document_is_declared(profiles: dict[str, Profile]) -> None:
