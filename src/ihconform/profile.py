@@ -180,6 +180,7 @@ class Scoring(Frozen):
     attention_coefficient: float = Field(default=0.5, ge=0, le=1)  # 关注系数 y: technical share
     grades: dict[str, float] = Field(default_factory=lambda: {"优": 90.0, "良": 80.0, "中": 70.0})
     pass_threshold: float = Field(default=70.0, ge=0, le=100)  # mlps-2025: lowest score of 基本符合
+    documents: tuple[str, ...] = ("gbt-22239-2019",)  # the documents whose controls the 等保 score covers
     provenance: str = "docs/scoring.md"
 
 

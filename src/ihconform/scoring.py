@@ -7,7 +7,8 @@ Both methods share the 2021 template's 综合得分 (缺陷扣分法):
   检查错误/未检查 score 0 (an unproven item never adds); 不适用 objects are left out; the item's
   score ``x`` is the arithmetic mean over its objects.
 - Items fall in the technical part (安全物理环境 … 安全管理中心) or the management part (安全管理制度
-  … 安全运维管理); controls outside those ten 安全类 are not part of the 等保 score.
+  … 安全运维管理); controls of other documents (``scoring.documents``, GB/T 22239 by default) or
+  outside those ten 安全类 are not part of the 等保 score.
 - ``S = 100 / n`` (n = technical + management items); each item deducts ``f(ω) × (1 − x) × S``,
   f(ω) the importance factor (一般/重要/关键 = 1/2/3 by default);
   ``V_t = max(0, 100·y − Σ_t)``, ``V_m = max(0, 100·(1 − y) − Σ_m)``, ``M = V_t + V_m``.
@@ -69,8 +70,11 @@ class Item:
         return any(aggregate(s) in (Status.ERROR, Status.NOT_CHECKED) for s in self.objects.values())
 
 
-def _part(control: Control) -> bool | None:
-    """True technical, False management, None outside the ten 安全类."""
+def _part(control: Control, scoring: Scoring) -> bool | None:
+    """True technical, False management, None when not scored: outside the scored documents
+    (GB/T 22239 by default) or the ten 安全类."""
+    if control.source.document not in scoring.documents:
+        return None
     if control.area in TECHNICAL_AREAS:
         return True
     if control.area in MANAGEMENT_AREAS:
@@ -83,7 +87,7 @@ def build_items(controls: Iterable[Control], results: Iterable[ObjectResult], sc
     items: dict[str, Item] = {}
     owner: dict[str, Item] = {}
     for c in controls:
-        part = _part(c)
+        part = _part(c, scoring)
         if part is None:
             continue
         key = c.source.item or c.id
@@ -124,7 +128,7 @@ def compute_score(controls: Iterable[Control], results: Iterable[ObjectResult], 
     accepted = 0
     for r in results:
         c = by_id.get(r.control_id)
-        if c is None or _part(c) is None:
+        if c is None or _part(c, scoring) is None:
             continue
         per_control[r.control_id].append(r.status)
         accepted += r.waiver is not None and r.status in _BAD

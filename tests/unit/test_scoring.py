@@ -130,9 +130,12 @@ def test_a_missing_part_scores_nothing_and_is_provisional() -> None:
     assert s is not None and s.value == 50.0 and PROVISIONAL_MISSING_PART in s.provisional_reasons
 
 
-def test_controls_outside_the_ten_classes_are_not_scored() -> None:
+def test_controls_outside_the_ten_classes_or_other_documents_are_not_scored() -> None:
     cs = [control("CQ1", K, "基本标准·网络接入")]
     assert compute_score(cs, [result("CQ1", F)], MLPS_2021) is None
+    gm = control("GM1", K, TECH).model_copy(update={"source": Source(document="gbt-39786-2021", clause="8.2",
+                                                                     text="t")})
+    assert compute_score([gm], [result("GM1", F)], MLPS_2021) is None
 
 
 @pytest.mark.parametrize("scoring", [MLPS_2021, MLPS_2025])
