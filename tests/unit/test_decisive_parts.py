@@ -19,9 +19,9 @@ from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.collect import HostFacts
 from ihconform.facts.host import HostView
-from ihconform.inventory import ObjectType
 from ihconform.inventory import TestObject as Obj
 from ihconform.probes import web as wp
+from ihconform.profile import ObjectType
 from ihconform.registry import declared_parts, probe_function
 from ihconform.results import Status
 from tests.fixtures.facts.factsfix import HERE, LAB, load_dir, web_check, with_text

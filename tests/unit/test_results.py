@@ -25,11 +25,11 @@ P, PA, F, NA, NC, E = (Status.PASS, Status.PARTIAL, Status.FAIL, Status.NOT_APPL
     ([E, NC], E),
     ([], NA),
 ])
-def test_aggregate(states, expected):
+def test_aggregate(states: list[Status], expected: Status) -> None:
     assert aggregate(states) is expected
 
 
-def test_error_never_becomes_pass():
+def test_error_never_becomes_pass() -> None:
     for other in (P, NA):
         assert aggregate([other, E]) not in (P, NA)
         assert aggregate([other, NC]) not in (P, NA)
@@ -63,7 +63,7 @@ def ctl(cid: str, st: Status, sev: str = "一般", high_risk: bool = False, doc:
     ([ctl("n", NA)], NC, ExitCode.INCOMPLETE, "nothing-judged"),
     ([], NC, ExitCode.INCOMPLETE, "nothing-judged"),
 ])
-def test_conclusion(controls, status, code, rule):
+def test_conclusion(controls: list[ControlResult], status: Status, code: int, rule: str) -> None:
     c = conclude(controls)
     assert (c.status, c.exit_code, c.rule) == (status, code, rule)
     assert c.incomplete == any(x.status in (E, NC) for x in controls)
@@ -71,18 +71,18 @@ def test_conclusion(controls, status, code, rule):
         assert c.status is not P
 
 
-def test_conclusion_names_required_failures_and_unjudged():
+def test_conclusion_names_required_failures_and_unjudged() -> None:
     c = conclude([ctl("h", F, high_risk=True), ctl("k", F, "关键"), ctl("z", F, "重要"), ctl("x", E)])
     assert c.required_failures == ("h", "k") and c.unjudged == ("x",) and c.status_zh == "不符合"
 
 
-def test_conclusion_per_document():
+def test_conclusion_per_document() -> None:
     cs = [ctl("a", P, doc="cq"), ctl("h", F, high_risk=True, doc="cq"),
           ctl("b", P, doc="mlps"), ctl("c", PA, doc="mlps")]
     docs = {c.document: c.status for c in conclude_documents(cs)}
     assert docs == {"cq": F, "mlps": PA}
 
 
-def test_labels():
+def test_labels() -> None:
     assert [s.zh for s in Status] == ["符合", "部分符合", "不符合", "不适用", "未检查", "检查错误"]
     assert Status("not_checked") is NC
