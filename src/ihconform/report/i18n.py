@@ -63,7 +63,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "score": {"zh": "综合得分", "en": "Score"},
     "score_short": {"zh": "得分", "en": "Score"},
     "grade": {"zh": "测试结论等级", "en": "Grade"},
-    "gated": {"zh": "存在高风险候选项（豁免不改变结论）",
+    "gated": {"zh": "存在高风险候选项，豁免不改变结论等级",
               "en": "A high-risk candidate fails (a waiver does not change the grade)"},
     "rules": {"zh": "评分规则", "en": "Scoring rules"},
     "accepted_risk": {"zh": "已接受风险（豁免覆盖的不符合结果）",
