@@ -17,6 +17,7 @@ from typing import Any
 
 from ihconform.inventory import Inventory, TestObject
 from ihconform.profile import Control, ParamValue
+from ihconform.registry import declared_parts
 from ihconform.results import EvidenceRef, Status
 
 
@@ -71,12 +72,16 @@ class Check:
         """Several sub-requirements: all met -> 符合, some -> 部分符合, none -> 不符合.
 
         A part the profile marks decisive (``Control.decisive``) makes the verdict 不符合 on its
-        own when unmet. A decisive part the probe does not name is a catalog bug: it raises (the
-        result is 检查错误), so a misspelt name can never quietly leave a decisive failure partial.
+        own when unmet. A decisive part the probe neither names here nor declares
+        (``probe(parts=...)``) is a catalog bug: it raises (the result is 检查错误), so a misspelt
+        name can never quietly leave a decisive failure partial.
         """
         if not parts:
             raise ValueError("judge_parts needs at least one part")
-        unknown = [d.part for d in self.control.decisive if d.part not in parts]
+        # a decisive part the probe declares but does not give here (its component is absent) is
+        # simply not unmet; one it neither gives nor declares is a catalog bug
+        known = set(parts) | (declared_parts(self.control.probe) or frozenset())
+        unknown = [d.part for d in self.control.decisive if d.part not in known]
         if unknown:
             raise KeyError(f"{self.control.id}: decisive part(s) {unknown} not among the probe's parts {list(parts)}")
         met = sum(parts.values())

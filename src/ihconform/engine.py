@@ -35,6 +35,7 @@ from ihconform.results import (
     ControlResult,
     EvidenceRef,
     ExitCode,
+    HighRiskCaseRef,
     ObjectResult,
     RunInfo,
     RunResult,
@@ -42,8 +43,9 @@ from ihconform.results import (
     Summary,
     TestedObject,
     aggregate,
+    conclude,
+    conclude_documents,
     counts,
-    overall,
 )
 from ihconform.scoring import compute_score
 
@@ -178,10 +180,13 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
             requirement=control.source.text, method=control.method.value, severity=control.severity.value,
             high_risk=control.high_risk, area=control.area, status=st, status_zh=st.zh,
             counts=counts(states),
-            parameters={k: _jsonable(p.value) for k, p in control.parameters.items()}))
+            parameters={k: _jsonable(p.value) for k, p in control.parameters.items()},
+            high_risk_case=(HighRiskCaseRef(**control.high_risk_case.model_dump()) if control.high_risk
+                            and control.high_risk_case else None)))
     score = compute_score(plan.controls, results, plan.profile.scoring)
     accepted = sum(1 for r in results if r.waiver is not None and r.status in (Status.FAIL, Status.PARTIAL))
-    run_status, code = overall(c.status for c in controls)
+    conclusion = conclude(controls)
+    run_status, code = conclusion.status, conclusion.exit_code
     if state.interrupted:
         code = ExitCode.INTERRUPTED
     finished = _dt.datetime.now(_dt.UTC)
@@ -199,7 +204,8 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
                     command=tuple(sys.argv), interrupted=state.interrupted),
         summary=Summary(status=run_status, status_zh=run_status.zh, exit_code=code,
                         controls=counts(c.status for c in controls),
-                        objects=counts(r.status for r in results),
+                        objects=counts(r.status for r in results), incomplete=conclusion.incomplete,
+                        conclusions=conclude_documents(controls),
                         high_risk_failures=tuple(c.control_id for c in controls if c.high_risk
                                                  and c.status in (Status.FAIL, Status.PARTIAL)),
                         accepted_risk=accepted, score=score),

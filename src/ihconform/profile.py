@@ -102,6 +102,18 @@ class Decisive(Frozen):
     provenance: str = Field(min_length=1)
 
 
+class HighRiskCase(Frozen):
+    """Where a high-risk flag comes from: the 判例 of T/ISEAA 001-2020《网络安全等级保护测评高风险
+    判定指引》 (or, for a basic-standard control, the clause that makes it a precondition), and the
+    compensating factors (补偿因素) under which an assessor would lower it. A failing high-risk
+    control is a *candidate* high risk: the assessor weighs these factors, the tool does not."""
+
+    guide: str = Field(default="T/ISEAA 001-2020", min_length=1)
+    id: str = Field(min_length=1)  # the 测评项 the 判例 is filed under, e.g. 8.1.4.1 a)
+    title: str = Field(min_length=1)  # the 判例's name
+    compensating: tuple[str, ...] = ()  # 补偿因素 that may lower the risk
+
+
 class Control(Frozen):
     id: ControlId
     title: Text
@@ -110,6 +122,7 @@ class Control(Frozen):
     applies_to: tuple[ObjectType, ...] = Field(min_length=1)
     severity: Severity
     high_risk: bool = False
+    high_risk_case: HighRiskCase | None = None  # required when high_risk (tests/unit/test_catalog.py)
     probe: ProbeId | None = None
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     tags: tuple[str, ...] = ()
@@ -143,15 +156,32 @@ class Exclusion(Frozen):
     reason: str = Field(min_length=1)
 
 
-class Scoring(Frozen):
-    """Scoring in the manner of the 等保 report template; see docs/scoring.md."""
+class ScoringMethod(StrEnum):
+    """The official 等保 report template whose scoring and conclusion scheme a run follows."""
 
-    weights: dict[Severity, float] = Field(
+    MLPS_2021 = "mlps-2021"  # 网络安全等级测评报告模版（2021版）: 综合得分 and 优/良/中/差
+    MLPS_2025 = "mlps-2025"  # 网络安全等级测评报告模版（2025版）: 符合/基本符合/不符合
+
+    @property
+    def official_name(self) -> str:
+        return {"mlps-2021": "网络安全等级测评报告模版（2021版）",
+                "mlps-2025": "网络安全等级测评报告模版（2025版）"}[self.value]
+
+
+class Scoring(Frozen):
+    """The 等保 scoring method and its constants; see docs/scoring.md for the formula and sources.
+    ``provenance`` is for the profile's readers and docs only; reports print the method itself."""
+
+    method: ScoringMethod = ScoringMethod.MLPS_2021
+    weights: dict[Severity, float] = Field(  # deduction factor f(ω) per 测评项 importance
         default_factory=lambda: {Severity.CRITICAL: 3.0, Severity.MAJOR: 2.0, Severity.MINOR: 1.0}
     )
-    partial_credit: float = 0.5
+    partial_credit: float = Field(default=0.5, ge=0, le=1)
+    attention_coefficient: float = Field(default=0.5, ge=0, le=1)  # 关注系数 y: technical share
     grades: dict[str, float] = Field(default_factory=lambda: {"优": 90.0, "良": 80.0, "中": 70.0})
-    provenance: str = "2021 等级测评报告模板: 关键/重要/一般 weights 3/2/1; 优/良/中 at 90/80/70"
+    pass_threshold: float = Field(default=70.0, ge=0, le=100)  # mlps-2025: lowest score of 基本符合
+    documents: tuple[str, ...] = ("gbt-22239-2019",)  # the documents whose controls the 等保 score covers
+    provenance: str = "docs/scoring.md"
 
 
 class ProfileHeader(Frozen):

@@ -92,13 +92,18 @@ PROBES: dict[str, str] = {
 #: Attributes set on a probe function by :func:`probe`.
 PROBE_ATTR = "ihc_probe"
 FACTS_ATTR = "ihc_facts"
+PARTS_ATTR = "ihc_parts"
 
 
-def probe(probe_id: str, facts: tuple[str, ...] | None = None) -> Callable[[F], F]:
+def probe(probe_id: str, facts: tuple[str, ...] | None = None,
+          parts: tuple[str, ...] | None = None) -> Callable[[F], F]:
     """Mark a pytest test function as the probe ``probe_id``.
 
     ``facts`` names the host fact sections it reads, so a run gathers only what its planned
     probes need (``None``: every section, the safe default for users' own probes).
+    ``parts`` names the fixed sub-checks a multi-part probe can give to ``judge_parts``, also
+    those it gives only when a component is present (nginx parts on a Tomcat-only host): a
+    profile may mark any of them decisive (``Control.decisive``).
 
     >>> @probe("host.password_ageing", facts=("passwd", "shadow", "login_defs"))
     ... def test_password_ageing(check, host): ...
@@ -107,6 +112,7 @@ def probe(probe_id: str, facts: tuple[str, ...] | None = None) -> Callable[[F], 
     def mark(fn: F) -> F:
         setattr(fn, PROBE_ATTR, probe_id)
         setattr(fn, FACTS_ATTR, facts)
+        setattr(fn, PARTS_ATTR, parts)
         return fn
 
     return mark
@@ -123,6 +129,15 @@ def facts_needed(probe_ids: Iterable[str]) -> set[str] | None:
             return None
         needed.update(facts)
     return needed
+
+
+def declared_parts(probe_id: str | None) -> frozenset[str] | None:
+    """The sub-check names a built-in probe declares (``probe(parts=...)``); None when it
+    declares none or is not a built-in probe."""
+    if probe_id is None or probe_id not in PROBES:
+        return None
+    parts = getattr(probe_function(probe_id), PARTS_ATTR, None)
+    return frozenset(parts) if parts is not None else None
 
 
 def probe_function(probe_id: str) -> Callable[..., object]:

@@ -119,6 +119,16 @@ class ObjectResult(Model):
     attestation: str = ""  # id of the attestation that judged it (method attest/manual)
 
 
+class HighRiskCaseRef(Model):
+    """The 判例 a high-risk control is keyed to and its compensating factors (profile.HighRiskCase):
+    a failing high-risk control is a candidate the assessor weighs against these factors."""
+
+    guide: str
+    id: str
+    title: str
+    compensating: tuple[str, ...] = ()
+
+
 class ControlResult(Model):
     """The aggregated verdict on one control, with the catalog data the report needs."""
 
@@ -137,6 +147,7 @@ class ControlResult(Model):
     status_zh: str
     counts: dict[str, int]
     parameters: dict[str, Any] = Field(default_factory=dict)
+    high_risk_case: HighRiskCaseRef | None = None
 
 
 class TestedObject(Model):
@@ -161,14 +172,31 @@ class RunInfo(Model):
 
 
 class Score(Model):
-    """等保-style score (docs/scoring.md): 0-100, before and after waivers, and the grade."""
+    """The 等保 综合得分 by a named official method (docs/scoring.md), with the grade and the gates
+    that decided it. Waivers never raise it: a waived failure scores as the failure it is and is
+    counted in ``accepted_risk``. ``provisional`` says the figure is not yet the template's own
+    (``provisional_reasons`` are machine keys, explained in docs/scoring.md)."""
 
-    value: float  # after waivers, the one the conclusion uses
-    before_waivers: float
-    grade: str  # 优 / 良 / 中 / 差
-    gated_by_high_risk: bool
-    judged_controls: int
-    rules: str
+    method: str  # mlps-2021 | mlps-2025
+    method_name: str  # the template's official name
+    value: float  # 综合得分 M = V_t + V_m
+    technical: float  # V_t, the technical part after deductions
+    management: float  # V_m, the management part after deductions
+    attention_coefficient: float  # y, the technical share of 100
+    grade: str  # 优/良/中/差 (mlps-2021) or 符合/基本符合/不符合 (mlps-2025)
+    gated_by_high_risk: bool  # a high-risk candidate fails: 差 / 不符合 whatever the score
+    gated_by_medium_risk: bool  # mlps-2021: 优 withheld by a 中风险 finding
+    high_risk_candidates: tuple[str, ...] = ()  # failing high-risk controls (candidates, see high_risk_case)
+    medium_risk: tuple[str, ...] = ()  # failing 关键/重要 controls that are not high-risk
+    judged_items: int  # 测评项 in the formula (n = t + m, 不适用 left out)
+    technical_items: int
+    management_items: int
+    unjudged_items: int = 0  # items with an object 检查错误/未检查: scored 0
+    management_granularity: str = "控制点"  # 测评项 or 控制点: how management controls enter the formula
+    provisional: bool = False
+    provisional_reasons: tuple[str, ...] = ()
+    accepted_risk: int = 0  # failing results under an active waiver (never counted as 符合)
+    rules: str  # the method in plain Chinese, with its official name
 
 
 class AttestationRecord(Model):
@@ -206,14 +234,31 @@ class WaiverRecord(Model):
     signer_key: str = ""  # fingerprint of the key that signed it, if signed
 
 
+class Conclusion(Model):
+    """The conclusion of one document (or of the whole run, ``document`` empty), as the documents
+    define it (docs/scoring.md): a required control failing decides 不符合; errors and unchecked
+    controls only ever make the conclusion incomplete, never better."""
+
+    document: str = ""
+    status: Status
+    status_zh: str
+    exit_code: int
+    rule: str  # which rule decided: required-failure, unjudged-required, failures, unjudged, conformant, nothing-judged
+    incomplete: bool = False  # some control is 检查错误 or 未检查
+    required_failures: tuple[str, ...] = ()  # failing high-risk or 关键 controls
+    unjudged: tuple[str, ...] = ()  # controls 检查错误 or 未检查
+
+
 class Summary(Model):
     status: Status
     status_zh: str
     exit_code: int
     controls: dict[str, int]
     objects: dict[str, int]
+    incomplete: bool = False
     high_risk_failures: tuple[str, ...] = ()
     accepted_risk: int = 0  # failing results covered by an active waiver
+    conclusions: tuple[Conclusion, ...] = ()  # per document, in catalog order
     score: Score | None = None
 
 
@@ -238,13 +283,66 @@ def counts(statuses: Iterable[Status]) -> dict[str, int]:
     return {s.value: c.get(s, 0) for s in Status}
 
 
-def overall(control_statuses: Iterable[Status]) -> tuple[Status, int]:
-    """The run's state and exit code: any failure -> 1; else any error/unchecked -> 3; else 0."""
-    seen = set(control_statuses)
-    if seen & {Status.FAIL, Status.PARTIAL}:
-        return (Status.FAIL if Status.PASS not in seen else Status.PARTIAL), ExitCode.NON_CONFORMANT
-    if seen & {Status.ERROR, Status.NOT_CHECKED}:
-        return (Status.ERROR if Status.ERROR in seen else Status.NOT_CHECKED), ExitCode.INCOMPLETE
-    if not seen or seen == {Status.NOT_APPLICABLE}:
-        return Status.NOT_CHECKED, ExitCode.INCOMPLETE
-    return Status.PASS, ExitCode.CONFORMANT
+_REQUIRED_SEVERITY = "关键"
+_BAD = frozenset({Status.FAIL, Status.PARTIAL})
+_UNJUDGED = frozenset({Status.ERROR, Status.NOT_CHECKED})
+
+
+def required(control: ControlResult) -> bool:
+    """A control whose failure decides 不符合 alone: a high-risk control or a 关键 one."""
+    return control.high_risk or control.severity == _REQUIRED_SEVERITY
+
+
+def _required_failure(control: ControlResult) -> bool:
+    # a high-risk finding on any one object is a high-risk finding (部分符合 counts);
+    # a 关键 control fails when it is 不符合
+    if control.high_risk:
+        return control.status in _BAD
+    return control.severity == _REQUIRED_SEVERITY and control.status is Status.FAIL
+
+
+def conclude(controls: Iterable[ControlResult], document: str = "") -> Conclusion:
+    """The conclusion and exit code of a set of controls (docs/scoring.md, "Conclusions").
+
+    1. a required control fails -> 不符合 (exit 1), whatever else is unjudged;
+    2. no required failure, but a required control is 检查错误/未检查 -> that state (exit 1 when
+       other failures exist, else 3): 部分符合 would claim that control was met;
+    3. other failures -> 部分符合 if something passed, else 不符合 (exit 1);
+    4. no failure, something unjudged -> 检查错误/未检查 (exit 3); never 符合;
+    5. nothing judged -> 未检查 (exit 3); else 符合 (exit 0).
+    """
+    cs = [c for c in controls if c.status is not Status.NOT_APPLICABLE]
+    seen = {c.status for c in cs}
+    unjudged = tuple(c.control_id for c in cs if c.status in _UNJUDGED)
+    req_fail = tuple(c.control_id for c in cs if _required_failure(c))
+    req_unjudged = [c for c in cs if required(c) and c.status in _UNJUDGED]
+    failing = bool(seen & _BAD)
+
+    def out(status: Status, code: int, rule: str) -> Conclusion:
+        return Conclusion(document=document, status=status, status_zh=status.zh, exit_code=code, rule=rule,
+                          incomplete=bool(unjudged), required_failures=req_fail, unjudged=unjudged)
+
+    def unjudged_state(among: Iterable[ControlResult]) -> Status:
+        return Status.ERROR if any(c.status is Status.ERROR for c in among) else Status.NOT_CHECKED
+
+    if req_fail:
+        return out(Status.FAIL, ExitCode.NON_CONFORMANT, "required-failure")
+    if req_unjudged:
+        code = ExitCode.NON_CONFORMANT if failing else ExitCode.INCOMPLETE
+        return out(unjudged_state(req_unjudged), code, "unjudged-required")
+    if failing:
+        status = Status.PARTIAL if seen & {Status.PASS, Status.PARTIAL} else Status.FAIL
+        return out(status, ExitCode.NON_CONFORMANT, "failures")
+    if unjudged:
+        return out(unjudged_state(cs), ExitCode.INCOMPLETE, "unjudged")
+    if not cs:
+        return out(Status.NOT_CHECKED, ExitCode.INCOMPLETE, "nothing-judged")
+    return out(Status.PASS, ExitCode.CONFORMANT, "conformant")
+
+
+def conclude_documents(controls: Iterable[ControlResult]) -> tuple[Conclusion, ...]:
+    """One conclusion per document the controls cite, in the order they first appear."""
+    by_doc: dict[str, list[ControlResult]] = {}
+    for c in controls:
+        by_doc.setdefault(c.document, []).append(c)
+    return tuple(conclude(cs, doc) for doc, cs in by_doc.items())

@@ -186,7 +186,8 @@ def test_the_default_profile_carries_the_scoring_block(default: Profile) -> None
     assert {k.value: v for k, v in s.weights.items()} == {"关键": 3.0, "重要": 2.0, "一般": 1.0}
     assert s.partial_credit == 0.5
     assert s.grades == {"优": 90.0, "良": 80.0, "中": 70.0}
-    assert "[K]" in s.provenance
+    assert s.method.value == "mlps-2021" and s.attention_coefficient == 0.5 and s.pass_threshold == 70
+    assert "docs/scoring.md" in s.provenance
     assert _header(DEFAULT_PROFILE).get("scoring") is not None
     for pid in SHIPPED[:3]:
         assert _header(pid).get("scoring") is None, f"{pid}: scoring belongs to the default only"
@@ -436,6 +437,23 @@ def test_high_risk_candidates_are_flagged(profiles: dict[str, Profile]) -> None:
                 "L3-ABS1-01.external", "L3-CES1-18.external", "L3-CES1-27.ciphers", "L3-CES1-27.dbtls",
                 "L3-CES1-27.links"):
         assert p.control(cid).high_risk, f"{cid} is a high-risk candidate (notes §9)"
+
+
+def test_every_high_risk_flag_names_its_case_and_compensating_factors(profiles: dict[str, Profile]) -> None:
+    """High-risk is a candidate keyed to the T/ISEAA 001-2020 判例 it comes from (or, for a basic-
+    standard precondition, to the clause); 等保 判例 carry the 补偿因素 that would lower them."""
+    for pid, p in profiles.items():
+        for c in p.controls:
+            case = c.high_risk_case
+            if not c.high_risk:
+                assert case is None, f"{pid}/{c.id}: a case on a control that is not high-risk"
+                continue
+            assert case is not None, f"{pid}/{c.id}: high_risk without high_risk_case"
+            assert case.id == c.source.clause, f"{pid}/{c.id}: the case is filed under the control's clause"
+            if c.source.document == "gbt-22239-2019":
+                assert case.guide == "T/ISEAA 001-2020" and case.compensating, f"{pid}/{c.id}"
+            else:
+                assert case.guide != "T/ISEAA 001-2020" and not case.compensating, f"{pid}/{c.id}"
 
 
 # ---- 6. documents -------------------------------------------------------------------------------

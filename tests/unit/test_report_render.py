@@ -32,8 +32,9 @@ from ihconform.results import (
     WaiverRecord,
     WaiverRef,
     aggregate,
+    conclude,
+    conclude_documents,
     counts,
-    overall,
 )
 from ihconform.results import (
     TestedObject as Obj,
@@ -107,7 +108,8 @@ def rich_result(*, flip: dict[tuple[str, str], Status] | None = None, run_id: st
                                       item="", requirement=f"{tzh}（原文）", method=method, severity=sev,
                                       high_risk=hr, area=area, status=st, status_zh=st.zh, counts=counts(sts),
                                       parameters=params))
-    st, code = overall(c.status for c in controls)
+    done = conclude(controls)
+    st, code = done.status, done.exit_code
     return RunResult(
         tool={"name": "ihconform", "version": "0.0-test", "python": "3.x"},
         institution={"name": "重庆市测试医院 <b>互联网医院</b>", "licence_number": "PDY00001",
@@ -120,8 +122,12 @@ def rich_result(*, flip: dict[tuple[str, str], Status] | None = None, run_id: st
                     inventory_sha256="ef" * 32),
         summary=Summary(status=st, status_zh=st.zh, exit_code=code, controls=counts(c.status for c in controls),
                         objects=counts(r.status for r in rows), high_risk_failures=("CQ-BW",), accepted_risk=1,
-                        score=Score(value=61.11, before_waivers=52.78, grade="差", gated_by_high_risk=False,
-                                    judged_controls=6, rules="weights 关键=3/重要=2/一般=1; partial 0.5")),
+                        incomplete=done.incomplete, conclusions=conclude_documents(controls),
+                        score=Score(method="mlps-2021", method_name="网络安全等级测评报告模版（2021版）",
+                                    value=61.11, technical=30.0, management=31.11, attention_coefficient=0.5,
+                                    grade="差", gated_by_high_risk=False, gated_by_medium_risk=False,
+                                    judged_items=6, technical_items=4, management_items=2, accepted_risk=1,
+                                    rules="依据《网络安全等级测评报告模版（2021版）》。综合得分按测评项扣分。")),
         controls=tuple(controls), results=tuple(rows),
         objects=(Obj(type="site", id="site", label="互联网医院"),
                  Obj(type="host-os", id="app01", label=f"app01 {HOSTILE}.example"),

@@ -92,7 +92,7 @@ def test_cipher_suites(check: Check, run_cache: RunCache, evidence: EvidenceSink
                         f"{len(scan.suites)} 个套件均非弱套件 / no weak suite among {len(scan.suites)}"))
 
 
-@probe("tls.certificate", facts=())
+@probe("tls.certificate", facts=(), parts=("path_validation", "hostname_match", "expiry_window", "key_size"))
 def test_certificate(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> None:
     min_rsa, min_ec = check.int_param("min_rsa_bits"), check.int_param("min_ec_bits")
     min_days = check.float_param("min_days_left")
@@ -175,7 +175,7 @@ def test_gm(check: Check, evidence: EvidenceSink) -> None:
                         "; ".join(f"{a['protocol']} {a['suite']}: {a['answer']}" for a in rep.attempts)))
 
 
-@probe("tls.database", facts=())
+@probe("tls.database", facts=(), parts=("tls_offered", "plaintext_refused"))
 def test_database(check: Check, evidence: EvidenceSink) -> None:
     """Network-side TLS of a database port (the host-side settings are ``db.tls``)."""
     db = check.obj.ref

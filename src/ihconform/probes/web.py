@@ -53,7 +53,8 @@ def _everywhere(root: Directive, name: str) -> list[Directive]:
     return [d for d in root.walk() if d.name == name and d.children is None]
 
 
-@probe("web.hardening", facts=("nginx", "tomcat"))
+@probe("web.hardening", facts=("nginx", "tomcat"),
+       parts=("nginx server_tokens off", "nginx autoindex off", "nginx stub_status not public"))
 def test_hardening(check: Check, host_facts: HostFacts) -> None:
     """No information disclosure (L3-CES1-18): nginx ``server_tokens off``, ``autoindex off``,
     no ``stub_status`` reachable by everyone; Tomcat shutdown port disabled or its command
@@ -123,7 +124,8 @@ def _tls_servers(srvs: list[Server]) -> list[Server]:
     return [s for s in srvs if s.ssl]
 
 
-@probe("web.tls_config", facts=("nginx", "tomcat"))
+@probe("web.tls_config", facts=("nginx", "tomcat"),
+       parts=("nginx serves TLS", "nginx protocols", "nginx ciphers", "HTTP redirected to HTTPS"))
 def test_tls_config(check: Check, host_facts: HostFacts) -> None:
     """Transport encryption configured strongly (L3-CES1-03/27, L3-CNS1-08): no SSLv3/TLS 1.0/
     TLS 1.1, no weak cipher suites, plain HTTP redirected to HTTPS."""
@@ -172,7 +174,7 @@ def test_tls_config(check: Check, host_facts: HostFacts) -> None:
                                 if need_redirect else "(not required)"})
 
 
-@probe("web.logging", facts=("nginx", "tomcat"))
+@probe("web.logging", facts=("nginx", "tomcat"), parts=("nginx access_log on", "nginx error_log on"))
 def test_logging(check: Check, host_facts: HostFacts) -> None:
     """Web access and errors recorded (L3-CES1-12): access_log and error_log not turned off
     or sent to a null device; Tomcat AccessLogValve present."""
@@ -197,7 +199,8 @@ def test_logging(check: Check, host_facts: HostFacts) -> None:
     check.judge_parts(parts, observed=observed, expected={"logs": f"not {sorted(null_targets)}"})
 
 
-@probe("web.worker_user", facts=("nginx", "tomcat", "processes"))
+@probe("web.worker_user", facts=("nginx", "tomcat", "processes"),
+       parts=("nginx user directive", "nginx workers running as", "Tomcat process user"))
 def test_worker_user(check: Check, host_facts: HostFacts, host: HostView) -> None:
     """Least privilege for the web tier (L3-CES1-08): nginx workers and Tomcat not root."""
     forbidden = {str(u) for u in check.list_param("forbidden_users")}

@@ -161,8 +161,9 @@ def catalog_texts(profile: Any, result: RunResult | None = None) -> CatalogTexts
         judged = {c.control_id for c in result.controls}
         for doc in dict.fromkeys(c.source.document for c in profile.controls):
             controls = [c for c in profile.controls if c.source.document == doc and c.id in judged]
-            if controls:
-                scores[doc] = compute_score(controls, result.results, profile.scoring)
+            score = compute_score(controls, result.results, profile.scoring) if controls else None
+            if score is not None:
+                scores[doc] = score
     return CatalogTexts(docs, rem, scores)
 
 

@@ -19,7 +19,8 @@ from markupsafe import Markup
 from ihconform.diff import RunDiff
 from ihconform.report import charts
 from ihconform.report.i18n import BASIC_TOPICS, KNOWN_DOCUMENTS, METHODS, OBJECT_TYPES, Lang, labels
-from ihconform.results import ControlResult, EvidenceRef, ObjectResult, RunResult, Score, Status, overall
+from ihconform.results import ControlResult, EvidenceRef, ObjectResult, RunResult, Score, Status, conclude
+from ihconform.scoring import risk_level
 
 _BAD = (Status.FAIL, Status.PARTIAL)
 #: Keys of an uplink result's observed value read as the measured bandwidth, in order of preference.
@@ -125,7 +126,7 @@ def _status_labels(lang: Lang) -> dict[str, str]:
 def _risk(c: ControlResult, lang: Lang) -> str:
     """Risk level in the manner of the 测评报告's 风险分析: high-risk items are 高; failing 关键/重要
     items 中; the rest 低. Unjudged items get the level their failure would have."""
-    level = "高" if c.high_risk else "中" if c.severity in ("关键", "重要") else "低"
+    level = risk_level(c.high_risk, c.severity)
     return level if lang == "zh" else {"高": "High", "中": "Medium", "低": "Low"}[level]
 
 
@@ -259,7 +260,7 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
     for doc_id in dict.fromkeys(c.document for c in result.controls):
         cs = [v for v in views if v.c.document == doc_id]
         cnt = {s.value: sum(1 for v in cs if v.c.status is s) for s in Status}
-        st, _ = overall(v.c.status for v in cs)
+        st = conclude((v.c for v in cs), doc_id).status
         title, number = docs[doc_id]
         doc_rows.append({"id": doc_id, "title": title, "number": number, "counts": cnt,
                          "score": (scores or {}).get(doc_id),
