@@ -23,7 +23,7 @@ from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
 from ihconform.engine import FORMATS
 from ihconform.errors import ConfigError, IhconformError, Location
 from ihconform.inventory import Inventory, load_inventory, local_inventory
-from ihconform.plan import matches_only
+from ihconform.plan import check_only, matches_only
 from ihconform.profile import Method, Profile
 from ihconform.registry import PROBES, user_probe_ids
 from ihconform.results import ExitCode, Status
@@ -68,6 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ihconform.engine import DEFAULT_REPORTS, execute, new_run_id, pytest_args, run_folder
 
     profile, _inventory = _load_inputs(args)  # validate everything before anything is written
+    check_only(profile, tuple(args.only or ()))  # a selector that matches nothing: exit 2, no run folder
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
