@@ -126,3 +126,24 @@ def test_upload_refuses_a_partial_bundle_before_sending_anything(runs, tmp_path)
     assert "--allow-partial" in _one_line_error(proc.stderr) and "NOT completed" not in proc.stdout
     allowed = run_cli("upload", str(out), *common, "--allow-partial")  # past the refusal, to the next check
     assert "--allow-partial" not in allowed.stderr and "统一社会信用代码" in allowed.stderr, allowed.stderr
+
+
+def test_report_cover_of_a_partial_run_says_zhuanxiang_and_the_selection():
+    from ihconform.report.render import render_html
+    from ihconform.report.view import build_view
+    from ihconform.results import Selection
+
+    from .test_report_render import rich_result
+
+    full = rich_result()
+    sel = Selection(only=("L3-CES1", "附录1 四(一)"), partial=True, controls=2, profile_controls=253)
+    part = full.model_copy(update={"run": full.run.model_copy(update={"selection": sel})})
+    view = build_view(part)
+    assert view.partial == "专项检查（非完整年度测试）"
+    assert view.cover[0] == ("检查范围", "仅 --only L3-CES1 附录1 四(一)：2 / 253 个控制项")
+    html = render_html(view)
+    assert "专项检查" in html and "2 / 253" in html
+    en = render_html(build_view(part, lang="en"))
+    assert "Partial run" in en and "2 of 253 controls" in en
+    full_view = build_view(full)
+    assert not full_view.partial and "专项检查" not in render_html(full_view)
