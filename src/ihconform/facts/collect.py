@@ -109,8 +109,8 @@ class HostFacts:
             raise FactUnavailable(f"host {self.host_id}: {failure_cause(res.text)} "
                                   f"({name} exited {res.exit_code}; command `{_short(spec.command)}`)")
         if res.truncated:  # a flooded `ps` lists no forbidden service: an incomplete listing passes nothing
-            raise FactUnavailable(f"host {self.host_id}: `{_short(spec.command)}` output exceeded the {spec.cap} byte cap "
-                                  "and was cut off; an incomplete listing is not judged")
+            raise FactUnavailable(f"host {self.host_id}: {name} output exceeded the {spec.cap} byte cap and was cut "
+                                  f"off; an incomplete listing is not judged (command `{_short(spec.command)}`)")
         return res
 
     def text(self, name: str) -> str:
