@@ -65,8 +65,11 @@ def _load_inputs(args: argparse.Namespace) -> tuple[Profile, Inventory | None]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
     from ihconform.engine import DEFAULT_REPORTS, execute, new_run_id, pytest_args, run_folder
 
+    t0 = time.monotonic()  # the printed duration covers the whole run, reports included
     profile, _inventory = _load_inputs(args)  # validate everything before anything is written
     check_only(profile, tuple(args.only or ()))  # a selector that matches nothing: exit 2, no run folder
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
@@ -98,23 +101,49 @@ def cmd_run(args: argparse.Namespace) -> int:
             return code
         _err(f"the run wrote no results (pytest exit {code}); see the messages above")
         return ExitCode.USAGE if code == 4 else ExitCode.INCOMPLETE  # 4: pytest usage error
-    summarize(json.loads(results.read_text(encoding="utf-8")), results, sys.stdout)
+    summarize(json.loads(results.read_text(encoding="utf-8")), results, sys.stdout,
+              elapsed=time.monotonic() - t0)
     return code
 
 
-def summarize(data: dict[str, object], path: Path, out: object) -> None:
-    """The terse terminal summary of a run, read back from results.json."""
+def unreachable_hosts(data: dict[str, object], folder: Path) -> list[tuple[str, str]]:
+    """Hosts that could not be reached or dropped mid-run, with why, from the run's transcripts
+    (``evidence/hosts/<id>/transcript.json``, listed in results.json ``evidence``)."""
+    out: list[tuple[str, str]] = []
+    evidence = data.get("evidence") or []
+    assert isinstance(evidence, list)
+    for e in evidence:
+        if e.get("kind") != "transcript":
+            continue
+        try:
+            t = json.loads((folder / e["path"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if t.get("error"):
+            out.append((str(t.get("host", "")), str(t["error"])))
+    return out
+
+
+def summarize(data: dict[str, object], path: Path, out: object, elapsed: float | None = None) -> None:
+    """The terse terminal summary of a run, read back from results.json. Unreachable hosts come
+    first, on one line: every verdict below about them is 检查错误 for that one reason."""
     w = out.write  # type: ignore[attr-defined]
     summary = data["summary"]
     run = data["run"]
     assert isinstance(summary, dict) and isinstance(run, dict)
+    down = unreachable_hosts(data, path.parent)
+    if down:
+        w(f"无法连接的主机 / unreachable hosts ({len(down)}): "
+          + "; ".join(f"{h} ({printable(why.removeprefix(f'host {h}: '), lines=False)[:80]})" for h, why in down)
+          + "\n")
     c = summary["controls"]
     order = [Status.PASS, Status.PARTIAL, Status.FAIL, Status.NOT_APPLICABLE, Status.NOT_CHECKED, Status.ERROR]
     w("\n控制项 / controls: " + " · ".join(f"{s.zh} {c.get(s.value, 0)}" for s in order) + "\n")
     o = summary["objects"]
     w("检查点 / checks:   " + " · ".join(f"{s.zh} {o.get(s.value, 0)}" for s in order) + "\n")
     status = Status(summary["status"])
-    w(f"结论 / result: {status.zh} ({status.en}) — exit {summary['exit_code']} · {run['duration_s']} s\n")
+    took = f"{elapsed:.1f}" if elapsed is not None else run["duration_s"]
+    w(f"结论 / result: {status.zh} ({status.en}) — exit {summary['exit_code']} · {took} s\n")
     if summary.get("high_risk_failures"):
         w("高风险项 / high-risk failures: " + ", ".join(summary["high_risk_failures"]) + "\n")
     controls = data["controls"]

@@ -270,6 +270,10 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
         if state.formats & {"html", "pdf"}:
             from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
 
+            # rendering a PDF takes seconds to minutes: say so, or the run looks hung after the checks
+            names = ", ".join(f"report.{f}" for f in ("html", "pdf") if f in state.formats)
+            sys.stderr.write(f"正在生成 / rendering {names} …\n")
+            sys.stderr.flush()
             write_run_reports(result, partial, state.plan.profile, state.formats)
         os.rename(partial, final)
     except OSError as exc:
