@@ -189,6 +189,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"清单 / inventory {'(embedded default)' if inventory is None else args.inventory}: "
           f"{len(inv.hosts)} hosts, {len(inv.databases)} databases, {len(inv.tls_endpoints)} TLS endpoints, "
           f"{len(inv.uplinks)} uplinks, {len(inv.av_systems)} AV systems")
+    if inventory is not None:  # the embedded default has no institution, keys or ledger to warn about
+        from ihconform.preflight import inventory_warnings
+
+        for line in inventory_warnings(profile, inventory):
+            sys.stderr.write(f"警告 / warning: {printable(line, lines=False)}\n")
     print("有效 / valid")
     return ExitCode.CONFORMANT
 

@@ -76,3 +76,158 @@ def test_summary_of_a_run_with_every_host_reached_has_no_unreachable_line(tmp_pa
     buf = io.StringIO()
     summarize(doc, tmp_path / "results.json", buf, elapsed=12.25)
     assert "unreachable" not in buf.getvalue() and "exit 0 · 12.2 s" in buf.getvalue()
+
+
+# ---- attest add / waiver add: a past --valid-until is one line, exit 2 -------------------------
+
+_ATTEST = ("attest", "add", "--id", "ATT-1", "--control", "CQ-A1-4.6-a", "--statement", "s", "--attester", "张三",
+           "--role", "科长", "--organisation", "医院", "--result", "pass")
+_WAIVE = ("waiver", "add", "--id", "W-1", "--control", "L3-PES1-19", "--justification", "j",
+          "--compensating-control", "c", "--risk", "中", "--approver", "王五", "--approver-role", "院长",
+          "--approver-organisation", "医院")
+
+
+@pytest.mark.parametrize("cmd", [_ATTEST, _WAIVE], ids=["attest", "waiver"])
+def test_a_past_valid_until_is_one_line_exit_2_and_writes_nothing(tmp_path, cmd):
+    from .test_cli import run_cli
+
+    ledger = tmp_path / "ledger.yaml"
+    proc = run_cli(*cmd, "--ledger", str(ledger), "--valid-until", "2020-01-31")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr and "validation error" not in proc.stderr, proc.stderr
+    assert "--valid-until 2020-01-31" in lines[0] and "is in the past" in lines[0]
+    assert not ledger.exists()
+    ok = run_cli(*cmd, "--ledger", str(ledger), "--valid-until", "2099-01-31")
+    assert ok.returncode == 0 and ledger.exists(), ok.stderr
+
+
+def test_a_waiver_ending_before_it_starts_is_one_line_exit_2(tmp_path):
+    from .test_cli import run_cli
+
+    proc = run_cli(*_WAIVE, "--ledger", str(tmp_path / "w.yaml"), "--valid-from", "2099-06-01",
+                   "--valid-until", "2099-01-31")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "is before --valid-from 2099-06-01" in proc.stderr
+
+
+# ---- attest pubkey: the public half of an existing key --------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["ed25519", "sm2-sm3"])
+def test_pubkey_shows_what_keygen_printed(tmp_path, algorithm):
+    from .test_cli import run_cli
+
+    if algorithm == "sm2-sm3":
+        pytest.importorskip("gmssl")
+    key = tmp_path / "k.pem"
+    made = run_cli("attest", "keygen", "--algorithm", algorithm, "--out", str(key), "--owner", "张三")
+    assert made.returncode == 0, made.stderr
+    shown = run_cli("attest", "pubkey", str(key), "--owner", "张三")
+    assert shown.returncode == 0, shown.stderr
+    # everything after the private-key line is identical: fingerprint and keyring entry
+    assert made.stdout.splitlines()[1:] == shown.stdout.splitlines()[1:]
+    assert "public_key:" in shown.stdout and "张三" in shown.stdout
+
+
+def test_pubkey_of_a_file_that_is_no_key_is_one_line_exit_2(tmp_path):
+    from .test_cli import run_cli
+
+    bad = tmp_path / "bad.pem"
+    bad.write_text("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n", encoding="utf-8")
+    for path in (bad, tmp_path / "missing.pem"):
+        proc = run_cli("attest", "pubkey", str(path))
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert str(path) in proc.stderr
+
+
+# ---- records init: the empty ledger files an inventory names ---------------------------------------
+
+
+def test_records_init_creates_the_files_an_inventory_names_and_it_then_loads(tmp_path):
+    from ihconform.inventory import load_inventory
+
+    from .test_cli import run_cli
+
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("institution: {name: 测试医院}\nsystem: {name: 互联网医院}\n"
+                   "evidence: {attestations: ledger/, waivers: waivers.yaml, keyring: keys/keyring.yaml}\n",
+                   encoding="utf-8")
+    before = run_cli("validate", "-i", str(inv))
+    assert before.returncode == 2 and "referenced file not found" in before.stderr
+    proc = run_cli("records", "init", "-i", str(inv))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "ledger").is_dir() and (tmp_path / "keys" / "keyring.yaml").is_file()
+    loaded = load_inventory(inv)
+    assert loaded.evidence.waivers == tmp_path / "waivers.yaml"
+    assert run_cli("validate", "-i", str(inv)).returncode == 0
+    # attest add fills the folder ledger, and a second init leaves everything as it is
+    add = run_cli(*_ATTEST, "-i", str(inv), "--valid-until", "2099-01-31")
+    assert add.returncode == 0 and (tmp_path / "ledger" / "ATT-1.yaml").is_file(), add.stderr
+    waivers = (tmp_path / "waivers.yaml").read_text(encoding="utf-8")
+    again = run_cli("records", "init", "-i", str(inv))
+    assert again.returncode == 0 and again.stdout.count("exists, left as is") == 3
+    assert (tmp_path / "waivers.yaml").read_text(encoding="utf-8") == waivers
+
+
+def test_records_init_without_inventory_writes_three_files_and_the_evidence_snippet(tmp_path):
+    from .test_cli import run_cli
+
+    proc = run_cli("records", "init", "--dir", str(tmp_path / "ev"))
+    assert proc.returncode == 0, proc.stderr
+    for name, key in (("attestations.yaml", "attestations: []"), ("waivers.yaml", "waivers: []"),
+                      ("keyring.yaml", "keys: []")):
+        assert key in (tmp_path / "ev" / name).read_text(encoding="utf-8")
+    assert "evidence:\n  attestations:" in proc.stdout
+
+
+def test_records_init_for_an_inventory_without_evidence_is_one_line_exit_2(tmp_path):
+    from .test_cli import run_cli
+
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("institution: {name: x}\nsystem: {name: y}\n", encoding="utf-8")
+    proc = run_cli("records", "init", "-i", str(inv))
+    assert proc.returncode == 2 and "names no evidence files" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# ---- validate: warnings on inputs that load but would make a poor run ------------------------------
+
+
+def test_validate_warns_on_empty_codes_empty_known_hosts_and_unknown_controls(tmp_path):
+    from .test_cli import run_cli
+
+    (tmp_path / "known_hosts").write_text("", encoding="utf-8")
+    (tmp_path / "att.yaml").write_text(
+        "attestations:\n  - {id: A-1, control: CQ-A1-4.6-x, objects: [site], statement: s, attester: {name: a, "
+        "role: b, organisation: c}, date: 2026-01-01, valid_until: 2099-01-01, result: pass}\n", encoding="utf-8")
+    (tmp_path / "w.yaml").write_text(
+        "waivers:\n  - {id: W-1, control: L3-NOPE-01, objects: ['*'], justification: j, compensating_control: c, "
+        "risk: low, approver: {name: a, role: b, organisation: c}, valid_from: 2026-01-01, "
+        "valid_until: 2099-01-01}\n", encoding="utf-8")
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("institution: {name: 测试医院}\nsystem: {name: 互联网医院}\n"
+                   "defaults: {user: ihc, known_hosts: known_hosts}\n"
+                   "hosts:\n  - {id: app01, address: 198.51.100.10}\n"
+                   "evidence: {attestations: att.yaml, waivers: w.yaml}\n", encoding="utf-8")
+    proc = run_cli("validate", "-i", str(inv))
+    assert proc.returncode == 0 and "有效 / valid" in proc.stdout
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("警告 / warning: ")]
+    text = "\n".join(warnings)
+    assert len(warnings) == 5, proc.stderr
+    assert "credit_code" in text and "licence_number" in text
+    assert "known_hosts" in text and "is empty or missing" in text and "app01" in text
+    assert "attestation A-1" in text and "CQ-A1-4.6-x" in text
+    assert "waiver W-1" in text and "L3-NOPE-01" in text
+
+
+def test_validate_of_a_complete_inventory_warns_about_nothing(tmp_path):
+    from .test_cli import run_cli
+
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("institution: {name: 测试医院, credit_code: 91500000MA5U000000, licence_number: PDY00001X}\n"
+                   "system: {name: 互联网医院}\nhosts:\n"
+                   "  - {id: app01, address: 198.51.100.10, user: ihc, host_key: 'ssh-ed25519 "
+                   "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'}\n", encoding="utf-8")
+    proc = run_cli("validate", "-i", str(inv))
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
