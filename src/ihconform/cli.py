@@ -136,6 +136,10 @@ def summarize(data: dict[str, object], path: Path, out: object, elapsed: float |
         w(f"无法连接的主机 / unreachable hosts ({len(down)}): "
           + "; ".join(f"{h} ({printable(why.removeprefix(f'host {h}: '), lines=False)[:80]})" for h, why in down)
           + "\n")
+    sel = run.get("selection") or {}
+    if sel.get("partial"):
+        w(f"专项检查 / partial run: --only {' '.join(sel.get('only', []))} "
+          f"({sel.get('controls')} / {sel.get('profile_controls')} controls)\n")
     c = summary["controls"]
     order = [Status.PASS, Status.PARTIAL, Status.FAIL, Status.NOT_APPLICABLE, Status.NOT_CHECKED, Status.ERROR]
     w("\n控制项 / controls: " + " · ".join(f"{s.zh} {c.get(s.value, 0)}" for s in order) + "\n")
@@ -218,6 +222,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 def cmd_controls(args: argparse.Namespace) -> int:
     p = load_profile(args.profile or DEFAULT_PROFILE)
+    check_only(p, tuple(args.only or ()))  # a typo names the nearest ids, as in `run --only`
     selected = [c for c in p.controls if matches_only(c, tuple(args.only or ()))
                 and (not args.tag or args.tag in c.tags)
                 and (not args.method or c.method is Method(args.method))]

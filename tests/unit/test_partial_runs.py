@@ -22,6 +22,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, only in (("full", ()), ("partial", ("--only", "L3-CES1-18"))):
         proc = run_cli(*FAST, "-p", str(MINI), *only, "-o", str(base / name))
         assert proc.returncode in (0, 1, 3), proc.stderr  # the lone T-PORTS may pass here
+        assert ("专项检查 / partial run: --only L3-CES1-18 (1 / 5 controls)" in proc.stdout) is bool(only)
         (out[name],) = list((base / name).iterdir())
     key = base / "tester.pem"
     assert run_cli("attest", "keygen", "--out", str(key)).returncode == 0
@@ -147,3 +148,22 @@ def test_report_cover_of_a_partial_run_says_zhuanxiang_and_the_selection():
     assert "Partial run" in en and "2 of 253 controls" in en
     full_view = build_view(full)
     assert not full_view.partial and "专项检查" not in render_html(full_view)
+
+
+def test_controls_only_matching_nothing_names_the_nearest():
+    proc = run_cli("controls", "-p", str(MINI), "--only", "T-PORTX")
+    assert proc.returncode == 2 and "T-PORTS" in _one_line_error(proc.stderr)
+
+
+def test_pytest_used_directly_refuses_an_only_that_matches_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    from ihconform.engine import pytest_args
+
+    args = pytest_args(inventory=None, profile=str(MINI), only=["NOPE-99"], output=tmp_path / "r", run_id="x",
+                       probes=[], parallel=1, progress=False, formats=("json",))
+    proc = subprocess.run([sys.executable, "-m", "pytest", *args], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 4 and "NOPE-99" in proc.stderr + proc.stdout  # pytest's usage error
+    assert not (tmp_path / "r").exists() and not list(tmp_path.iterdir())
