@@ -231,3 +231,29 @@ def test_validate_of_a_complete_inventory_warns_about_nothing(tmp_path):
                    "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'}\n", encoding="utf-8")
     proc = run_cli("validate", "-i", str(inv))
     assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(("client", "command", "cause"), [
+    ("psql", "psql -X -h /nonexistent-ihc -U ihc -d ihc -Atc {sql}",
+     'psql: error: connection to server on socket "/nonexistent-ihc/.s.PGSQL.5432" failed'),
+    ("mysql", "mysql -S /nonexistent-ihc.sock -u ihc -Ne {sql}", "ERROR 2002 (HY000): Can't connect"),
+])
+def test_the_real_clients_failure_leads_the_reason(client, command, cause):
+    """The real psql and mysql clients, run through the local transport, fail to connect: the
+    reason starts with their own words, not the (long) query."""
+    import shlex
+    import shutil
+
+    from ihconform.facts.collect import Section, collect
+
+    from .test_collect import local
+
+    if shutil.which(client) is None:
+        pytest.skip(f"{client} client not installed")
+    sql = shlex.quote("select " + ", ".join(f"'{i}' as c{i}" for i in range(120)))  # a long batch query
+    facts = collect(local(), [Section("db.x", command.format(sql=sql), timeout=20)])
+    with pytest.raises(FactUnavailable) as e:
+        facts.text("db.x")
+    msg = str(e.value)
+    assert msg.split(": ", 1)[1].startswith(cause), msg
+    assert "c119" not in msg and len(msg) < 600 and "\n" not in msg
