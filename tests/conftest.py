@@ -8,6 +8,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests (hypothesis) run derandomised by default: the same examples on every machine and
+# every run, so a red CI is reproducible and a green one does not depend on luck (issue 13 §7: a
+# fuzz test failed "by chance" on a date-like YAML key). Random exploration is opt-in for
+# developers hunting new cases: IHC_HYPOTHESIS_PROFILE=explore. What it finds is pinned as a
+# plain unit test (docs/decisions.md, "Property tests are derandomised").
+try:
+    from hypothesis import settings as _hsettings
+
+    _hsettings.register_profile("derandomized", derandomize=True, database=None, print_blob=True)
+    _hsettings.register_profile("explore", derandomize=False, print_blob=True)
+    _hsettings.load_profile(os.environ.get("IHC_HYPOTHESIS_PROFILE", "derandomized"))
+except ImportError:  # pragma: no cover - hypothesis is a test extra
+    pass
 FIXTURES = ROOT / "tests" / "fixtures"
 GOLDEN = ROOT / "tests" / "golden"
 

@@ -23,7 +23,7 @@ from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
 from ihconform.engine import FORMATS
 from ihconform.errors import ConfigError, IhconformError, Location
 from ihconform.inventory import Inventory, load_inventory, local_inventory
-from ihconform.plan import matches_only
+from ihconform.plan import check_only, matches_only
 from ihconform.profile import Method, Profile
 from ihconform.registry import PROBES, user_probe_ids
 from ihconform.results import ExitCode, Status
@@ -65,9 +65,13 @@ def _load_inputs(args: argparse.Namespace) -> tuple[Profile, Inventory | None]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
     from ihconform.engine import DEFAULT_REPORTS, execute, new_run_id, pytest_args, run_folder
 
+    t0 = time.monotonic()  # the printed duration covers the whole run, reports included
     profile, _inventory = _load_inputs(args)  # validate everything before anything is written
+    check_only(profile, tuple(args.only or ()))  # a selector that matches nothing: exit 2, no run folder
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -97,23 +101,53 @@ def cmd_run(args: argparse.Namespace) -> int:
             return code
         _err(f"the run wrote no results (pytest exit {code}); see the messages above")
         return ExitCode.USAGE if code == 4 else ExitCode.INCOMPLETE  # 4: pytest usage error
-    summarize(json.loads(results.read_text(encoding="utf-8")), results, sys.stdout)
+    summarize(json.loads(results.read_text(encoding="utf-8")), results, sys.stdout,
+              elapsed=time.monotonic() - t0)
     return code
 
 
-def summarize(data: dict[str, object], path: Path, out: object) -> None:
-    """The terse terminal summary of a run, read back from results.json."""
+def unreachable_hosts(data: dict[str, object], folder: Path) -> list[tuple[str, str]]:
+    """Hosts that could not be reached or dropped mid-run, with why, from the run's transcripts
+    (``evidence/hosts/<id>/transcript.json``, listed in results.json ``evidence``)."""
+    out: list[tuple[str, str]] = []
+    evidence = data.get("evidence") or []
+    assert isinstance(evidence, list)
+    for e in evidence:
+        if e.get("kind") != "transcript":
+            continue
+        try:
+            t = json.loads((folder / e["path"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if t.get("error"):
+            out.append((str(t.get("host", "")), str(t["error"])))
+    return out
+
+
+def summarize(data: dict[str, object], path: Path, out: object, elapsed: float | None = None) -> None:
+    """The terse terminal summary of a run, read back from results.json. Unreachable hosts come
+    first, on one line: every verdict below about them is 检查错误 for that one reason."""
     w = out.write  # type: ignore[attr-defined]
     summary = data["summary"]
     run = data["run"]
     assert isinstance(summary, dict) and isinstance(run, dict)
+    down = unreachable_hosts(data, path.parent)
+    if down:
+        w(f"无法连接的主机 / unreachable hosts ({len(down)}): "
+          + "; ".join(f"{h} ({printable(why.removeprefix(f'host {h}: '), lines=False)[:80]})" for h, why in down)
+          + "\n")
+    sel = run.get("selection") or {}
+    if sel.get("partial"):
+        w(f"专项检查 / partial run: --only {' '.join(sel.get('only', []))} "
+          f"({sel.get('controls')} / {sel.get('profile_controls')} controls)\n")
     c = summary["controls"]
     order = [Status.PASS, Status.PARTIAL, Status.FAIL, Status.NOT_APPLICABLE, Status.NOT_CHECKED, Status.ERROR]
     w("\n控制项 / controls: " + " · ".join(f"{s.zh} {c.get(s.value, 0)}" for s in order) + "\n")
     o = summary["objects"]
     w("检查点 / checks:   " + " · ".join(f"{s.zh} {o.get(s.value, 0)}" for s in order) + "\n")
     status = Status(summary["status"])
-    w(f"结论 / result: {status.zh} ({status.en}) — exit {summary['exit_code']} · {run['duration_s']} s\n")
+    took = f"{elapsed:.1f}" if elapsed is not None else run["duration_s"]
+    w(f"结论 / result: {status.zh} ({status.en}) — exit {summary['exit_code']} · {took} s\n")
     if summary.get("high_risk_failures"):
         w("高风险项 / high-risk failures: " + ", ".join(summary["high_risk_failures"]) + "\n")
     controls = data["controls"]
@@ -159,6 +193,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"清单 / inventory {'(embedded default)' if inventory is None else args.inventory}: "
           f"{len(inv.hosts)} hosts, {len(inv.databases)} databases, {len(inv.tls_endpoints)} TLS endpoints, "
           f"{len(inv.uplinks)} uplinks, {len(inv.av_systems)} AV systems")
+    if inventory is not None:  # the embedded default has no institution, keys or ledger to warn about
+        from ihconform.preflight import inventory_warnings
+
+        for line in inventory_warnings(profile, inventory):
+            sys.stderr.write(f"警告 / warning: {printable(line, lines=False)}\n")
     print("有效 / valid")
     return ExitCode.CONFORMANT
 
@@ -183,6 +222,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 def cmd_controls(args: argparse.Namespace) -> int:
     p = load_profile(args.profile or DEFAULT_PROFILE)
+    check_only(p, tuple(args.only or ()))  # a typo names the nearest ids, as in `run --only`
     selected = [c for c in p.controls if matches_only(c, tuple(args.only or ()))
                 and (not args.tag or args.tag in c.tags)
                 and (not args.method or c.method is Method(args.method))]

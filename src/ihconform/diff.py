@@ -4,7 +4,15 @@ Compares per (control, object) result, so a control that stays 部分符合 whil
 still shows the host's regression. Conformance ranks 符合 < 部分符合 < 不符合; moving up the rank is
 a regression, moving down a fix. A result that could be judged last year and cannot now (检查错误,
 未检查) is *coverage lost* — reported, but not a regression, because nothing is known to be worse;
-the run's own exit code already fails CI for it. ``ihconform diff`` exits 1 on regressions only.
+the run's own exit code already fails CI for it.
+
+A *coverage drop* is what the new run does not judge at all any more: controls, objects, or
+(control, object) results the old run judged (anything but 不适用) and the new one has no result
+for, as when a full run is followed by an ``--only`` 专项检查 or a host leaves the inventory. It
+is named, never silently read as "no regressions".
+
+``ihconform diff`` exits 1 on regressions; else 3 (incomplete comparison, the code a run uses
+for "fix the run, not the site") on a coverage drop; else 0 (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -60,6 +68,12 @@ class RunDiff:
     objects_removed: list[tuple[str, str]] = field(default_factory=list)
     controls_added: list[str] = field(default_factory=list)
     controls_removed: list[str] = field(default_factory=list)
+    # coverage drop: judged in the old run, no result at all in the new one
+    controls_not_judged: list[str] = field(default_factory=list)
+    objects_not_judged: list[str] = field(default_factory=list)
+    results_not_judged: list[Change] = field(default_factory=list)  # of controls still judged
+    new_partial: str = ""  # the new run's --only selection, when it is a 专项检查
+    control_titles: dict[str, str] = field(default_factory=dict)  # control id -> title_zh, to name them
     waivers: list[WaiverChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. the runs are of different institutions
     evidence_changed: list[str] = field(default_factory=list)  # same path, different digest
@@ -78,6 +92,15 @@ class RunDiff:
     def has_regressions(self) -> bool:
         return bool(self.regressions)
 
+    @property
+    def has_coverage_drop(self) -> bool:
+        return bool(self.controls_not_judged or self.objects_not_judged or self.results_not_judged)
+
+    @property
+    def exit_code(self) -> int:
+        """1 regressions, 3 coverage drop (nothing worse known, but less judged), 0 otherwise."""
+        return 1 if self.has_regressions else 3 if self.has_coverage_drop else 0
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "notes": self.notes, "old_run": self.old_run, "new_run": self.new_run, "old_started": self.old_started,
@@ -89,6 +112,9 @@ class RunDiff:
             "objects_added": [list(o) for o in self.objects_added],
             "objects_removed": [list(o) for o in self.objects_removed],
             "controls_added": self.controls_added, "controls_removed": self.controls_removed,
+            "coverage_drop": {"controls": self.controls_not_judged, "objects": self.objects_not_judged,
+                              "results": [c.as_dict() for c in self.results_not_judged],
+                              "new_run_selection": self.new_partial},
             "waivers": [w.__dict__ for w in self.waivers],
             "evidence": {"changed": self.evidence_changed, "added": self.evidence_added,
                          "removed": self.evidence_removed},
@@ -133,6 +159,7 @@ def diff_runs(old: RunResult, new: RunResult) -> RunDiff:
         d.notes.append("配置文件内容已变更（摘要不同），新增或移除的控制项不是现场的变化 / "
                        "the profile's files changed (digests differ): controls added or removed are not site changes")
     titles = {c.control_id: c for c in (*old.controls, *new.controls)}
+    d.control_titles = {cid: c.title_zh for cid, c in titles.items()}
 
     def change(key: tuple[str, str], a: ObjectResult | None, b: ObjectResult | None) -> Change:
         c = titles.get(key[0])
@@ -142,9 +169,21 @@ def diff_runs(old: RunResult, new: RunResult) -> RunDiff:
 
     olds = {(r.control_id, r.object_id): r for r in old.results}
     news = {(r.control_id, r.object_id): r for r in new.results}
+    judged_old = {k for k, r in olds.items() if r.status is not Status.NOT_APPLICABLE}
+    new_controls = {k[0] for k in news}
+    new_objects = {k[1] for k in news}
+    d.controls_not_judged = sorted({k[0] for k in judged_old} - new_controls)
+    d.objects_not_judged = sorted({k[1] for k in judged_old} - new_objects - {"-"})
+    if new.run.partial:
+        sel = ", ".join(new.run.selection.only or new.run.only)
+        d.new_partial = sel
+        d.notes.append(f"本年为专项检查（--only {sel}），不是完整的年度测试 / the new run is a partial run "
+                       f"(--only {sel}), not a full test")
     for key in sorted(set(olds) | set(news)):
         a, b = olds.get(key), news.get(key)
         if b is None:
+            if key in judged_old and key[0] in new_controls:
+                d.results_not_judged.append(change(key, a, b))
             continue
         if a is None:
             if b.status in (Status.FAIL, Status.PARTIAL):
@@ -222,6 +261,14 @@ def format_text(d: RunDiff) -> str:
                         ("移除对象 / objects removed", d.objects_removed)):
         lines.append(f"{title}: {len(objs)}")
         lines += [f"  {t}:{i}" for t, i in objs]
+    if d.has_coverage_drop:
+        lines.append(f"覆盖范围缩小（上年判定、本年未检查）/ coverage drop (judged last time, not in this run): "
+                     f"{len(d.controls_not_judged)} controls, {len(d.objects_not_judged)} objects, "
+                     f"{len(d.results_not_judged)} more results")
+        lines += [f"  - 控制项 / control {cid}  {d.control_titles.get(cid, '')}" for cid in d.controls_not_judged]
+        lines += [f"  - 对象 / object {oid}" for oid in d.objects_not_judged]
+        lines += [f"  - {c.control_id} · {c.object_id}: {c.old.zh if c.old else '—'} → 未判定 / not judged"
+                  for c in d.results_not_judged]
     if d.controls_added or d.controls_removed:
         lines.append(f"控制项变化 / controls: +{len(d.controls_added)} -{len(d.controls_removed)}")
     lines.append(f"证据变化 / evidence: {len(d.evidence_changed)} changed, {len(d.evidence_added)} added, "

@@ -39,6 +39,7 @@ from ihconform.results import (
     ObjectResult,
     RunInfo,
     RunResult,
+    Selection,
     Status,
     Summary,
     TestedObject,
@@ -201,7 +202,9 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
                     duration_s=round(time.monotonic() - state.t0, 3), profile=plan.profile.id,
                     profile_version=plan.profile.version, profile_digests=plan.profile.digests,
                     inventory=state.inventory_path, inventory_sha256=inv_digest, only=plan.only,
-                    command=tuple(sys.argv), interrupted=state.interrupted),
+                    command=tuple(sys.argv), interrupted=state.interrupted,
+                    selection=Selection(only=plan.only, partial=len(plan.controls) < len(plan.profile.controls),
+                                        controls=len(plan.controls), profile_controls=len(plan.profile.controls))),
         summary=Summary(status=run_status, status_zh=run_status.zh, exit_code=code,
                         controls=counts(c.status for c in controls),
                         objects=counts(r.status for r in results), incomplete=conclusion.incomplete,
@@ -273,6 +276,10 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
         if state.formats & {"html", "pdf"}:
             from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
 
+            # rendering a PDF takes seconds to minutes: say so, or the run looks hung after the checks
+            names = ", ".join(f"report.{f}" for f in ("html", "pdf") if f in state.formats)
+            sys.stderr.write(f"正在生成 / rendering {names} …\n")
+            sys.stderr.flush()
             write_run_reports(result, partial, state.plan.profile, state.formats)
         os.rename(partial, final)
     except OSError as exc:

@@ -43,6 +43,26 @@ def matches_only(control: Control, only: tuple[str, ...]) -> bool:
     return False
 
 
+def check_only(profile: Profile, only: tuple[str, ...]) -> None:
+    """Refuse a ``--only`` selector that selects no control of ``profile``, naming the nearest
+    ids, clauses and tags: a typo would otherwise run (and report on) nothing, or silently less
+    than asked. Raises ConfigError before anything is written."""
+    import difflib
+
+    from ihconform.errors import ConfigError
+
+    for sel in only:
+        if any(matches_only(c, (sel,)) for c in profile.controls):
+            continue
+        keys = sorted({k for c in profile.controls
+                       for k in (c.id, c.source.clause, c.source.document, *c.tags) if k})
+        word = sel.removeprefix("probe:")
+        near = (difflib.get_close_matches(word, keys, n=5, cutoff=0.5)
+                or difflib.get_close_matches(word.upper(), [c.id for c in profile.controls], n=5, cutoff=0.0))
+        raise ConfigError(f"--only {sel!r} 不匹配任何控制项 / matches no control of profile {profile.id}; "
+                          f"最接近 / nearest: {', '.join(near)} (全部 / all: ihconform controls)")
+
+
 @dataclass(frozen=True)
 class Pair:
     control: Control

@@ -32,6 +32,7 @@ from ihconform.facts.store import FactStore
 from ihconform.inventory import Database, Host, Inventory, load_inventory, local_inventory
 from ihconform.ledger.core import Ledger
 from ihconform.plan import RunPlan
+from ihconform.profile import Profile
 from ihconform.registry import PROBE_ATTR, facts_needed
 from ihconform.results import ObjectResult, Status
 from ihconform.runcache import EvidenceSink, RunCache
@@ -115,6 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         inventory, inv_path = local_inventory(), "(embedded default: local machine)"
     profile = load_profile(config.getoption("ihc_profile") or DEFAULT_PROFILE)
+    _check_only(profile, tuple(config.getoption("ihc_only")))  # before the run folder exists
     plan = RunPlan.build(profile, inventory, tuple(config.getoption("ihc_only")))
     ledger = _load_ledger(inventory)
     out = config.getoption("ihc_output")
@@ -149,6 +151,17 @@ def pytest_configure(config: pytest.Config) -> None:
         state.store.start(plan.needs_hosts())  # workers gather the hosts they are given, lazily
     elif state.role == "controller":
         config.pluginmanager.register(distribute.Controller(state), "ihconform-controller")
+
+
+def _check_only(profile: Profile, only: tuple[str, ...]) -> None:
+    """``--ihc-only`` that selects nothing is a usage error here too (pytest used directly)."""
+    from ihconform.errors import ConfigError
+    from ihconform.plan import check_only
+
+    try:
+        check_only(profile, only)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _load_ledger(inventory: Inventory) -> Ledger:

@@ -156,6 +156,17 @@ class TestedObject(Model):
     label: str
 
 
+class Selection(Model):
+    """What a ``--only`` run judged. A 专项检查 (partial run) covers part of the profile: its
+    report says so on the cover, ``bundle``/``upload`` refuse it without ``--allow-partial``, and
+    ``diff`` names what it no longer judges, so it is never mistaken for the annual test."""
+
+    only: tuple[str, ...] = ()  # the --only selectors, as given
+    partial: bool = False  # fewer controls judged than the profile has
+    controls: int = 0  # controls this run judged
+    profile_controls: int = 0  # controls in the profile
+
+
 class RunInfo(Model):
     id: str
     started: str
@@ -169,6 +180,13 @@ class RunInfo(Model):
     only: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
     interrupted: bool = False
+    selection: Selection = Selection()
+
+    @property
+    def partial(self) -> bool:
+        """A 专项检查: part of the profile selected (results written before ``selection``
+        existed say so by a non-empty ``only``)."""
+        return self.selection.partial or bool(self.only and not self.selection.profile_controls)
 
 
 class Score(Model):

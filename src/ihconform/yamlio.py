@@ -128,7 +128,11 @@ class _Walker:
                     raise ConfigError("mapping keys must be plain scalars", self.where(knode))
                 if len(knode.value) > MAX_SCALAR_CHARS:
                     raise ConfigError(f"key is longer than {MAX_SCALAR_CHARS} characters; refused", self.where(knode))
-                k = self.loader.construct_object(knode)
+                try:  # a date-shaped key such as 2026-13-45 resolves to a timestamp that is no date
+                    k = self.loader.construct_object(knode)
+                except (ValueError, OverflowError) as exc:
+                    raise ConfigError(f"cannot read key {knode.value!r}: {exc}; quote it",
+                                      self.where(knode)) from exc
                 if isinstance(k, bool) or k is None:
                     raise ConfigError(
                         f"key {knode.value!r} is read as {k!r}; quote it", self.where(knode)

@@ -67,3 +67,12 @@ def test_arbitrary_yaml_documents(tmp_path, data):
     text = yaml.safe_dump(data, allow_unicode=True)
     _load(load_inventory, tmp_path, text)
     _load(load_profile, tmp_path, text)
+
+
+def test_property_tests_run_derandomised_unless_exploring():
+    # tests/conftest.py loads the profile; docs/decisions.md says why
+    import os
+
+    exploring = os.environ.get("IHC_HYPOTHESIS_PROFILE") == "explore"
+    assert settings.default.derandomize is not exploring
+    assert exploring or settings.default.database is None

@@ -82,8 +82,9 @@ def test_waiver_add_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]
               "--risk", "高", "--approver", "王五", "--approver-role", "院长", "--approver-organisation", "示例医院"]
     assert main(["waiver", "add", "--ledger", str(w), "--id", "W-1", "--valid-until", "2099-01-01", *common]) == 0
     assert main(["waiver", "check", "--ledger", str(w)]) == 0
+    # a waiver recorded back then (today it is refused: a past --valid-until, test_messages.py)
     assert main(["waiver", "add", "--ledger", str(w), "--id", "W-0", "--valid-from", "2020-01-01",
-                 "--valid-until", "2020-12-31", *common]) == 0
+                 "--valid-until", "2020-12-31", "--today", "2020-06-01", *common]) == 0
     capsys.readouterr()
     assert main(["waiver", "check", "--ledger", str(w)]) == 1
     captured = capsys.readouterr()

@@ -75,3 +75,17 @@ def test_packaged_files_read_the_same_through_libyaml():
         fast, slow = load_yaml(path, text, packaged=True), load_yaml(path, text)
         assert fast.data == slow.data
         assert fast.marks == slow.marks
+
+
+@pytest.mark.parametrize("key", ["2026-13-45", "2026-02-30", "9999-99-99 25:61:61"])
+def test_date_like_key_that_is_no_date_names_file_and_line(write, key):
+    # found by test_fuzz_loaders (a mutation put the snippet before a colon); pinned here
+    p = write("k.yaml", f"a: 1\n{key}: x\n")
+    with pytest.raises(ConfigError) as e:
+        load_yaml(p)
+    assert e.value.location is not None and e.value.location.line == 2
+    assert key.split()[0] in e.value.message and "quote it" in e.value.message
+
+
+def test_valid_date_key_is_read_as_its_text(write):
+    assert load_yaml(write("k.yaml", "2026-10-08: x\n")).data == {"2026-10-08": "x"}

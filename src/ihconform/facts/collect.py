@@ -62,6 +62,26 @@ class SectionResult:
         return self.output.decode("utf-8", "replace")
 
 
+#: Lines that state why a command failed, as the tools word them (psql, mysql, runuser, sudo, sh).
+_CAUSE = re.compile(r"^\s*(psql:|mysql:|mariadb:|ERROR\b|FATAL\b|runuser:|sudo:|su:|sh:|bash:|.*\berror\b)",
+                    re.IGNORECASE)
+
+
+def failure_cause(output: str) -> str:
+    """The server's or tool's own message from a failed command's output, for the head of a
+    检查错误 reason: the first line that reads as an error (``psql: error: … FATAL: password
+    authentication failed``, ``ERROR 1045 (28000): Access denied …``), else the last line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    cause = next((ln for ln in lines if _CAUSE.match(ln)), lines[-1] if lines else "no output")
+    return cause[:300]
+
+
+def _short(command: str, limit: int = 80) -> str:
+    """A command cut for a message; the whole one is in the host's transcript evidence."""
+    one = " ".join(command.split())
+    return one if len(one) <= limit else one[:limit] + "…"
+
+
 @dataclass
 class HostFacts:
     """What was gathered from one host, with the transcript of how."""
@@ -83,14 +103,14 @@ class HostFacts:
         if res is None or spec is None:
             raise FactUnavailable(f"host {self.host_id}: fact {name!r} was not gathered")
         if res.exit_code == 124:
-            raise FactUnavailable(f"host {self.host_id}: `{spec.command}` timed out after {spec.timeout} s")
+            raise FactUnavailable(f"host {self.host_id}: {name} timed out after {spec.timeout} s "
+                                  f"(command `{_short(spec.command)}`)")
         if res.exit_code not in spec.ok_codes:
-            tail = res.text.strip().splitlines()[-1:] or [""]
-            raise FactUnavailable(
-                f"host {self.host_id}: `{spec.command}` exited {res.exit_code}: {tail[0][:200]}")
+            raise FactUnavailable(f"host {self.host_id}: {failure_cause(res.text)} "
+                                  f"({name} exited {res.exit_code}; command `{_short(spec.command)}`)")
         if res.truncated:  # a flooded `ps` lists no forbidden service: an incomplete listing passes nothing
-            raise FactUnavailable(f"host {self.host_id}: `{spec.command}` output exceeded the {spec.cap} byte cap "
-                                  "and was cut off; an incomplete listing is not judged")
+            raise FactUnavailable(f"host {self.host_id}: {name} output exceeded the {spec.cap} byte cap and was cut "
+                                  f"off; an incomplete listing is not judged (command `{_short(spec.command)}`)")
         return res
 
     def text(self, name: str) -> str:

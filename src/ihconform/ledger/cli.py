@@ -1,4 +1,4 @@
-"""``ihconform attest add | list | check | sign | keygen`` and ``ihconform waiver add | list | check``.
+"""``ihconform attest add | list | check | sign | keygen | pubkey`` and ``ihconform waiver add | list | check``.
 
 The ledger is plain YAML next to the inventory (``evidence.attestations`` / ``evidence.waivers``),
 a file or a folder of files. These commands write it so that what a run verifies is what a
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from ihconform.errors import ConfigError, Location
 from ihconform.inventory import load_inventory
@@ -40,6 +41,7 @@ from ihconform.ledger.signing import (
     detect_algorithm,
     fingerprint,
     keygen,
+    public_key,
     sign,
 )
 from ihconform.yamlio import load_yaml, validate
@@ -50,7 +52,7 @@ def register(subparsers: Any) -> None:
     a = subparsers.add_parser("attest", help="证明材料台账 / the attestation ledger",
                               description="证明材料：签名、附件哈希、有效期 / attestations: signed, "
                                           "files pinned by SHA-256, with an expiry date")
-    asub = a.add_subparsers(dest="attest_command", metavar="{add,list,check,sign,keygen}")
+    asub = a.add_subparsers(dest="attest_command", metavar="{add,list,check,sign,keygen,pubkey}")
     asub.required = True
 
     add = asub.add_parser("add", help="添加证明材料 / add an attestation")
@@ -99,6 +101,24 @@ def register(subparsers: Any) -> None:
     kg.add_argument("--owner", default="", help="持有人姓名 / owner's name (for the keyring entry)")
     kg.set_defaults(func=_keygen)
 
+    pk = asub.add_parser("pubkey", help="显示已有私钥的公钥与可信公钥清单条目 / show the public key and keyring "
+                                        "entry of an existing private key")
+    pk.add_argument("key", type=Path, help="私钥文件 / private key file")
+    pk.add_argument("--owner", default="", help="持有人姓名 / owner's name (for the keyring entry)")
+    pk.set_defaults(func=_pubkey)
+
+    r = subparsers.add_parser("records", help="证据台账文件 / the evidence ledger's files",
+                              description="创建空的证明材料、豁免与可信公钥清单文件 / create the empty "
+                                          "attestation, waiver and keyring files an inventory names")
+    rsub = r.add_subparsers(dest="records_command", metavar="{init}")
+    rsub.required = True
+    ri = rsub.add_parser("init", help="创建空台账文件（不覆盖）/ create empty ledger files (never overwriting)")
+    ri.add_argument("-i", "--inventory", type=Path,
+                    help="按清单 evidence: 节创建 / create the files the inventory's evidence: section names")
+    ri.add_argument("--dir", type=Path, default=Path("."),
+                    help="无清单时的目录（默认当前目录）/ folder when no inventory is given (default .)")
+    ri.set_defaults(func=_records_init)
+
     w = subparsers.add_parser("waiver", help="豁免（接受的风险）/ waivers (accepted risk)",
                               description="豁免：审批人、风险等级、补偿措施、有效期 / waivers: approver, risk "
                                           "rating, compensating control, validity")
@@ -143,6 +163,28 @@ def _date(text: str) -> _dt.date:
         return _dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _check_until(args: argparse.Namespace, start: _dt.date, start_flag: str) -> None:
+    """A record that has already expired, or ends before it starts, is refused at the command
+    line with one line, not a validation traceback: it would judge nothing (docs/evidence.md)."""
+    today = args.today or _dt.date.today()
+    if args.valid_until < today:
+        raise ConfigError(f"--valid-until {args.valid_until} 已过去（今天 {today}）/ is in the past (today is "
+                          f"{today}): an expired record judges nothing; give the date it stays valid to")
+    if args.valid_until < start:
+        raise ConfigError(f"--valid-until {args.valid_until} 早于 {start_flag} {start} / is before "
+                          f"{start_flag} {start}")
+
+
+def _model(model: type[Attestation] | type[Waiver], rec: dict[str, Any]) -> Attestation | Waiver:
+    """Validate a record built from the options; the first problem as one line (exit 2)."""
+    try:
+        return model.model_validate(rec)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{where + ': ' if where else ''}{err['msg']}") from None
 
 
 def _paths(args: argparse.Namespace, section: str) -> tuple[Path, Path | None]:
@@ -201,6 +243,7 @@ def _signature(record: Attestation | Waiver, key: Path) -> dict[str, str]:
 
 
 def _attest_add(args: argparse.Namespace) -> int:
+    _check_until(args, args.date or args.today or _dt.date.today(), "--date")
     ledger, _ = _paths(args, "attestations")
     target = _target_file(ledger, args.id)
     base = target.parent.resolve()
@@ -233,7 +276,7 @@ def _attest_add(args: argparse.Namespace) -> int:
         rec["document"] = doc
     if files:
         rec["files"] = files
-    model = Attestation.model_validate(rec)
+    model = _model(Attestation, rec)
     if args.key is not None:
         rec["signature"] = _signature(model, args.key)
     data = _raw(target, "attestations")
@@ -277,11 +320,28 @@ def _keygen(args: argparse.Namespace) -> int:
         raise ConfigError("key file exists; it is never overwritten", Location(args.out)) from None
     except SignatureError as exc:
         raise ConfigError(str(exc)) from None
-    print(f"私钥 / private key: {args.out} (0600)\n公钥指纹 / fingerprint: {fingerprint(args.algorithm, public)}\n"
-          "可信公钥清单条目 / keyring entry:")
-    entry = {"keys": [{"algorithm": args.algorithm, "public_key": public,
-                       "owner": {"name": args.owner or "<name>", "role": "<role>", "organisation": "<organisation>"}}]}
+    print(f"私钥 / private key: {args.out} (0600)")
+    _print_public(args.algorithm, public, args.owner)
+    return 0
+
+
+def _print_public(algorithm: str, public: str, owner: str) -> None:
+    print(f"公钥指纹 / fingerprint: {fingerprint(algorithm, public)}\n可信公钥清单条目 / keyring entry:")
+    entry = {"keys": [{"algorithm": algorithm, "public_key": public,
+                       "owner": {"name": owner or "<name>", "role": "<role>", "organisation": "<organisation>"}}]}
     print(yaml.safe_dump(entry, allow_unicode=True, sort_keys=False), end="")
+
+
+def _pubkey(args: argparse.Namespace) -> int:
+    """The public half of an existing key: keygen prints it once; this prints it again."""
+    try:
+        algorithm, public = public_key(args.key.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read key: {exc.strerror}", Location(args.key)) from None
+    except SignatureError as exc:
+        raise ConfigError(str(exc), Location(args.key)) from None
+    print(f"私钥 / private key: {args.key}")
+    _print_public(algorithm, public, args.owner)
     return 0
 
 
@@ -320,6 +380,7 @@ def _attest_check(args: argparse.Namespace) -> int:
 
 
 def _waiver_add(args: argparse.Namespace) -> int:
+    _check_until(args, args.valid_from or args.today or _dt.date.today(), "--valid-from")
     ledger, _ = _paths(args, "waivers")
     target = _target_file(ledger, args.id)
     rec: dict[str, Any] = {
@@ -329,7 +390,8 @@ def _waiver_add(args: argparse.Namespace) -> int:
                                         "organisation": args.approver_organisation},
         "valid_from": args.valid_from or args.today or _dt.date.today(), "valid_until": args.valid_until,
     }
-    model = Waiver.model_validate(rec)
+    model = _model(Waiver, rec)
+    assert isinstance(model, Waiver)
     rec["risk"] = model.risk.value
     if args.key is not None:
         rec["signature"] = _signature(model, args.key)
@@ -338,6 +400,74 @@ def _waiver_add(args: argparse.Namespace) -> int:
     data["waivers"].append(rec)
     _write(target, data, WaiverFile)
     print(f"已添加 / added {args.id} -> {target}")
+    return 0
+
+
+#: The empty files of the ledger: the key each file holds, and a commented example record.
+_EMPTY_LEDGER = {
+    "attestations": ("attestations.yaml", "attestations: []\n", """\
+# 证明材料台账 / attestation ledger (docs/evidence.md). Add records with `ihconform attest add`
+# (it hashes attached files and can sign); this file is rewritten then, comments are not kept.
+#   - id: ATT-2026-001            control: CQ-A1-4.6-a          objects: [site]
+#     statement: …                attester: {name: …, role: …, organisation: …}
+#     date: 2026-10-08            valid_until: 2027-10-07       result: pass
+#     files: [{path: docs/report.pdf, sha256: …, type: report}]
+"""),
+    "waivers": ("waivers.yaml", "waivers: []\n", """\
+# 豁免（接受的风险）/ waivers, accepted risk (docs/evidence.md). Add with `ihconform waiver add`.
+#   - id: W-2026-01  control: L3-PES1-19  objects: [ups-b]  risk: medium
+#     justification: …  compensating_control: …  approver: {name: …, role: …, organisation: …}
+#     valid_from: 2026-10-01  valid_until: 2026-12-31
+"""),
+    "keyring": ("keyring.yaml", "keys: []\n", """\
+# 可信公钥清单 / keyring: the keys allowed to sign, and whose (docs/evidence.md). Entries are printed
+# by `ihconform attest keygen` and `ihconform attest pubkey KEY --owner NAME`.
+#   - algorithm: ed25519  public_key: …  owner: {name: …, role: …, organisation: …}
+"""),
+}
+
+
+def _evidence_paths(inventory: Path) -> dict[str, Path]:
+    """The evidence: paths an inventory names, read without loading it: the loader refuses an
+    inventory whose ledger files do not exist yet, which is what this command is for."""
+    doc = load_yaml(inventory)
+    ev = doc.data.get("evidence") if isinstance(doc.data, dict) else None
+    if not isinstance(ev, dict) or not any(ev.get(k) for k in _EMPTY_LEDGER):
+        raise ConfigError("the inventory names no evidence files; add e.g. `evidence: {attestations: ledger/, "
+                          "waivers: waivers.yaml, keyring: keyring.yaml}`", Location(inventory), field="evidence")
+    out: dict[str, Path] = {}
+    for k in _EMPTY_LEDGER:
+        v = ev.get(k)
+        if v:
+            p = Path(str(v)).expanduser()
+            out[k] = p if p.is_absolute() else inventory.parent / p
+    return out
+
+
+def _records_init(args: argparse.Namespace) -> int:
+    """Create the empty ledger files (an attestation folder gets a README, not a record), never
+    overwriting one: an inventory that names them loads, and `attest add` has a file to add to."""
+    if args.inventory is not None:
+        targets = _evidence_paths(args.inventory)
+    else:
+        targets = {k: args.dir / name for k, (name, _, _) in _EMPTY_LEDGER.items()}
+    for kind, path in targets.items():
+        _, body, comment = _EMPTY_LEDGER[kind]
+        as_dir = kind == "attestations" and (path.is_dir() or path.suffix not in (".yaml", ".yml"))
+        if path.exists():
+            print(f"已存在，未改动 / exists, left as is: {path}")
+            continue
+        if as_dir:  # a folder ledger: one <id>.yaml per record, written by `attest add --ledger DIR`
+            path.mkdir(parents=True)
+            (path / "README.txt").write_text(comment.replace("# ", "").replace("#", ""), encoding="utf-8")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("x", encoding="utf-8") as f:
+                f.write(comment + body)
+        print(f"已创建 / created {kind}: {path}")
+    if args.inventory is None:
+        print("清单中加入 / add to the inventory:\nevidence:\n"
+              + "".join(f"  {k}: {p.as_posix()}\n" for k, p in targets.items()), end="")
     return 0
 
 

@@ -236,3 +236,22 @@ def keygen(algorithm: str, private_path: Path) -> str:
 def detect_algorithm(private_key: bytes) -> Algorithm:
     """Which algorithm a private key file is for (PEM -> Ed25519, 64 hex digits -> SM2)."""
     return "ed25519" if private_key.lstrip().startswith(b"-----BEGIN") else "sm2-sm3"
+
+
+def public_key(private_key: bytes) -> tuple[Algorithm, str]:
+    """The algorithm and public key (ledger text encoding) of a private key file's bytes: what
+    ``attest keygen`` printed once, recovered for a keyring entry or a platform registration."""
+    algorithm = detect_algorithm(private_key)
+    if algorithm == "ed25519":
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        try:
+            key = serialization.load_pem_private_key(private_key, password=None)
+        except (ValueError, TypeError) as exc:
+            raise SignatureError(f"not an unencrypted PEM private key: {exc}") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise SignatureError("the key file does not hold an Ed25519 private key")
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return algorithm, base64.b64encode(raw).decode()
+    return algorithm, _sm2_public(_gmssl(), _read_sm2_private(private_key))

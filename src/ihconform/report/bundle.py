@@ -95,12 +95,25 @@ def build_manifest(folder: Path, files: list[Path], result: RunResult, *, tester
                 "credit_code": result.institution.get("credit_code", ""),
                 "system": result.system.get("name", ""),
                 "status": s.status.value, "score": s.score.value if s.score else None,
-                "grade": s.score.grade if s.score else None},
+                "grade": s.score.grade if s.score else None,
+                "partial": result.run.partial, "only": list(result.run.selection.only or result.run.only)},
         "files": entries,
     }
 
 
-def make_bundle(folder: Path, out: Path, key: SigningKey, *, tester: str = "", created: str | None = None) -> Path:
+def refuse_partial(result: RunResult, where: Path, what: str) -> None:
+    """A 专项检查 (``--only``) is not the annual test: refuse to bundle or upload it unless the
+    tester says ``--allow-partial``, so a partial run is never filed as the whole."""
+    if result.run.partial:
+        sel = ", ".join(result.run.selection.only or result.run.only)
+        n, total = result.run.selection.controls or len(result.controls), result.run.selection.profile_controls
+        raise ConfigError(f"专项检查（--only {sel}，{n}/{total or '?'} 个控制项），不{what}；确需{what}请加 "
+                          f"--allow-partial / partial run (--only {sel}): not a full test; pass --allow-partial "
+                          f"to {'bundle' if what == '打包' else 'upload'} it anyway", Location(where))
+
+
+def make_bundle(folder: Path, out: Path, key: SigningKey, *, tester: str = "", created: str | None = None,
+                allow_partial: bool = False) -> Path:
     """Write the signed bundle of a finished run folder to ``out`` (never overwriting)."""
     results = folder / "results.json"
     if not results.is_file():
@@ -108,6 +121,8 @@ def make_bundle(folder: Path, out: Path, key: SigningKey, *, tester: str = "", c
     if out.exists():
         raise ConfigError("bundle file exists; it is never overwritten", Location(out))
     result = load_result_bytes(results.read_bytes(), str(results))
+    if not allow_partial:
+        refuse_partial(result, folder, "打包")
     files = run_files(folder)
     manifest = build_manifest(folder, files, result, tester=tester, created=created)
     mbytes = (json.dumps(manifest, ensure_ascii=False, indent=1) + "\n").encode()

@@ -1,8 +1,9 @@
 """``ihconform report | bundle | verify | diff | upload | receiver``.
 
 Exit codes: 0 ok; 1 verify failed, regressions found, or the platform rejected the upload;
-2 usage or bad input; 3 upload not completed (platform unreachable or failing after all
-retries: try again later — nothing is wrong with the bundle).
+2 usage or bad input (also: bundle/upload of a partial run without --allow-partial); 3 upload
+not completed (platform unreachable or failing after all retries: try again later — nothing is
+wrong with the bundle), or diff found a coverage drop and no regression.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
     folder = Path(args.run).resolve()
     out = Path(args.output) if args.output else folder.with_name(folder.name + ".bundle.zip")
-    make_bundle(folder, out, load_key(Path(args.key)), tester=args.tester)
+    make_bundle(folder, out, load_key(Path(args.key)), tester=args.tester, allow_partial=args.allow_partial)
     print(out)
     _say(f"证据包 / bundle: {out} sha256 {bundle_digest(out)}")
     return EXIT_OK
@@ -106,7 +107,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(json.dumps(d.as_dict(), ensure_ascii=False, indent=1))
     else:
         sys.stdout.write(format_text(d))
-    return EXIT_FAIL if d.has_regressions else EXIT_OK
+    return d.exit_code  # 1 regressions, 3 coverage drop (a full run compared with a 专项检查), else 0
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
@@ -122,7 +123,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
                          client_cert=Path(args.client_cert) if args.client_cert else None,
                          client_key=Path(args.client_key) if args.client_key else None,
                          timeout_s=args.timeout, attempts=args.attempts, backoff_s=args.backoff,
-                         chunk=args.chunk_mib << 20, log=_say)
+                         chunk=args.chunk_mib << 20, log=_say, allow_partial=args.allow_partial)
     try:
         out = upload(Path(args.bundle), opts)
     except UploadRejected as exc:
@@ -183,6 +184,8 @@ def register(subparsers: Any) -> None:
                         "(from `ihconform attest keygen`; Ed25519 or SM2)")
     b.add_argument("-o", "--output", help="输出文件（默认 <运行目录>.bundle.zip）/ output (default <run>.bundle.zip)")
     b.add_argument("--tester", default="", help="测试单位/测试人，写入清单 / tester, recorded in the manifest")
+    b.add_argument("--allow-partial", action="store_true",
+                   help="允许打包专项检查（--only 运行）/ bundle a partial (--only) run anyway")
     b.set_defaults(func=cmd_bundle)
 
     v = subparsers.add_parser("verify", help="校验证据包的摘要与签名 / verify a bundle's digests and signature")
@@ -192,7 +195,8 @@ def register(subparsers: Any) -> None:
     v.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     v.set_defaults(func=cmd_verify)
 
-    d = subparsers.add_parser("diff", help="比较两次运行（有退步时退出码 1）/ compare two runs (exit 1 on regressions)")
+    d = subparsers.add_parser("diff", help="比较两次运行（有退步时退出码 1，覆盖范围缩小时 3）/ compare two runs "
+                                   "(exit 1 on regressions, 3 on a coverage drop)")
     d.add_argument("old", help="上年证据包、运行目录或 results.json / old bundle, run folder or results.json")
     d.add_argument("new", help="本年证据包、运行目录或 results.json / new bundle, run folder or results.json")
     d.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
@@ -211,6 +215,8 @@ def register(subparsers: Any) -> None:
     u.add_argument("--backoff", type=float, default=1.0,
                    help="首次重试等待秒数（之后翻倍）/ first retry delay (doubles)")
     u.add_argument("--chunk-mib", type=int, default=4, help="分片大小 MiB / chunk size in MiB")
+    u.add_argument("--allow-partial", action="store_true",
+                   help="允许上传专项检查（--only 运行）/ upload a partial (--only) run anyway")
     u.set_defaults(func=cmd_upload)
 
     x = subparsers.add_parser("receiver",

@@ -14,6 +14,11 @@ LABELS: dict[str, dict[Lang, str]] = {
     "report_title": {"zh": "互联网医院信息系统年度规范性测试报告",
                      "en": "Annual normative test report of the internet hospital system"},
     "report_no": {"zh": "报告编号", "en": "Report number"},
+    # partial (--only) runs, issue 13 §5: the cover says 专项检查 and what was selected
+    "partial_run": {"zh": "专项检查（非完整年度测试）", "en": "Partial run (not the full annual test)"},
+    "selection": {"zh": "检查范围", "en": "Selection"},
+    "selection_text": {"zh": "仅 --only {only}：{n} / {total} 个控制项",
+                       "en": "only --only {only}: {n} of {total} controls"},
     "institution": {"zh": "被测机构", "en": "Institution"},
     "licence": {"zh": "执业许可证登记号", "en": "Licence number"},
     "credit_code": {"zh": "统一社会信用代码", "en": "Unified social credit code"},

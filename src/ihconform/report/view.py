@@ -112,6 +112,7 @@ class ReportView:
     previous: RunDiff | None
     tester: str
     report_no: str
+    partial: str = ""  # "专项检查（…）" for an --only run, shown on the cover; "" for a full run
 
     def status(self, s: Status | str | None) -> str:
         if s is None:
@@ -341,6 +342,13 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
         (t["run_id"], result.run.id),
         (t["inventory_digest"], result.run.inventory_sha256 or ng),
     ]
+    partial = ""
+    if result.run.partial:  # a 专项检查 (--only) says so first on the cover (issue 13 §5)
+        sel = result.run.selection
+        partial = t["partial_run"]
+        cover.insert(0, (t["selection"], t["selection_text"].format(
+            only=" ".join(sel.only or result.run.only), n=sel.controls or len(result.controls),
+            total=sel.profile_controls or "?")))
     return ReportView(
         lang=lang, t=t, r=result, sections=sections, status_label=sl, cover=cover,
         profile_digests=sorted((k.rsplit("/", 1)[-1], v) for k, v in result.run.profile_digests.items()),
@@ -351,5 +359,6 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
         area_chart=charts.area_chart(list(area_counts.items()), sl),
         bandwidth_chart=charts.bandwidth_chart(bars, threshold, no_value="—"),
         trend_chart=trend, previous=previous, tester=tester, report_no=f"IHC-{result.run.started[:10]}-{result.run.id}",
+        partial=partial,
     )
 

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ihconform.errors import ConfigError, IhconformError, Location
-from ihconform.report.bundle import bundle_digest, read_member
+from ihconform.report.bundle import bundle_digest, load_result_bytes, read_member, refuse_partial
 from ihconform.upload import API_PREFIX, API_VERSION, HDR_API, HDR_DIGEST, HDR_INSTITUTION
 
 CHUNK = 4 << 20
@@ -58,6 +58,7 @@ class UploadOptions:
     backoff_s: float = 1.0
     backoff_max_s: float = 60.0
     chunk: int = CHUNK
+    allow_partial: bool = False  # upload a 专项检查 (--only run) anyway
     sleep: Callable[[float], None] = time.sleep
     log: Callable[[str], None] = lambda _msg: None
 
@@ -160,6 +161,9 @@ def upload(bundle: Path, opts: UploadOptions) -> UploadOutcome:
     """Upload ``bundle``; returns the outcome or raises UploadRejected / UploadFailed."""
     if not bundle.is_file():
         raise ConfigError("no such bundle", Location(bundle))
+    if not opts.allow_partial:  # before anything is sent (bundles made with --allow-partial carry it)
+        refuse_partial(load_result_bytes(read_member(bundle, "results.json"), f"{bundle}!results.json"),
+                       bundle, "上传")
     digest = bundle_digest(bundle)
     for e in _read_record(bundle):
         if e.get("platform") == opts.platform and e.get("digest") == digest and e.get("state") == "accepted":
