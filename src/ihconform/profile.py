@@ -117,6 +117,14 @@ class Control(Frozen):
     remediation: Text | None = None
     evidence: str = ""  # for attest/manual: which document or record is expected
     decisive: tuple[Decisive, ...] = ()  # sub-checks of a multi-part probe that decide alone
+    #: the 安全控制点 a 测评项 belongs to ("8.1.10.6 网络和系统安全管理"), so the report can show
+    #: results per control point with their items, as the 等保 report template does
+    control_point: str = ""
+    #: ids this requirement had in an earlier catalog (the old one-per-控制点 ``L3-M-8.1.x.y``): an
+    #: attestation recorded under one of them still applies to this control until replaced
+    legacy_ids: tuple[ControlId, ...] = ()
+    #: where the id and the quoted text come from, and what is unverified ([K]) about them
+    provenance: str = ""
 
     def param(self, name: str) -> ParamValue:
         """The value of a named threshold; a missing one is a catalog bug, raised loudly."""

@@ -20,7 +20,7 @@ from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
 from ihconform.profile import Control, Method, Profile
 from ihconform.registry import PROBES, probe_function
 
-SHIPPED = ("cq-ih-basic-2023", "nhc-ih-supervision-2022", "mlps-l3", "annual-normative-test")
+SHIPPED = ("cq-ih-basic-2023", "nhc-ih-supervision-2022", "mlps-l3", "annual-normative-test", "mlps-l3-management")
 
 #: The parameters each probe reads from its control (docs/catalog.md, "Probes and parameters"),
 #: with the type of value it expects.
@@ -165,7 +165,7 @@ def test_control_ids_are_unique_across_all_shipped_profiles() -> None:
 
 @pytest.mark.parametrize(("profile_id", "prefix"), [("cq-ih-basic-2023", "CQ-"),
                                                       ("nhc-ih-supervision-2022", "NHC-"),
-                                                      ("mlps-l3", "L3-")])
+                                                      ("mlps-l3", "L3-"), ("mlps-l3-management", "L3-")])
 def test_control_ids_carry_their_profile_prefix(profile_id: str, prefix: str) -> None:
     wrong = [c["id"] for c in _own_controls(profile_id) if not c["id"].startswith(prefix)]
     assert not wrong, f"{profile_id}: ids without {prefix!r}: {wrong}"
@@ -319,7 +319,7 @@ def test_every_level3_technical_unit_is_present(profiles: dict[str, Profile]) ->
 
 def test_each_unit_has_its_plain_control_and_sub_controls_share_its_clause(profiles: dict[str, Profile]) -> None:
     for item, controls in _by_item(profiles["mlps-l3"]).items():
-        if not item.startswith("L3-") or item.startswith("L3-M"):
+        if not item.startswith(("L3-PES1", "L3-CNS1", "L3-ABS1", "L3-CES1", "L3-SMC1")):
             continue
         ids = {c.id for c in controls}
         assert item in ids, f"{item}: no control with the unit id itself"
@@ -402,15 +402,41 @@ def test_hospital_network_controls_are_probed_with_attested_companions(default: 
         assert a.method is Method.ATTEST and a.source.clause == c.source.clause
 
 
-def test_every_management_control_point_is_covered(profiles: dict[str, Profile]) -> None:
-    points = {c.source.clause for c in profiles["mlps-l3"].controls if c.id.startswith("L3-M-")}
-    want = {f"8.1.6.{i}" for i in range(1, 5)} | {f"8.1.7.{i}" for i in range(1, 6)} | \
-           {f"8.1.8.{i}" for i in range(1, 5)} | {f"8.1.9.{i}" for i in range(1, 11)} | \
-           {f"8.1.10.{i}" for i in range(1, 15)}
-    assert points == want
+#: GB/T 22239-2019 8.1.6–8.1.10: the 安全控制点 of each 安全类 and how many level-3 测评项 each has
+#: (the level-comparison table of the standard; docs/catalog.md §3). 7 + 14 + 12 + 34 + 48 = 115.
+MANAGEMENT_POINTS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "8.1.6": ("PSS1", (1, 3, 2, 1)),
+    "8.1.7": ("ORS1", (3, 2, 3, 3, 3)),
+    "8.1.8": ("HRS1", (3, 2, 3, 4)),
+    "8.1.9": ("CMS1", (4, 3, 3, 7, 3, 3, 2, 3, 3, 3)),
+    "8.1.10": ("MMS1", (3, 3, 2, 4, 2, 10, 2, 2, 2, 3, 3, 4, 4, 4)),
+}
+
+
+def _management_ids() -> list[str]:
+    return [f"L3-{code}-{n:02d}" for code, counts in MANAGEMENT_POINTS.values() for n in range(1, sum(counts) + 1)]
+
+
+def test_every_management_item_is_its_own_control_under_its_control_point(profiles: dict[str, Profile]) -> None:
+    p = profiles["mlps-l3"]
+    mgmt = [c for c in p.controls if c.source.clause.startswith(tuple(f"{k}." for k in MANAGEMENT_POINTS))]
+    assert [c.id for c in mgmt] == _management_ids()  # one control per 测评项, in clause order
+    assert len(mgmt) == 115
+    assert not [c.id for c in p.controls if c.id.startswith("L3-M-")], "the one-per-控制点 controls are gone"
+    for c in mgmt:
+        assert c.source.item == c.id
+        assert c.method in (Method.ATTEST, Method.MANUAL) and c.evidence
+        point_clause = c.control_point.split(" ")[0]
+        assert c.source.clause.split(" ")[0] == point_clause, c.id
+        assert c.legacy_ids == (f"L3-M-{point_clause}",), c.id  # the control point it was part of
+        assert "[K]" in c.provenance  # the unit codes are unverified, and say so
+        assert any(t.startswith("evidence:") for t in c.tags)
+    for section, (_code, counts) in MANAGEMENT_POINTS.items():
+        for i, n in enumerate(counts, start=1):
+            items = [c for c in mgmt if c.control_point.startswith(f"{section}.{i} ")]
+            assert len(items) == n, f"{section}.{i}: {len(items)} items, want {n}"
     probed = {"L3-PES1-19", "L3-PES1-20"}  # UPS and server power supplies are read live (power.ups/redfish)
-    assert all(c.method is Method.ATTEST for c in profiles["mlps-l3"].controls
-               if c.id.startswith(("L3-M-", "L3-PES1")) and c.id not in probed)
+    assert all(c.method is Method.ATTEST for c in p.controls if c.id.startswith("L3-PES1") and c.id not in probed)
 
 
 def test_severity_follows_the_research_notes(profiles: dict[str, Profile]) -> None:
@@ -552,3 +578,17 @@ def test_a_profile_is_parsed_once_per_content_and_never_served_stale(tmp_path: P
     changed = load_profile(copy)
     assert changed.controls[0].title.zh == title + "（已改）"  # a changed file is parsed anew
     assert len(parsed) == 2 and changed.digests != first.digests
+
+
+def test_a_site_can_mark_a_management_item_not_applicable(tmp_path: Path) -> None:
+    """Tailoring works per 测评项: one item of 8.1.9.4 excluded, its siblings still judged."""
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "profile:\n  id: site\n  title: {zh: 某医院, en: A hospital}\n  version: '1'\n"
+        "  includes: [annual-normative-test]\n"
+        "  exclude:\n    - {control: L3-CMS1-11, reason: '无自行软件开发，系统由厂商交付'}\n", encoding="utf-8")
+    p = load_profile(site)
+    assert p.excluded == {"L3-CMS1-11": "无自行软件开发，系统由厂商交付"}
+    assert p.control("L3-CMS1-11").control_point == "8.1.9.4 自行软件开发"
+    siblings = [c.id for c in p.controls if c.control_point == "8.1.9.4 自行软件开发"]
+    assert len(siblings) == 7 and "L3-CMS1-12" in siblings and "L3-CMS1-12" not in p.excluded
