@@ -159,6 +159,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"清单 / inventory {'(embedded default)' if inventory is None else args.inventory}: "
           f"{len(inv.hosts)} hosts, {len(inv.databases)} databases, {len(inv.tls_endpoints)} TLS endpoints, "
           f"{len(inv.uplinks)} uplinks, {len(inv.av_systems)} AV systems")
+    if inventory is not None:  # the ledger against this profile: records on former ids, unknown ids
+        from ihconform.inventory import objects
+        from ihconform.ledger.core import load_ledger
+        from ihconform.ledger.migration import legacy_map
+
+        ev = inventory.evidence
+        ledger = load_ledger(ev.attestations, ev.waivers, ev.keyring)
+        ledger.check_refs({c.id for c in profile.controls}, {o.id for o in objects(inventory)},
+                          legacy_map(profile.controls))
+        for line in ledger.warnings():
+            print(f"警告 / warning: {line}")
     print("有效 / valid")
     return ExitCode.CONFORMANT
 

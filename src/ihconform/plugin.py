@@ -170,7 +170,10 @@ def _use_ledger(state: IhcState, ledger: Ledger) -> None:
     from ihconform.ledger.core import write_evidence
 
     state.ledger = ledger
-    ledger.check_refs({c.id for c in state.plan.profile.controls}, {o.id for o in state.plan.objects})
+    from ihconform.ledger.migration import legacy_map
+
+    ledger.check_refs({c.id for c in state.plan.profile.controls}, {o.id for o in state.plan.objects},
+                      legacy_map(state.plan.profile.controls))
     if state.evidence is not None:
         write_evidence(ledger, state.evidence)
     for line in ledger.warnings():
