@@ -439,6 +439,33 @@ def test_every_management_item_is_its_own_control_under_its_control_point(profil
     assert all(c.method is Method.ATTEST for c in p.controls if c.id.startswith("L3-PES1") and c.id not in probed)
 
 
+UNIT_ID = re.compile(r"^L3-[A-Z]{3}[1-5]-\d{2}$")  # GB/T 28448-2019 测评单元 of level 3
+
+
+def _units_of(profile: Profile) -> dict[str, list[Control]]:
+    """Controls by the 测评单元 they judge (source.item), for items that are unit ids."""
+    return {item: cs for item, cs in _by_item(profile).items() if UNIT_ID.match(item)}
+
+
+def _assert_one_control_per_unit(profile: Profile, units: list[str]) -> None:
+    """The unit counts once: exactly one control carries the unit id itself; any further control on
+    the unit is an aspect (``<unit>.<aspect>``) judged together with it (docs/catalog.md §2)."""
+    got = _units_of(profile)
+    assert sorted(got) == sorted(units), (sorted(set(units) - set(got)), sorted(set(got) - set(units)))
+    for unit, controls in got.items():
+        plain = [c.id for c in controls if c.id == unit]
+        assert plain == [unit], f"{unit}: {len(plain)} controls with the unit id"
+        stray = [c.id for c in controls if c.id != unit and not c.id.startswith(f"{unit}.")]
+        assert not stray, f"{unit}: controls on the unit that are not its aspects: {stray}"
+
+
+def test_every_level3_unit_has_exactly_one_control(default: Profile) -> None:
+    """Technical (96) and management (115) units of level 3: 211, each counted once."""
+    units = _unit_ids() + _management_ids()
+    assert len(units) == len(set(units)) == 211
+    _assert_one_control_per_unit(default, units)
+
+
 def test_severity_follows_the_research_notes(profiles: dict[str, Profile]) -> None:
     p = profiles["mlps-l3"]
     tagged = {"L3-CES1-01": "重要", "L3-CES1-02": "重要", "L3-CES1-03": "关键", "L3-CES1-04": "关键",
