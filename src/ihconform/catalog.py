@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ihconform.errors import ConfigError, Location
 from ihconform.profile import (
@@ -24,6 +25,9 @@ from ihconform.profile import (
     Scoring,
 )
 from ihconform.yamlio import SourceDoc, load_yaml, read_text, validate
+
+if TYPE_CHECKING:
+    from ihconform.inventory import Inventory
 
 DEFAULT_PROFILE = "annual-normative-test"
 
@@ -52,6 +56,14 @@ def resolve_ref(ref: str, relative_to: Path | None = None) -> Path:
     raise ConfigError(f"unknown profile {ref!r}; built-in profiles are: {known}")
 
 
+def hosting_kind(inventory: Inventory | None) -> str | None:
+    """The hosting a profile's conditional includes are selected by: the inventory's
+    ``system.hosting.kind``, or None when the inventory (or its hosting) is not given."""
+    if inventory is None or inventory.system.hosting is None:
+        return None
+    return inventory.system.hosting.kind
+
+
 @dataclass
 class _Acc:
     controls: dict[str, tuple[Control, Location]] = field(default_factory=dict)
@@ -61,12 +73,15 @@ class _Acc:
     sources: list[str] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
     loaded: set[Path] = field(default_factory=set)
+    hosting: str | None = None  # the inventory's system.hosting.kind, for conditional includes
 
 
-def load_profile(ref: str | Path) -> Profile:
-    """Load and resolve a profile by built-in id or path. Raises ConfigError on any fault."""
+def load_profile(ref: str | Path, hosting: str | None = None) -> Profile:
+    """Load and resolve a profile by built-in id or path. Raises ConfigError on any fault.
+    ``hosting`` is the inventory's ``system.hosting.kind`` (``hosting_kind``): it selects the
+    profile's ``conditional_includes`` (the cloud extension on a cloud); None selects none."""
     path = resolve_ref(str(ref)) if isinstance(ref, str) else ref
-    acc = _Acc()
+    acc = _Acc(hosting=hosting)
     head = _load_into(path.resolve(), acc, chain=())
     return Profile(
         id=head.profile.id,
@@ -99,6 +114,18 @@ def _load_into(path: Path, acc: _Acc, chain: tuple[Path, ...]) -> ProfileFile:
         if not inc.exists():
             raise ConfigError(f"included profile not found: {inc}",
                               doc.location(("profile", "includes", i)), field=f"profile.includes[{i}]")
+        _load_into(inc, acc, (*chain, path))
+    for i, cond in enumerate(pf.profile.conditional_includes):
+        if cond.when_hosting != acc.hosting:
+            continue
+        here = doc.location(("profile", "conditional_includes", i, "profile"))
+        try:
+            inc = resolve_ref(cond.profile, relative_to=path).resolve()
+        except ConfigError as exc:
+            raise ConfigError(exc.message, here, field=f"profile.conditional_includes[{i}].profile") from None
+        if not inc.exists():
+            raise ConfigError(f"included profile not found: {inc}", here,
+                              field=f"profile.conditional_includes[{i}].profile")
         _load_into(inc, acc, (*chain, path))
     acc.loaded.add(path)
     acc.sources.append(str(path))

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pytest
 
 from ihconform import distribute
-from ihconform.catalog import DEFAULT_PROFILE, load_profile
+from ihconform.catalog import DEFAULT_PROFILE, hosting_kind, load_profile
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable, NotChecked
 from ihconform.facts.collect import HostFacts
@@ -114,7 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
         apply_env_file(inventory.defaults.env_file)
     else:
         inventory, inv_path = local_inventory(), "(embedded default: local machine)"
-    profile = load_profile(config.getoption("ihc_profile") or DEFAULT_PROFILE)
+    profile = load_profile(config.getoption("ihc_profile") or DEFAULT_PROFILE, hosting=hosting_kind(inventory))
     plan = RunPlan.build(profile, inventory, tuple(config.getoption("ihc_only")))
     ledger = _load_ledger(inventory)
     out = config.getoption("ihc_output")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -162,6 +162,14 @@ class Scoring(Frozen):
     provenance: str = "2021 等级测评报告模板: 关键/重要/一般 weights 3/2/1; 优/良/中 at 90/80/70"
 
 
+class ConditionalInclude(Frozen):
+    """An include that applies only to systems hosted a given way (inventory
+    ``system.hosting.kind``): the cloud extension is part of the assessment only on a cloud."""
+
+    profile: str = Field(min_length=1)
+    when_hosting: Literal["on-premises", "idc", "cloud"]
+
+
 class ProfileHeader(Frozen):
     id: ControlId
     title: Text
@@ -172,6 +180,7 @@ class ProfileHeader(Frozen):
     overrides: tuple[Override, ...] = ()
     exclude: tuple[Exclusion, ...] = ()
     scoring: Scoring | None = None
+    conditional_includes: tuple[ConditionalInclude, ...] = ()
 
 
 class ProfileFile(Frozen):

@@ -20,7 +20,8 @@ from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
 from ihconform.profile import Control, Method, Profile
 from ihconform.registry import PROBES, probe_function
 
-SHIPPED = ("cq-ih-basic-2023", "nhc-ih-supervision-2022", "mlps-l3", "annual-normative-test", "mlps-l3-management")
+SHIPPED = ("cq-ih-basic-2023", "nhc-ih-supervision-2022", "mlps-l3", "annual-normative-test", "mlps-l3-management",
+           "mlps-l3-cloud")
 
 #: The parameters each probe reads from its control (docs/catalog.md, "Probes and parameters"),
 #: with the type of value it expects.
@@ -105,7 +106,7 @@ NETWORK_PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "profiles" 
 #: Generic judges of evidence-based controls; an attest/manual control may name one of these or none.
 EVIDENCE_JUDGES = {Method.ATTEST: "attest.document", Method.MANUAL: "manual.judgement"}
 #: Planned probe domains an ``auto-planned`` control may name (docs/catalog.md).
-PLANNED_DOMAINS = {"tls", "uplink", "av", "power", "host", "db", "exposure", "platform", "clinical", "network"}
+PLANNED_DOMAINS = {"cloud", "tls", "uplink", "av", "power", "host", "db", "exposure", "platform", "clinical", "network"}
 
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 SEED_FILES = {
@@ -165,7 +166,8 @@ def test_control_ids_are_unique_across_all_shipped_profiles() -> None:
 
 @pytest.mark.parametrize(("profile_id", "prefix"), [("cq-ih-basic-2023", "CQ-"),
                                                       ("nhc-ih-supervision-2022", "NHC-"),
-                                                      ("mlps-l3", "L3-"), ("mlps-l3-management", "L3-")])
+                                                      ("mlps-l3", "L3-"), ("mlps-l3-management", "L3-"),
+                                                      ("mlps-l3-cloud", "L3-")])
 def test_control_ids_carry_their_profile_prefix(profile_id: str, prefix: str) -> None:
     wrong = [c["id"] for c in _own_controls(profile_id) if not c["id"].startswith(prefix)]
     assert not wrong, f"{profile_id}: ids without {prefix!r}: {wrong}"
@@ -619,3 +621,93 @@ def test_a_site_can_mark_a_management_item_not_applicable(tmp_path: Path) -> Non
     assert p.control("L3-CMS1-11").control_point == "8.1.9.4 自行软件开发"
     siblings = [c.id for c in p.controls if c.control_point == "8.1.9.4 自行软件开发"]
     assert len(siblings) == 7 and "L3-CMS1-12" in siblings and "L3-CMS1-12" not in p.excluded
+
+
+# ---- the cloud extension (mlps-l3-cloud) ---------------------------------------------------------
+
+#: GB/T 22239-2019 8.2 云计算安全扩展要求, level 3: units per 类 (the level-comparison table's level-3
+#: column; the technical numbering matches the public MLPS3 mapping of 184 items, docs/catalog.md §1).
+CLOUD_UNITS = {"PES2": 1, "CNS2": 5, "ABS2": 8, "CES2": 19, "SMC2": 4, "CMS2": 8, "MMS2": 1}
+
+
+def _cloud_ids() -> list[str]:
+    return [f"L3-{code}-{n:02d}" for code, count in CLOUD_UNITS.items() for n in range(1, count + 1)]
+
+
+def _inventory(tmp_path: Path, hosting: dict[str, Any] | None) -> Path:
+    system: dict[str, Any] = {"name": "互联网医院信息系统"}
+    if hosting is not None:
+        system["hosting"] = hosting
+    inv = {"institution": {"name": "示例医院"}, "system": system,
+           "hosts": [{"id": "app01", "address": "198.51.100.21", "roles": ["app"]}]}
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inv, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+CLOUD = {"kind": "cloud", "provider": "某云计算有限公司", "platform": "重庆市卫生健康云", "platform_mlps_level": 3}
+
+
+@pytest.mark.parametrize(("hosting", "pulled_in"), [(CLOUD, True), ({"kind": "on-premises"}, False),
+                                                    ({"kind": "idc"}, False), (None, False)])
+def test_a_cloud_hosted_inventory_pulls_in_the_cloud_extension(tmp_path: Path, hosting: dict[str, Any] | None,
+                                                                pulled_in: bool) -> None:
+    from ihconform.catalog import hosting_kind
+    from ihconform.inventory import load_inventory
+
+    inv = load_inventory(_inventory(tmp_path, hosting))
+    p = load_profile(DEFAULT_PROFILE, hosting=hosting_kind(inv))
+    cloud = [c.id for c in p.controls if c.source.item in set(_cloud_ids())]
+    assert bool(cloud) is pulled_in
+    if pulled_in:
+        assert any(s.endswith("mlps-l3-cloud.yaml") for s in p.sources)
+        _assert_one_control_per_unit(p, _unit_ids() + _management_ids() + _cloud_ids())  # 211 + 46
+    else:
+        assert not any(s.endswith("mlps-l3-cloud.yaml") for s in p.sources)
+
+
+def test_validate_counts_the_cloud_extension_only_for_a_cloud(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def count(hosting: dict[str, Any] | None, where: Path) -> tuple[int, str]:
+        where.mkdir()
+        proc = subprocess.run([sys.executable, "-m", "ihconform.cli", "validate", "-i",
+                               str(_inventory(where, hosting))], capture_output=True, text=True, check=True)
+        got = re.search(r"annual-normative-test \S+: (\d+) controls", proc.stdout)
+        assert got, proc.stdout
+        return int(got.group(1)), proc.stdout
+
+    on_cloud, _ = count(CLOUD, tmp_path / "cloud")
+    on_prem, _ = count({"kind": "on-premises"}, tmp_path / "prem")
+    undeclared, out = count(None, tmp_path / "none")
+    assert on_cloud == on_prem + len(load_profile("mlps-l3-cloud").controls)
+    assert undeclared == on_prem and "system.hosting" in out  # says the extension was left out
+
+
+def test_a_cloud_declaration_names_provider_and_platform_level(tmp_path: Path) -> None:
+    from ihconform.errors import ConfigError
+    from ihconform.inventory import load_inventory
+
+    with pytest.raises(ConfigError, match="provider and platform_mlps_level"):
+        load_inventory(_inventory(tmp_path, {"kind": "cloud", "provider": "某云"}))
+
+
+def test_the_cloud_extension_is_tenant_side_with_the_provider_part_attested() -> None:
+    p = load_profile("mlps-l3-cloud")
+    for c in p.controls:
+        assert c.control_point and c.provenance and c.source.document == "gbt-22239-2019"
+        resp = [t for t in c.tags if t.startswith("cloud:")]
+        assert len(resp) == 1 and resp[0] in ("cloud:tenant", "cloud:provider", "cloud:shared"), c.id
+        if c.method is Method.ATTEST:
+            assert c.evidence, c.id
+    # what cannot be probed is attested: the provider's own 等保 level and the contract on data location
+    assert "备案证明" in p.control("L3-CMS2-01").evidence and p.control("L3-CMS2-01").param("min_platform_level") == 3
+    assert "数据存储地域" in p.control("L3-CES2-10").evidence
+    # the tenant's own hosts' logs are probed like L3-SMC1-10
+    smc1 = load_profile("mlps-l3").control("L3-SMC1-10")
+    smc2 = p.control("L3-SMC2-03")
+    assert smc2.probe == smc1.probe == "host.log_forwarding"
+    assert smc2.param("forwarder_processes") == smc1.param("forwarder_processes")
+    planned = {c.id for c in p.controls if "planned:cloud" in c.tags}
+    assert planned == {"L3-CNS2-02", "L3-ABS2-01", "L3-ABS2-02", "L3-ABS2-07", "L3-CES2-03", "L3-CES2-09"}
