@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
-from ihconform.profile import Control, Method, Profile
+from ihconform.profile import Control, Method, ObjectType, Profile
 from ihconform.registry import PROBES, probe_function
 
 SHIPPED = ("cq-ih-basic-2023", "nhc-ih-supervision-2022", "mlps-l3", "annual-normative-test", "mlps-l3-management",
@@ -106,7 +106,7 @@ NETWORK_PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "profiles" 
 #: Generic judges of evidence-based controls; an attest/manual control may name one of these or none.
 EVIDENCE_JUDGES = {Method.ATTEST: "attest.document", Method.MANUAL: "manual.judgement"}
 #: Planned probe domains an ``auto-planned`` control may name (docs/catalog.md).
-PLANNED_DOMAINS = {"cloud", "tls", "uplink", "av", "power", "host", "db", "exposure", "platform", "clinical", "network"}
+PLANNED_DOMAINS = {"app", "cloud", "tls", "uplink", "av", "power", "host", "db", "exposure", "platform", "clinical", "network"}
 
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 SEED_FILES = {
@@ -512,8 +512,10 @@ def test_each_profile_declares_its_own_documents() -> None:
 
 @pytest.mark.parametrize(("profile_id", "clauses"), [
     ("cq-ih-basic-2023", ["附录1 四(一)", "附录1 四(二)", "附录1 四(三)", "附录1 四(四)", "附录1 四(五)",
-                          "附录1 四(六)", "附录1 五", "第十八条", "第十九条", "第二十八条"]),
-    ("nhc-ih-supervision-2022", ["第十九条", "第二十五条", "第二十七条", "第二十八条", "第三十三条"]),
+                          "附录1 四(六)", "附录1 五", "第十二条", "第十四条", "第十八条", "第十九条", "第二十七条",
+                          "第二十八条", "第三十二条"]),
+    ("nhc-ih-supervision-2022", ["第十二条", "第十三条", "第十四条", "第十七条", "第十九条", "第二十二条", "第二十五条",
+                                 "第二十七条", "第二十八条", "第三十三条"]),
 ])
 def test_profiles_cover_their_clauses(profiles: dict[str, Profile], profile_id: str, clauses: list[str]) -> None:
     have = {c.source.clause for c in profiles[profile_id].controls}
@@ -711,3 +713,25 @@ def test_the_cloud_extension_is_tenant_side_with_the_provider_part_attested() ->
     assert smc2.param("forwarder_processes") == smc1.param("forwarder_processes")
     planned = {c.id for c in p.controls if "planned:cloud" in c.tags}
     assert planned == {"L3-CNS2-02", "L3-ABS2-01", "L3-ABS2-02", "L3-ABS2-07", "L3-CES2-03", "L3-CES2-09"}
+
+
+#: 监管细则 第十二、十三、十四、十七、二十二条 and 实施细则 第十二、十四、二十七、三十二条 (issue 19): each
+#: a control quoting its text (checked against the seeds by test_quoted_text_occurs_in_the_regulation).
+ARTICLE_CONTROLS = {
+    "NHC-12-a": "第十二条", "NHC-13-a": "第十三条", "NHC-13-b": "第十三条", "NHC-14-a": "第十四条",
+    "NHC-14-b": "第十四条", "NHC-17-a": "第十七条", "NHC-22-a": "第二十二条", "NHC-22-b": "第二十二条",
+    "CQ-12-a": "第十二条", "CQ-14-a": "第十四条", "CQ-27-a": "第二十七条", "CQ-27-b": "第二十七条",
+    "CQ-27-c": "第二十七条", "CQ-32-a": "第三十二条",
+}
+
+
+def test_the_formerly_unmapped_articles_are_attested_with_their_evidence(default: Profile) -> None:
+    for cid, clause in ARTICLE_CONTROLS.items():
+        c = default.control(cid)
+        assert c.source.clause == clause and c.method is Method.ATTEST and c.evidence, cid
+    # where an application-level check has a network path, the probe is planned and the evidence says so
+    app = {c.id for c in default.controls if "planned:app" in c.tags}
+    assert app == {"NHC-13-a", "NHC-17-a", "NHC-22-a", "CQ-27-a", "CQ-32-a"}
+    for cid in ("NHC-14-a", "NHC-22-b", "CQ-12-a"):
+        assert "planned:platform" in default.control(cid).tags
+        assert default.control(cid).applies_to == (ObjectType.PLATFORM_LINK,)
