@@ -106,7 +106,8 @@ NETWORK_PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "profiles" 
 #: Generic judges of evidence-based controls; an attest/manual control may name one of these or none.
 EVIDENCE_JUDGES = {Method.ATTEST: "attest.document", Method.MANUAL: "manual.judgement"}
 #: Planned probe domains an ``auto-planned`` control may name (docs/catalog.md).
-PLANNED_DOMAINS = {"app", "cloud", "tls", "uplink", "av", "power", "host", "db", "exposure", "platform", "clinical", "network"}
+PLANNED_DOMAINS = {"app", "cloud", "tls", "uplink", "av", "power", "host", "db", "exposure", "platform", "clinical",
+                   "network"}
 
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 SEED_FILES = {
