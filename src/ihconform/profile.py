@@ -160,6 +160,8 @@ class Scoring(Frozen):
     partial_credit: float = 0.5
     grades: dict[str, float] = Field(default_factory=lambda: {"优": 90.0, "良": 80.0, "中": 70.0})
     provenance: str = "2021 等级测评报告模板: 关键/重要/一般 weights 3/2/1; 优/良/中 at 90/80/70"
+    #: the conclusion below every threshold or gated by a high-risk failure: 差 for 等保, 不符合 for 密评
+    lowest_grade: str = "差"
 
 
 class ConditionalInclude(Frozen):

@@ -59,7 +59,7 @@ def compute_score(controls: Iterable[Control], results: Iterable[ObjectResult], 
     before_value, _ = _weighted(before, by_id, scoring)
     after_value, judged = _weighted(after, by_id, scoring)
     gated = any(by_id[cid].high_risk and st in (Status.FAIL, Status.PARTIAL) for cid, st in after.items())
-    grade = "差"
+    grade = scoring.lowest_grade
     if not gated:
         for name, threshold in sorted(scoring.grades.items(), key=lambda kv: -kv[1]):
             if after_value >= threshold:
@@ -70,4 +70,4 @@ def compute_score(controls: Iterable[Control], results: Iterable[ObjectResult], 
                  judged_controls=judged,
                  rules=f"weights {weights}; partial {scoring.partial_credit:g}; grades "
                        + ", ".join(f"{k}>={v:g}" for k, v in scoring.grades.items())
-                       + "; any unwaived high-risk failure -> 差; " + scoring.provenance)
+                       + f"; any unwaived high-risk failure -> {scoring.lowest_grade}; " + scoring.provenance)

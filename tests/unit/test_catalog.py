@@ -21,7 +21,7 @@ from ihconform.profile import Control, Method, ObjectType, Profile
 from ihconform.registry import PROBES, probe_function
 
 SHIPPED = ("cq-ih-basic-2023", "nhc-ih-supervision-2022", "mlps-l3", "annual-normative-test", "mlps-l3-management",
-           "mlps-l3-cloud")
+           "mlps-l3-cloud", "cryptography-l3")
 
 #: The parameters each probe reads from its control (docs/catalog.md, "Probes and parameters"),
 #: with the type of value it expects.
@@ -168,7 +168,8 @@ def test_control_ids_are_unique_across_all_shipped_profiles() -> None:
 @pytest.mark.parametrize(("profile_id", "prefix"), [("cq-ih-basic-2023", "CQ-"),
                                                       ("nhc-ih-supervision-2022", "NHC-"),
                                                       ("mlps-l3", "L3-"), ("mlps-l3-management", "L3-"),
-                                                      ("mlps-l3-cloud", "L3-")])
+                                                      ("mlps-l3-cloud", "L3-"),
+                                                      ("cryptography-l3", "L3-GM-")])
 def test_control_ids_carry_their_profile_prefix(profile_id: str, prefix: str) -> None:
     wrong = [c["id"] for c in _own_controls(profile_id) if not c["id"].startswith(prefix)]
     assert not wrong, f"{profile_id}: ids without {prefix!r}: {wrong}"
@@ -736,3 +737,47 @@ def test_the_formerly_unmapped_articles_are_attested_with_their_evidence(default
     for cid in ("NHC-14-a", "NHC-22-b", "CQ-12-a"):
         assert "planned:platform" in default.control(cid).tags
         assert default.control(cid).applies_to == (ObjectType.PLATFORM_LINK,)
+
+
+# ---- 密评 (cryptography-l3) ---------------------------------------------------------------------
+
+#: GB/T 39786-2021: 通用要求 (5) and the level-3 chapter (8.1–8.8), items per section ([K], docs/catalog.md).
+GM_ITEMS = {"5": 3, "8.1": 3, "8.2": 5, "8.3": 6, "8.4": 8, "8.5": 6, "8.6": 5, "8.7": 5, "8.8": 3}
+
+
+def test_the_cryptography_profile_lists_its_items_and_reuses_the_tls_gm_probe() -> None:
+    p = load_profile("cryptography-l3")
+    want = [f"L3-GM-{sec}-{chr(ord('a') + i)}" for sec, n in GM_ITEMS.items() for i in range(n)]
+    assert [c.id for c in p.controls] == want and len(want) == 44
+    probed = {c.id: c for c in p.controls if c.method is Method.AUTO}
+    assert set(probed) == {"L3-GM-8.2-a", "L3-GM-8.2-b", "L3-GM-8.2-c"}
+    gm = load_profile("mlps-l3").control("L3-GM-8.2")  # the probe and thresholds the 等保 profile uses
+    for c in probed.values():
+        assert c.probe == gm.probe == "tls.gm" and c.applies_to == gm.applies_to
+        assert {k: v.value for k, v in c.parameters.items()} == {k: v.value for k, v in gm.parameters.items()}
+    for c in p.controls:
+        assert "[K]" in c.provenance and any(t.startswith("strength:") for t in c.tags)
+        assert c.method is Method.AUTO or c.evidence
+
+
+def test_the_cryptography_assessment_has_its_own_conclusion_outside_the_mlps_score(default: Profile) -> None:
+    from ihconform.results import ObjectResult, Status
+    from ihconform.scoring import compute_score
+
+    assert "cryptography-l3" not in _header(DEFAULT_PROFILE)["includes"]
+    assert not [c.id for c in default.controls if c.source.document == "gbt-39786-2021" and c.id != "L3-GM-8.2"]
+    p = load_profile("cryptography-l3")
+    assert p.scoring.lowest_grade == "不符合" and set(p.scoring.grades) == {"符合", "基本符合"}
+
+    def score(fail: set[str]) -> str:
+        def st(c: Control) -> Status:
+            return Status.FAIL if c.id in fail else Status.PASS
+
+        results = [ObjectResult(control_id=c.id, object_id="site", object_type="site", status=st(c),
+                                status_zh=st(c).zh) for c in p.controls]
+        return compute_score(p.controls, results, p.scoring).grade
+
+    assert score(set()) == "符合"
+    assert score({"L3-GM-8.5-a"}) == "基本符合"
+    assert score({"L3-GM-8.2-c"}) == "不符合"  # a high-risk failure gates the conclusion
+    assert score({c.id for c in p.controls if c.severity.value == "重要"}) == "不符合"
