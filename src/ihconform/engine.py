@@ -178,7 +178,8 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
             requirement=control.source.text, method=control.method.value, severity=control.severity.value,
             high_risk=control.high_risk, area=control.area, status=st, status_zh=st.zh,
             counts=counts(states),
-            parameters={k: _jsonable(p.value) for k, p in control.parameters.items()}))
+            parameters={k: _jsonable(p.value) for k, p in control.parameters.items()},
+            control_point=control.control_point))
     score = compute_score(plan.controls, results, plan.profile.scoring)
     accepted = sum(1 for r in results if r.waiver is not None and r.status in (Status.FAIL, Status.PARTIAL))
     run_status, code = overall(c.status for c in controls)

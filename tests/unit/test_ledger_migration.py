@@ -107,7 +107,7 @@ def test_validate_names_the_old_id_and_its_items(tmp_path: Path, items: dict[str
 def test_a_run_judges_the_items_from_the_old_attestation(tmp_path: Path, items: dict[str, tuple[str, ...]]) -> None:
     inv = _site(tmp_path)
     proc = _cli("run", "-q", "-i", str(inv), "--only", "L3-M-8.1.10.13", "--only", "8.1.6.2",
-                "-o", str(tmp_path / "out"))
+                "-o", str(tmp_path / "out"), "--formats", "html")
     folders = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
     assert len(folders) == 1, (proc.stdout, proc.stderr)
     data = json.loads((folders[0] / "results.json").read_text(encoding="utf-8"))
@@ -119,3 +119,13 @@ def test_a_run_judges_the_items_from_the_old_attestation(tmp_path: Path, items: 
     for item in items["L3-M-8.1.6.2"]:
         assert got[item]["status"] == "not_checked"  # nothing recorded: never a pass
     assert any("L3-M-8.1.10.13" in w for w in data["warnings"])  # the run says so too
+    points = {c["control_id"]: c["control_point"] for c in data["controls"]}
+    assert {points[i] for i in items["L3-M-8.1.10.13"]} == {"8.1.10.13 应急预案管理"}
+    # the report shows each 安全控制点 with its result, then its 测评项
+    html = next(folders[0].glob("*.html")).read_text(encoding="utf-8")
+    for point, n in (("8.1.10.13 应急预案管理", 4), ("8.1.6.2 管理制度", 3)):
+        at = html.index(f"<b>{point}</b>")
+        head = html[at:html.index("</tr>", at)]
+        assert f"{n} 个测评项" in head, head
+        first = items["L3-M-" + point.split(" ")[0]][0]
+        assert html.index(first, at) > at  # its first item follows the heading
