@@ -180,41 +180,65 @@ def _merge_controls(pf: ProfileFile, doc: SourceDoc, acc: _Acc) -> None:
         acc.controls[c.id] = (c, here)
 
 
+def _successors(acc: _Acc, control_id: str) -> list[str]:
+    """The controls that replaced a former id (``legacy_ids``): tailoring written for the old
+    one-per-控制点 id applies to each of its items, so a site profile keeps working."""
+    return [cid for cid, (c, _) in acc.controls.items() if control_id in c.legacy_ids]
+
+
 def _apply_overrides(overrides: tuple[Override, ...], doc: SourceDoc, acc: _Acc) -> None:
     for i, ov in enumerate(overrides):
         key = ("profile", "overrides", i)
+        if ov.control not in acc.controls and _successors(acc, ov.control):
+            for cid in _successors(acc, ov.control):
+                _override_one(ov.model_copy(update={
+                    "control": cid, "provenance": f"{ov.provenance}（按原控制点 {ov.control} 裁剪 / "
+                                                  f"tailored on the former control point {ov.control}）"}),
+                    i, doc, acc)
+            continue
         if ov.control not in acc.controls:
             raise ConfigError(f"override of unknown control {ov.control!r}", doc.location((*key, "control")),
                               field=f"profile.overrides[{i}].control")
-        control, loc = acc.controls[ov.control]
-        params = dict(control.parameters)
-        for name, value in ov.parameters.items():
-            if name not in params:
-                known = ", ".join(sorted(params)) or "none"
-                raise ConfigError(f"control {ov.control} has no parameter {name!r} (known: {known})",
-                                  doc.location((*key, "parameters", name)),
-                                  field=f"profile.overrides[{i}].parameters.{name}")
-            old = params[name]
-            if type(value) is not type(old.value) and not (
-                isinstance(value, int | float) and isinstance(old.value, int | float)
-                and not isinstance(value, bool) and not isinstance(old.value, bool)
-            ):
-                raise ConfigError(f"expected a {type(old.value).__name__} like the catalog's {old.value!r}",
-                                  doc.location((*key, "parameters", name)),
-                                  field=f"profile.overrides[{i}].parameters.{name}")
-            params[name] = old.model_copy(
-                update={"value": value, "provenance": f"{ov.provenance} (tailored; catalog: {old.value!r})"}
-            )
-        update: dict[str, object] = {"parameters": params}
-        if ov.severity is not None:
-            update["severity"] = ov.severity
-        if ov.high_risk is not None:
-            update["high_risk"] = ov.high_risk
-        acc.controls[ov.control] = (control.model_copy(update=update), loc)
+        _override_one(ov, i, doc, acc)
+
+
+def _override_one(ov: Override, i: int, doc: SourceDoc, acc: _Acc) -> None:
+    """Apply one override (its position ``i`` locates errors) to the control it names."""
+    key = ("profile", "overrides", i)
+    control, loc = acc.controls[ov.control]
+    params = dict(control.parameters)
+    for name, value in ov.parameters.items():
+        if name not in params:
+            known = ", ".join(sorted(params)) or "none"
+            raise ConfigError(f"control {ov.control} has no parameter {name!r} (known: {known})",
+                              doc.location((*key, "parameters", name)),
+                              field=f"profile.overrides[{i}].parameters.{name}")
+        old = params[name]
+        if type(value) is not type(old.value) and not (
+            isinstance(value, int | float) and isinstance(old.value, int | float)
+            and not isinstance(value, bool) and not isinstance(old.value, bool)
+        ):
+            raise ConfigError(f"expected a {type(old.value).__name__} like the catalog's {old.value!r}",
+                              doc.location((*key, "parameters", name)),
+                              field=f"profile.overrides[{i}].parameters.{name}")
+        params[name] = old.model_copy(
+            update={"value": value, "provenance": f"{ov.provenance} (tailored; catalog: {old.value!r})"}
+        )
+    update: dict[str, object] = {"parameters": params}
+    if ov.severity is not None:
+        update["severity"] = ov.severity
+    if ov.high_risk is not None:
+        update["high_risk"] = ov.high_risk
+    acc.controls[ov.control] = (control.model_copy(update=update), loc)
 
 
 def _apply_exclusions(exclusions: tuple[Exclusion, ...], doc: SourceDoc, acc: _Acc) -> None:
     for i, ex in enumerate(exclusions):
+        if ex.control not in acc.controls and _successors(acc, ex.control):
+            for cid in _successors(acc, ex.control):
+                acc.excluded[cid] = (f"{ex.reason}（按原控制点 {ex.control} 裁剪 / tailored on the former "
+                                     f"control point {ex.control}）")
+            continue
         if ex.control not in acc.controls:
             raise ConfigError(f"exclusion of unknown control {ex.control!r}",
                               doc.location(("profile", "exclude", i, "control")),

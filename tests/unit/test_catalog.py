@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
+from ihconform.errors import ConfigError
 from ihconform.profile import Control, Method, ObjectType, Profile
 from ihconform.registry import PROBES, probe_function
 
@@ -781,3 +782,23 @@ def test_the_cryptography_assessment_has_its_own_conclusion_outside_the_mlps_sco
     assert score({"L3-GM-8.5-a"}) == "基本符合"
     assert score({"L3-GM-8.2-c"}) == "不符合"  # a high-risk failure gates the conclusion
     assert score({c.id for c in p.controls if c.severity.value == "重要"}) == "不符合"
+
+
+def test_tailoring_written_for_a_former_control_point_applies_to_its_items(tmp_path: Path) -> None:
+    """A site profile from before the split (docs once showed ``exclude: L3-M-8.1.9.4``) still loads:
+    the exclusion or override applies to every item of that 控制点, and says so."""
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "profile:\n  id: site\n  title: {zh: 某医院, en: A hospital}\n  version: '1'\n"
+        "  includes: [annual-normative-test]\n"
+        "  overrides:\n    - {control: L3-M-8.1.10.14, severity: 重要, provenance: '外包运维范围大'}\n"
+        "  exclude:\n    - {control: L3-M-8.1.9.4, reason: '无自行软件开发'}\n", encoding="utf-8")
+    p = load_profile(site)
+    dev = [c.id for c in p.controls if c.control_point == "8.1.9.4 自行软件开发"]
+    assert sorted(p.excluded) == sorted(dev) and len(dev) == 7
+    assert all("L3-M-8.1.9.4" in p.excluded[i] and "无自行软件开发" in p.excluded[i] for i in dev)
+    ops = [c for c in p.controls if c.control_point == "8.1.10.14 外包运维管理"]
+    assert len(ops) == 4 and all(c.severity.value == "重要" for c in ops)
+    site.write_text(site.read_text(encoding="utf-8").replace("L3-M-8.1.9.4", "L3-M-8.1.99"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape("exclusion of unknown control 'L3-M-8.1.99'")):
+        load_profile(site)  # an id that never existed is still an error
