@@ -25,7 +25,7 @@ from ihconform.ledger.migration import legacy_map
 from ihconform.schema import validate_results
 
 from ..conftest import FIXTURES, ROOT
-from .test_ledger import attestation, write_yaml
+from .test_ledger import attestation, waiver, write_yaml
 
 LEGACY = FIXTURES / "ledger-legacy"
 TODAY = dt.date(2026, 6, 1)
@@ -81,6 +81,19 @@ def test_an_item_attested_itself_no_longer_uses_the_old_record(tmp_path: Path,
     assert [c.id for c in ledger.attestations_for(first, "site")] == ["ATT-2026-045"]
     for sibling in items["L3-M-8.1.10.13"][1:]:
         assert [c.id for c in ledger.attestations_for(sibling, "site")] == ["ATT-2025-010"]
+
+
+def test_a_waiver_on_a_former_control_point_covers_its_items(tmp_path: Path,
+                                                             items: dict[str, tuple[str, ...]]) -> None:
+    path = write_yaml(tmp_path / "waivers.yaml", {"waivers": [waiver(id="W-OLD", control="L3-M-8.1.10.13")]})
+    ledger = load_ledger(None, path, today=TODAY)
+    profile = load_profile("annual-normative-test")
+    ledger.check_refs({c.id for c in profile.controls}, {"site"}, legacy_map(profile.controls))
+    for item in items["L3-M-8.1.10.13"]:
+        active = ledger.active_waiver(item, "site")
+        assert active is not None and active.id == "W-OLD", item
+    assert ledger.active_waiver("L3-PSS1-01", "site") is None
+    assert any("W-OLD" in n and "L3-M-8.1.10.13" in n for n in ledger.warnings())
 
 
 def _site(root: Path) -> Path:
