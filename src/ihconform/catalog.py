@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ihconform.errors import ConfigError, Location
 from ihconform.profile import (
@@ -24,6 +25,9 @@ from ihconform.profile import (
     Scoring,
 )
 from ihconform.yamlio import SourceDoc, load_yaml, read_text, validate
+
+if TYPE_CHECKING:
+    from ihconform.inventory import Inventory
 
 DEFAULT_PROFILE = "annual-normative-test"
 
@@ -52,6 +56,14 @@ def resolve_ref(ref: str, relative_to: Path | None = None) -> Path:
     raise ConfigError(f"unknown profile {ref!r}; built-in profiles are: {known}")
 
 
+def hosting_kind(inventory: Inventory | None) -> str | None:
+    """The hosting a profile's conditional includes are selected by: the inventory's
+    ``system.hosting.kind``, or None when the inventory (or its hosting) is not given."""
+    if inventory is None or inventory.system.hosting is None:
+        return None
+    return inventory.system.hosting.kind
+
+
 @dataclass
 class _Acc:
     controls: dict[str, tuple[Control, Location]] = field(default_factory=dict)
@@ -61,12 +73,15 @@ class _Acc:
     sources: list[str] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
     loaded: set[Path] = field(default_factory=set)
+    hosting: str | None = None  # the inventory's system.hosting.kind, for conditional includes
 
 
-def load_profile(ref: str | Path) -> Profile:
-    """Load and resolve a profile by built-in id or path. Raises ConfigError on any fault."""
+def load_profile(ref: str | Path, hosting: str | None = None) -> Profile:
+    """Load and resolve a profile by built-in id or path. Raises ConfigError on any fault.
+    ``hosting`` is the inventory's ``system.hosting.kind`` (``hosting_kind``): it selects the
+    profile's ``conditional_includes`` (the cloud extension on a cloud); None selects none."""
     path = resolve_ref(str(ref)) if isinstance(ref, str) else ref
-    acc = _Acc()
+    acc = _Acc(hosting=hosting)
     head = _load_into(path.resolve(), acc, chain=())
     return Profile(
         id=head.profile.id,
@@ -99,6 +114,18 @@ def _load_into(path: Path, acc: _Acc, chain: tuple[Path, ...]) -> ProfileFile:
         if not inc.exists():
             raise ConfigError(f"included profile not found: {inc}",
                               doc.location(("profile", "includes", i)), field=f"profile.includes[{i}]")
+        _load_into(inc, acc, (*chain, path))
+    for i, cond in enumerate(pf.profile.conditional_includes):
+        if cond.when_hosting != acc.hosting:
+            continue
+        here = doc.location(("profile", "conditional_includes", i, "profile"))
+        try:
+            inc = resolve_ref(cond.profile, relative_to=path).resolve()
+        except ConfigError as exc:
+            raise ConfigError(exc.message, here, field=f"profile.conditional_includes[{i}].profile") from None
+        if not inc.exists():
+            raise ConfigError(f"included profile not found: {inc}", here,
+                              field=f"profile.conditional_includes[{i}].profile")
         _load_into(inc, acc, (*chain, path))
     acc.loaded.add(path)
     acc.sources.append(str(path))
@@ -153,41 +180,65 @@ def _merge_controls(pf: ProfileFile, doc: SourceDoc, acc: _Acc) -> None:
         acc.controls[c.id] = (c, here)
 
 
+def _successors(acc: _Acc, control_id: str) -> list[str]:
+    """The controls that replaced a former id (``legacy_ids``): tailoring written for the old
+    one-per-控制点 id applies to each of its items, so a site profile keeps working."""
+    return [cid for cid, (c, _) in acc.controls.items() if control_id in c.legacy_ids]
+
+
 def _apply_overrides(overrides: tuple[Override, ...], doc: SourceDoc, acc: _Acc) -> None:
     for i, ov in enumerate(overrides):
         key = ("profile", "overrides", i)
+        if ov.control not in acc.controls and _successors(acc, ov.control):
+            for cid in _successors(acc, ov.control):
+                _override_one(ov.model_copy(update={
+                    "control": cid, "provenance": f"{ov.provenance}（按原控制点 {ov.control} 裁剪 / "
+                                                  f"tailored on the former control point {ov.control}）"}),
+                    i, doc, acc)
+            continue
         if ov.control not in acc.controls:
             raise ConfigError(f"override of unknown control {ov.control!r}", doc.location((*key, "control")),
                               field=f"profile.overrides[{i}].control")
-        control, loc = acc.controls[ov.control]
-        params = dict(control.parameters)
-        for name, value in ov.parameters.items():
-            if name not in params:
-                known = ", ".join(sorted(params)) or "none"
-                raise ConfigError(f"control {ov.control} has no parameter {name!r} (known: {known})",
-                                  doc.location((*key, "parameters", name)),
-                                  field=f"profile.overrides[{i}].parameters.{name}")
-            old = params[name]
-            if type(value) is not type(old.value) and not (
-                isinstance(value, int | float) and isinstance(old.value, int | float)
-                and not isinstance(value, bool) and not isinstance(old.value, bool)
-            ):
-                raise ConfigError(f"expected a {type(old.value).__name__} like the catalog's {old.value!r}",
-                                  doc.location((*key, "parameters", name)),
-                                  field=f"profile.overrides[{i}].parameters.{name}")
-            params[name] = old.model_copy(
-                update={"value": value, "provenance": f"{ov.provenance} (tailored; catalog: {old.value!r})"}
-            )
-        update: dict[str, object] = {"parameters": params}
-        if ov.severity is not None:
-            update["severity"] = ov.severity
-        if ov.high_risk is not None:
-            update["high_risk"] = ov.high_risk
-        acc.controls[ov.control] = (control.model_copy(update=update), loc)
+        _override_one(ov, i, doc, acc)
+
+
+def _override_one(ov: Override, i: int, doc: SourceDoc, acc: _Acc) -> None:
+    """Apply one override (its position ``i`` locates errors) to the control it names."""
+    key = ("profile", "overrides", i)
+    control, loc = acc.controls[ov.control]
+    params = dict(control.parameters)
+    for name, value in ov.parameters.items():
+        if name not in params:
+            known = ", ".join(sorted(params)) or "none"
+            raise ConfigError(f"control {ov.control} has no parameter {name!r} (known: {known})",
+                              doc.location((*key, "parameters", name)),
+                              field=f"profile.overrides[{i}].parameters.{name}")
+        old = params[name]
+        if type(value) is not type(old.value) and not (
+            isinstance(value, int | float) and isinstance(old.value, int | float)
+            and not isinstance(value, bool) and not isinstance(old.value, bool)
+        ):
+            raise ConfigError(f"expected a {type(old.value).__name__} like the catalog's {old.value!r}",
+                              doc.location((*key, "parameters", name)),
+                              field=f"profile.overrides[{i}].parameters.{name}")
+        params[name] = old.model_copy(
+            update={"value": value, "provenance": f"{ov.provenance} (tailored; catalog: {old.value!r})"}
+        )
+    update: dict[str, object] = {"parameters": params}
+    if ov.severity is not None:
+        update["severity"] = ov.severity
+    if ov.high_risk is not None:
+        update["high_risk"] = ov.high_risk
+    acc.controls[ov.control] = (control.model_copy(update=update), loc)
 
 
 def _apply_exclusions(exclusions: tuple[Exclusion, ...], doc: SourceDoc, acc: _Acc) -> None:
     for i, ex in enumerate(exclusions):
+        if ex.control not in acc.controls and _successors(acc, ex.control):
+            for cid in _successors(acc, ex.control):
+                acc.excluded[cid] = (f"{ex.reason}（按原控制点 {ex.control} 裁剪 / tailored on the former "
+                                     f"control point {ex.control}）")
+            continue
         if ex.control not in acc.controls:
             raise ConfigError(f"exclusion of unknown control {ex.control!r}",
                               doc.location(("profile", "exclude", i, "control")),

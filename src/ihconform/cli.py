@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from ihconform import __version__
-from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
+from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, hosting_kind, load_profile
 from ihconform.engine import FORMATS
 from ihconform.errors import ConfigError, IhconformError, Location
 from ihconform.inventory import Inventory, load_inventory, local_inventory
@@ -38,8 +38,8 @@ def _err(msg: str) -> None:
 
 
 def _load_inputs(args: argparse.Namespace) -> tuple[Profile, Inventory | None]:
-    profile = load_profile(args.profile or DEFAULT_PROFILE)
     inventory = load_inventory(Path(args.inventory)) if getattr(args, "inventory", None) else None
+    profile = load_profile(args.profile or DEFAULT_PROFILE, hosting=hosting_kind(inventory))
     probes = [Path(p) for p in getattr(args, "probes", []) or []]
     for p in probes:
         if not p.exists():
@@ -198,6 +198,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         for line in inventory_warnings(profile, inventory):
             sys.stderr.write(f"警告 / warning: {printable(line, lines=False)}\n")
+    if inventory is not None and inventory.system.hosting is None:
+        print("提示 / note: 清单未声明 system.hosting，未纳入云计算安全扩展要求 / the inventory declares no "
+              "system.hosting; the cloud extension (mlps-l3-cloud) is not included")
     print("有效 / valid")
     return ExitCode.CONFORMANT
 
@@ -221,7 +224,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def cmd_controls(args: argparse.Namespace) -> int:
-    p = load_profile(args.profile or DEFAULT_PROFILE)
+    p = load_profile(args.profile or DEFAULT_PROFILE, hosting=args.hosting)
     check_only(p, tuple(args.only or ()))  # a typo names the nearest ids, as in `run --only`
     selected = [c for c in p.controls if matches_only(c, tuple(args.only or ()))
                 and (not args.tag or args.tag in c.tags)
@@ -336,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--only", action="append", metavar="SEL", help="按编号、条款或标签过滤 / filter by id, clause, tag")
     c.add_argument("--tag")
     c.add_argument("--method", choices=[m.value for m in Method])
+    c.add_argument("--hosting", choices=["on-premises", "idc", "cloud"],
+                   help="按部署方式展开条件包含（cloud：云计算扩展）/ resolve conditional includes as for "
+                        "this system.hosting.kind (cloud: the cloud extension)")
     c.set_defaults(func=cmd_controls)
 
     pb = sub.add_parser("probes", help="列出已注册的探针 / list the registered probes")

@@ -183,7 +183,8 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
             counts=counts(states),
             parameters={k: _jsonable(p.value) for k, p in control.parameters.items()},
             high_risk_case=(HighRiskCaseRef(**control.high_risk_case.model_dump()) if control.high_risk
-                            and control.high_risk_case else None)))
+                            and control.high_risk_case else None),
+            control_point=control.control_point))
     score = compute_score(plan.controls, results, plan.profile.scoring)
     accepted = sum(1 for r in results if r.waiver is not None and r.status in (Status.FAIL, Status.PARTIAL))
     conclusion = conclude(controls)

@@ -40,12 +40,32 @@ class Institution(Frozen):
         return v
 
 
+class Hosting(Frozen):
+    """Where the system runs. ``cloud`` brings in the 云计算安全扩展要求 (profile
+    ``mlps-l3-cloud``, tenant side): GB/T 22239 applies them to a system on a cloud platform, and
+    the platform's own 等保 level is what 8.2.6.1 a) (and 8.2.2.1 a) on the provider's side) asks
+    about, so a cloud declaration names the provider and that level."""
+
+    kind: Literal["on-premises", "idc", "cloud"]
+    provider: str = ""  # 云服务商, e.g. 某云计算有限公司
+    platform: str = ""  # 云平台名称, e.g. 重庆市卫生健康云
+    platform_mlps_level: int | None = Field(default=None, ge=1, le=5)  # 云平台的等保级别
+    region: str = ""  # 地域/可用区, e.g. 西南（重庆）
+
+    @model_validator(mode="after")
+    def _cloud_names_provider(self) -> Hosting:
+        if self.kind == "cloud" and (not self.provider or self.platform_mlps_level is None):
+            raise ValueError("hosting kind cloud needs provider and platform_mlps_level")
+        return self
+
+
 class SystemUnderTest(Frozen):
     name: str = Field(min_length=1)
     version: str = ""
     mlps_level: int = Field(default=3, ge=1, le=5)
     mlps_filing_number: str = ""  # 等保备案证明编号
     location: str = ""  # where the servers are (for 第十九条), e.g. 重庆市两江新区 某IDC
+    hosting: Hosting | None = None  # not declared: no extension profile is brought in
 
 
 class Auth(Frozen):

@@ -26,12 +26,14 @@ def probe_for(control: Control) -> str:
 
 
 def matches_only(control: Control, only: tuple[str, ...]) -> bool:
-    """``--only`` selects by control id, clause, item, tag or document (prefix match), or by
+    """``--only`` selects by control id, clause, item, tag, document, 控制点 or former id (prefix
+    match), or by
     the probe that judges it with ``probe:<prefix>`` (``--only probe:host.`` = host controls)."""
     if not only:
         return True
     keys = [control.id, control.source.clause, control.source.item, control.source.document,
-            *control.tags, f"{control.source.document}:{control.source.clause}"]
+            *control.tags, f"{control.source.document}:{control.source.clause}",
+            control.control_point, *control.legacy_ids]  # a 控制点 (name or former id) selects its items
     for sel in only:
         if sel.startswith("probe:"):
             if probe_for(control).startswith(sel.removeprefix("probe:")):

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pytest
 
 from ihconform import distribute
-from ihconform.catalog import DEFAULT_PROFILE, load_profile
+from ihconform.catalog import DEFAULT_PROFILE, hosting_kind, load_profile
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable, NotChecked
 from ihconform.facts.collect import HostFacts
@@ -115,7 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
         apply_env_file(inventory.defaults.env_file)
     else:
         inventory, inv_path = local_inventory(), "(embedded default: local machine)"
-    profile = load_profile(config.getoption("ihc_profile") or DEFAULT_PROFILE)
+    profile = load_profile(config.getoption("ihc_profile") or DEFAULT_PROFILE, hosting=hosting_kind(inventory))
     _check_only(profile, tuple(config.getoption("ihc_only")))  # before the run folder exists
     plan = RunPlan.build(profile, inventory, tuple(config.getoption("ihc_only")))
     ledger = _load_ledger(inventory)
@@ -183,7 +183,10 @@ def _use_ledger(state: IhcState, ledger: Ledger) -> None:
     from ihconform.ledger.core import write_evidence
 
     state.ledger = ledger
-    ledger.check_refs({c.id for c in state.plan.profile.controls}, {o.id for o in state.plan.objects})
+    from ihconform.ledger.migration import legacy_map
+
+    ledger.check_refs({c.id for c in state.plan.profile.controls}, {o.id for o in state.plan.objects},
+                      legacy_map(state.plan.profile.controls))
     if state.evidence is not None:
         write_evidence(ledger, state.evidence)
     for line in ledger.warnings():

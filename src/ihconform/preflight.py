@@ -56,8 +56,10 @@ def inventory_warnings(profile: Profile, inv: Inventory) -> list[str]:
     ev = inv.evidence
     if ev.attestations or ev.waivers:
         from ihconform.ledger.core import load_ledger
+        from ihconform.ledger.migration import legacy_map
 
         ledger = load_ledger(ev.attestations, ev.waivers, ev.keyring)
-        ledger.check_refs({c.id for c in profile.controls}, {o.id for o in objects(inv)})
-        out += ledger.notes
+        ledger.check_refs({c.id for c in profile.controls}, {o.id for o in objects(inv)},
+                          legacy_map(profile.controls))  # records on a former 控制点 id apply to its items
+        out += ledger.warnings()
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -130,6 +130,14 @@ class Control(Frozen):
     remediation: Text | None = None
     evidence: str = ""  # for attest/manual: which document or record is expected
     decisive: tuple[Decisive, ...] = ()  # sub-checks of a multi-part probe that decide alone
+    #: the 安全控制点 a 测评项 belongs to ("8.1.10.6 网络和系统安全管理"), so the report can show
+    #: results per control point with their items, as the 等保 report template does
+    control_point: str = ""
+    #: ids this requirement had in an earlier catalog (the old one-per-控制点 ``L3-M-8.1.x.y``): an
+    #: attestation recorded under one of them still applies to this control until replaced
+    legacy_ids: tuple[ControlId, ...] = ()
+    #: where the id and the quoted text come from, and what is unverified ([K]) about them
+    provenance: str = ""
 
     def param(self, name: str) -> ParamValue:
         """The value of a named threshold; a missing one is a catalog bug, raised loudly."""
@@ -182,6 +190,16 @@ class Scoring(Frozen):
     pass_threshold: float = Field(default=70.0, ge=0, le=100)  # mlps-2025: lowest score of 基本符合
     documents: tuple[str, ...] = ("gbt-22239-2019",)  # the documents whose controls the 等保 score covers
     provenance: str = "docs/scoring.md"
+    #: the conclusion below every threshold or gated by a high-risk failure: 差 for 等保, 不符合 for 密评
+    lowest_grade: str = "差"
+
+
+class ConditionalInclude(Frozen):
+    """An include that applies only to systems hosted a given way (inventory
+    ``system.hosting.kind``): the cloud extension is part of the assessment only on a cloud."""
+
+    profile: str = Field(min_length=1)
+    when_hosting: Literal["on-premises", "idc", "cloud"]
 
 
 class ProfileHeader(Frozen):
@@ -194,6 +212,7 @@ class ProfileHeader(Frozen):
     overrides: tuple[Override, ...] = ()
     exclude: tuple[Exclusion, ...] = ()
     scoring: Scoring | None = None
+    conditional_includes: tuple[ConditionalInclude, ...] = ()
 
 
 class ProfileFile(Frozen):

@@ -148,6 +148,9 @@ class ControlResult(Model):
     counts: dict[str, int]
     parameters: dict[str, Any] = Field(default_factory=dict)
     high_risk_case: HighRiskCaseRef | None = None
+    #: the 安全控制点 of a 测评项 ("8.1.10.6 网络和系统安全管理"): the report shows the control point's
+    #: result with its items, as the 等保 report does; empty for controls without one
+    control_point: str = ""
 
 
 class TestedObject(Model):

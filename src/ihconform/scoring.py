@@ -28,8 +28,12 @@ from ihconform.profile import Control, Scoring, ScoringMethod, Severity
 from ihconform.results import ObjectResult, Score, Status, aggregate
 
 #: The ten 安全类 of GB/T 22239-2019 and the part of the score each belongs to.
-TECHNICAL_AREAS = ("安全物理环境", "安全通信网络", "安全区域边界", "安全计算环境", "安全管理中心")
-MANAGEMENT_AREAS = ("安全管理制度", "安全管理机构", "安全管理人员", "安全建设管理", "安全运维管理")
+TECHNICAL_AREAS = ("安全物理环境", "安全通信网络", "安全区域边界", "安全计算环境", "安全管理中心",
+                   # GB/T 39786-2021 (密评, its own profile and conclusion): the four technical layers
+                   "密评·通用要求", "密评·物理和环境安全", "密评·网络和通信安全", "密评·设备和计算安全",
+                   "密评·应用和数据安全")
+MANAGEMENT_AREAS = ("安全管理制度", "安全管理机构", "安全管理人员", "安全建设管理", "安全运维管理",
+                    "密评·管理制度", "密评·人员管理", "密评·建设运行", "密评·应急处置")
 
 #: Machine keys of Score.provisional_reasons (explained in docs/scoring.md).
 PROVISIONAL_MANAGEMENT = "management-per-control-point"
@@ -160,7 +164,7 @@ def compute_score(controls: Iterable[Control], results: Iterable[ObjectResult], 
 def _grade_2021(value: float, high: tuple[str, ...], medium: tuple[str, ...], scoring: Scoring) -> tuple[str, bool]:
     """优/良/中/差: any high-risk candidate -> 差; 优 also needs no 中风险 finding."""
     if high:
-        return "差", False
+        return scoring.lowest_grade, False
     gated_medium = False
     for name, threshold in sorted(scoring.grades.items(), key=lambda kv: -kv[1]):
         if value >= threshold:
@@ -168,7 +172,7 @@ def _grade_2021(value: float, high: tuple[str, ...], medium: tuple[str, ...], sc
                 gated_medium = True
                 continue
             return name, gated_medium
-    return "差", gated_medium
+    return scoring.lowest_grade, gated_medium
 
 
 def _conclusion_2025(value: float, high: tuple[str, ...], clean: bool, scoring: Scoring) -> tuple[str, bool]:

@@ -17,10 +17,12 @@ import pytest
 import yaml
 
 from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
-from ihconform.profile import Control, Method, Profile
+from ihconform.errors import ConfigError
+from ihconform.profile import Control, Method, ObjectType, Profile
 from ihconform.registry import PROBES, probe_function
 
-SHIPPED = ("cq-ih-basic-2023", "nhc-ih-supervision-2022", "mlps-l3", "annual-normative-test")
+SHIPPED = ("cq-ih-basic-2023", "nhc-ih-supervision-2022", "mlps-l3", "annual-normative-test", "mlps-l3-management",
+           "mlps-l3-cloud", "cryptography-l3")
 
 #: The parameters each probe reads from its control (docs/catalog.md, "Probes and parameters"),
 #: with the type of value it expects.
@@ -105,7 +107,8 @@ NETWORK_PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "profiles" 
 #: Generic judges of evidence-based controls; an attest/manual control may name one of these or none.
 EVIDENCE_JUDGES = {Method.ATTEST: "attest.document", Method.MANUAL: "manual.judgement"}
 #: Planned probe domains an ``auto-planned`` control may name (docs/catalog.md).
-PLANNED_DOMAINS = {"tls", "uplink", "av", "power", "host", "db", "exposure", "platform", "clinical", "network"}
+PLANNED_DOMAINS = {"app", "cloud", "tls", "uplink", "av", "power", "host", "db", "exposure", "platform", "clinical",
+                   "network"}
 
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 SEED_FILES = {
@@ -165,7 +168,9 @@ def test_control_ids_are_unique_across_all_shipped_profiles() -> None:
 
 @pytest.mark.parametrize(("profile_id", "prefix"), [("cq-ih-basic-2023", "CQ-"),
                                                       ("nhc-ih-supervision-2022", "NHC-"),
-                                                      ("mlps-l3", "L3-")])
+                                                      ("mlps-l3", "L3-"), ("mlps-l3-management", "L3-"),
+                                                      ("mlps-l3-cloud", "L3-"),
+                                                      ("cryptography-l3", "L3-GM-")])
 def test_control_ids_carry_their_profile_prefix(profile_id: str, prefix: str) -> None:
     wrong = [c["id"] for c in _own_controls(profile_id) if not c["id"].startswith(prefix)]
     assert not wrong, f"{profile_id}: ids without {prefix!r}: {wrong}"
@@ -320,7 +325,7 @@ def test_every_level3_technical_unit_is_present(profiles: dict[str, Profile]) ->
 
 def test_each_unit_has_its_plain_control_and_sub_controls_share_its_clause(profiles: dict[str, Profile]) -> None:
     for item, controls in _by_item(profiles["mlps-l3"]).items():
-        if not item.startswith("L3-") or item.startswith("L3-M"):
+        if not item.startswith(("L3-PES1", "L3-CNS1", "L3-ABS1", "L3-CES1", "L3-SMC1")):
             continue
         ids = {c.id for c in controls}
         assert item in ids, f"{item}: no control with the unit id itself"
@@ -403,15 +408,68 @@ def test_hospital_network_controls_are_probed_with_attested_companions(default: 
         assert a.method is Method.ATTEST and a.source.clause == c.source.clause
 
 
-def test_every_management_control_point_is_covered(profiles: dict[str, Profile]) -> None:
-    points = {c.source.clause for c in profiles["mlps-l3"].controls if c.id.startswith("L3-M-")}
-    want = {f"8.1.6.{i}" for i in range(1, 5)} | {f"8.1.7.{i}" for i in range(1, 6)} | \
-           {f"8.1.8.{i}" for i in range(1, 5)} | {f"8.1.9.{i}" for i in range(1, 11)} | \
-           {f"8.1.10.{i}" for i in range(1, 15)}
-    assert points == want
+#: GB/T 22239-2019 8.1.6–8.1.10: the 安全控制点 of each 安全类 and how many level-3 测评项 each has
+#: (the level-comparison table of the standard; docs/catalog.md §3). 7 + 14 + 12 + 34 + 48 = 115.
+MANAGEMENT_POINTS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "8.1.6": ("PSS1", (1, 3, 2, 1)),
+    "8.1.7": ("ORS1", (3, 2, 3, 3, 3)),
+    "8.1.8": ("HRS1", (3, 2, 3, 4)),
+    "8.1.9": ("CMS1", (4, 3, 3, 7, 3, 3, 2, 3, 3, 3)),
+    "8.1.10": ("MMS1", (3, 3, 2, 4, 2, 10, 2, 2, 2, 3, 3, 4, 4, 4)),
+}
+
+
+def _management_ids() -> list[str]:
+    return [f"L3-{code}-{n:02d}" for code, counts in MANAGEMENT_POINTS.values() for n in range(1, sum(counts) + 1)]
+
+
+def test_every_management_item_is_its_own_control_under_its_control_point(profiles: dict[str, Profile]) -> None:
+    p = profiles["mlps-l3"]
+    mgmt = [c for c in p.controls if c.source.clause.startswith(tuple(f"{k}." for k in MANAGEMENT_POINTS))]
+    assert [c.id for c in mgmt] == _management_ids()  # one control per 测评项, in clause order
+    assert len(mgmt) == 115
+    assert not [c.id for c in p.controls if c.id.startswith("L3-M-")], "the one-per-控制点 controls are gone"
+    for c in mgmt:
+        assert c.source.item == c.id
+        assert c.method in (Method.ATTEST, Method.MANUAL) and c.evidence
+        point_clause = c.control_point.split(" ")[0]
+        assert c.source.clause.split(" ")[0] == point_clause, c.id
+        assert c.legacy_ids == (f"L3-M-{point_clause}",), c.id  # the control point it was part of
+        assert "[K]" in c.provenance  # the unit codes are unverified, and say so
+        assert any(t.startswith("evidence:") for t in c.tags)
+    for section, (_code, counts) in MANAGEMENT_POINTS.items():
+        for i, n in enumerate(counts, start=1):
+            items = [c for c in mgmt if c.control_point.startswith(f"{section}.{i} ")]
+            assert len(items) == n, f"{section}.{i}: {len(items)} items, want {n}"
     probed = {"L3-PES1-19", "L3-PES1-20"}  # UPS and server power supplies are read live (power.ups/redfish)
-    assert all(c.method is Method.ATTEST for c in profiles["mlps-l3"].controls
-               if c.id.startswith(("L3-M-", "L3-PES1")) and c.id not in probed)
+    assert all(c.method is Method.ATTEST for c in p.controls if c.id.startswith("L3-PES1") and c.id not in probed)
+
+
+UNIT_ID = re.compile(r"^L3-[A-Z]{3}[1-5]-\d{2}$")  # GB/T 28448-2019 测评单元 of level 3
+
+
+def _units_of(profile: Profile) -> dict[str, list[Control]]:
+    """Controls by the 测评单元 they judge (source.item), for items that are unit ids."""
+    return {item: cs for item, cs in _by_item(profile).items() if UNIT_ID.match(item)}
+
+
+def _assert_one_control_per_unit(profile: Profile, units: list[str]) -> None:
+    """The unit counts once: exactly one control carries the unit id itself; any further control on
+    the unit is an aspect (``<unit>.<aspect>``) judged together with it (docs/catalog.md §2)."""
+    got = _units_of(profile)
+    assert sorted(got) == sorted(units), (sorted(set(units) - set(got)), sorted(set(got) - set(units)))
+    for unit, controls in got.items():
+        plain = [c.id for c in controls if c.id == unit]
+        assert plain == [unit], f"{unit}: {len(plain)} controls with the unit id"
+        stray = [c.id for c in controls if c.id != unit and not c.id.startswith(f"{unit}.")]
+        assert not stray, f"{unit}: controls on the unit that are not its aspects: {stray}"
+
+
+def test_every_level3_unit_has_exactly_one_control(default: Profile) -> None:
+    """Technical (96) and management (115) units of level 3: 211, each counted once."""
+    units = _unit_ids() + _management_ids()
+    assert len(units) == len(set(units)) == 211
+    _assert_one_control_per_unit(default, units)
 
 
 def test_severity_follows_the_research_notes(profiles: dict[str, Profile]) -> None:
@@ -452,6 +510,8 @@ def test_every_high_risk_flag_names_its_case_and_compensating_factors(profiles: 
             assert case.id == c.source.clause, f"{pid}/{c.id}: the case is filed under the control's clause"
             if c.source.document == "gbt-22239-2019":
                 assert case.guide == "T/ISEAA 001-2020" and case.compensating, f"{pid}/{c.id}"
+            elif c.source.document == "gbt-39786-2021":  # 密评: its own quantitative rules and 缓解措施
+                assert case.guide == "商用密码应用安全性评估量化评估规则" and case.compensating, f"{pid}/{c.id}"
             else:
                 assert case.guide != "T/ISEAA 001-2020" and not case.compensating, f"{pid}/{c.id}"
 
@@ -475,8 +535,10 @@ def test_each_profile_declares_its_own_documents() -> None:
 
 @pytest.mark.parametrize(("profile_id", "clauses"), [
     ("cq-ih-basic-2023", ["附录1 四(一)", "附录1 四(二)", "附录1 四(三)", "附录1 四(四)", "附录1 四(五)",
-                          "附录1 四(六)", "附录1 五", "第十八条", "第十九条", "第二十八条"]),
-    ("nhc-ih-supervision-2022", ["第十九条", "第二十五条", "第二十七条", "第二十八条", "第三十三条"]),
+                          "附录1 四(六)", "附录1 五", "第十二条", "第十四条", "第十八条", "第十九条", "第二十七条",
+                          "第二十八条", "第三十二条"]),
+    ("nhc-ih-supervision-2022", ["第十二条", "第十三条", "第十四条", "第十七条", "第十九条", "第二十二条", "第二十五条",
+                                 "第二十七条", "第二十八条", "第三十三条"]),
 ])
 def test_profiles_cover_their_clauses(profiles: dict[str, Profile], profile_id: str, clauses: list[str]) -> None:
     have = {c.source.clause for c in profiles[profile_id].controls}
@@ -570,3 +632,193 @@ def test_a_profile_is_parsed_once_per_content_and_never_served_stale(tmp_path: P
     changed = load_profile(copy)
     assert changed.controls[0].title.zh == title + "（已改）"  # a changed file is parsed anew
     assert len(parsed) == 2 and changed.digests != first.digests
+
+
+def test_a_site_can_mark_a_management_item_not_applicable(tmp_path: Path) -> None:
+    """Tailoring works per 测评项: one item of 8.1.9.4 excluded, its siblings still judged."""
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "profile:\n  id: site\n  title: {zh: 某医院, en: A hospital}\n  version: '1'\n"
+        "  includes: [annual-normative-test]\n"
+        "  exclude:\n    - {control: L3-CMS1-11, reason: '无自行软件开发，系统由厂商交付'}\n", encoding="utf-8")
+    p = load_profile(site)
+    assert p.excluded == {"L3-CMS1-11": "无自行软件开发，系统由厂商交付"}
+    assert p.control("L3-CMS1-11").control_point == "8.1.9.4 自行软件开发"
+    siblings = [c.id for c in p.controls if c.control_point == "8.1.9.4 自行软件开发"]
+    assert len(siblings) == 7 and "L3-CMS1-12" in siblings and "L3-CMS1-12" not in p.excluded
+
+
+# ---- the cloud extension (mlps-l3-cloud) ---------------------------------------------------------
+
+#: GB/T 22239-2019 8.2 云计算安全扩展要求, level 3: units per 类 (the level-comparison table's level-3
+#: column; the technical numbering matches the public MLPS3 mapping of 184 items, docs/catalog.md §1).
+CLOUD_UNITS = {"PES2": 1, "CNS2": 5, "ABS2": 8, "CES2": 19, "SMC2": 4, "CMS2": 8, "MMS2": 1}
+
+
+def _cloud_ids() -> list[str]:
+    return [f"L3-{code}-{n:02d}" for code, count in CLOUD_UNITS.items() for n in range(1, count + 1)]
+
+
+def _inventory(tmp_path: Path, hosting: dict[str, Any] | None) -> Path:
+    system: dict[str, Any] = {"name": "互联网医院信息系统"}
+    if hosting is not None:
+        system["hosting"] = hosting
+    inv = {"institution": {"name": "示例医院"}, "system": system,
+           "hosts": [{"id": "app01", "address": "198.51.100.21", "roles": ["app"]}]}
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inv, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+CLOUD = {"kind": "cloud", "provider": "某云计算有限公司", "platform": "重庆市卫生健康云", "platform_mlps_level": 3}
+
+
+@pytest.mark.parametrize(("hosting", "pulled_in"), [(CLOUD, True), ({"kind": "on-premises"}, False),
+                                                    ({"kind": "idc"}, False), (None, False)])
+def test_a_cloud_hosted_inventory_pulls_in_the_cloud_extension(tmp_path: Path, hosting: dict[str, Any] | None,
+                                                                pulled_in: bool) -> None:
+    from ihconform.catalog import hosting_kind
+    from ihconform.inventory import load_inventory
+
+    inv = load_inventory(_inventory(tmp_path, hosting))
+    p = load_profile(DEFAULT_PROFILE, hosting=hosting_kind(inv))
+    cloud = [c.id for c in p.controls if c.source.item in set(_cloud_ids())]
+    assert bool(cloud) is pulled_in
+    if pulled_in:
+        assert any(s.endswith("mlps-l3-cloud.yaml") for s in p.sources)
+        _assert_one_control_per_unit(p, _unit_ids() + _management_ids() + _cloud_ids())  # 211 + 46
+    else:
+        assert not any(s.endswith("mlps-l3-cloud.yaml") for s in p.sources)
+
+
+def test_validate_counts_the_cloud_extension_only_for_a_cloud(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def count(hosting: dict[str, Any] | None, where: Path) -> tuple[int, str]:
+        where.mkdir()
+        proc = subprocess.run([sys.executable, "-m", "ihconform.cli", "validate", "-i",
+                               str(_inventory(where, hosting))], capture_output=True, text=True, check=True)
+        got = re.search(r"annual-normative-test \S+: (\d+) controls", proc.stdout)
+        assert got, proc.stdout
+        return int(got.group(1)), proc.stdout
+
+    on_cloud, _ = count(CLOUD, tmp_path / "cloud")
+    on_prem, _ = count({"kind": "on-premises"}, tmp_path / "prem")
+    undeclared, out = count(None, tmp_path / "none")
+    assert on_cloud == on_prem + len(load_profile("mlps-l3-cloud").controls)
+    assert undeclared == on_prem and "system.hosting" in out  # says the extension was left out
+
+
+def test_a_cloud_declaration_names_provider_and_platform_level(tmp_path: Path) -> None:
+    from ihconform.errors import ConfigError
+    from ihconform.inventory import load_inventory
+
+    with pytest.raises(ConfigError, match="provider and platform_mlps_level"):
+        load_inventory(_inventory(tmp_path, {"kind": "cloud", "provider": "某云"}))
+
+
+def test_the_cloud_extension_is_tenant_side_with_the_provider_part_attested() -> None:
+    p = load_profile("mlps-l3-cloud")
+    for c in p.controls:
+        assert c.control_point and c.provenance and c.source.document == "gbt-22239-2019"
+        resp = [t for t in c.tags if t.startswith("cloud:")]
+        assert len(resp) == 1 and resp[0] in ("cloud:tenant", "cloud:provider", "cloud:shared"), c.id
+        if c.method is Method.ATTEST:
+            assert c.evidence, c.id
+    # what cannot be probed is attested: the provider's own 等保 level and the contract on data location
+    assert "备案证明" in p.control("L3-CMS2-01").evidence and p.control("L3-CMS2-01").param("min_platform_level") == 3
+    assert "数据存储地域" in p.control("L3-CES2-10").evidence
+    # the tenant's own hosts' logs are probed like L3-SMC1-10
+    smc1 = load_profile("mlps-l3").control("L3-SMC1-10")
+    smc2 = p.control("L3-SMC2-03")
+    assert smc2.probe == smc1.probe == "host.log_forwarding"
+    assert smc2.param("forwarder_processes") == smc1.param("forwarder_processes")
+    planned = {c.id for c in p.controls if "planned:cloud" in c.tags}
+    assert planned == {"L3-CNS2-02", "L3-ABS2-01", "L3-ABS2-02", "L3-ABS2-07", "L3-CES2-03", "L3-CES2-09"}
+
+
+#: 监管细则 第十二、十三、十四、十七、二十二条 and 实施细则 第十二、十四、二十七、三十二条 (issue 19): each
+#: a control quoting its text (checked against the seeds by test_quoted_text_occurs_in_the_regulation).
+ARTICLE_CONTROLS = {
+    "NHC-12-a": "第十二条", "NHC-13-a": "第十三条", "NHC-13-b": "第十三条", "NHC-14-a": "第十四条",
+    "NHC-14-b": "第十四条", "NHC-17-a": "第十七条", "NHC-22-a": "第二十二条", "NHC-22-b": "第二十二条",
+    "CQ-12-a": "第十二条", "CQ-14-a": "第十四条", "CQ-27-a": "第二十七条", "CQ-27-b": "第二十七条",
+    "CQ-27-c": "第二十七条", "CQ-32-a": "第三十二条",
+}
+
+
+def test_the_formerly_unmapped_articles_are_attested_with_their_evidence(default: Profile) -> None:
+    for cid, clause in ARTICLE_CONTROLS.items():
+        c = default.control(cid)
+        assert c.source.clause == clause and c.method is Method.ATTEST and c.evidence, cid
+    # where an application-level check has a network path, the probe is planned and the evidence says so
+    app = {c.id for c in default.controls if "planned:app" in c.tags}
+    assert app == {"NHC-13-a", "NHC-17-a", "NHC-22-a", "CQ-27-a", "CQ-32-a"}
+    for cid in ("NHC-14-a", "NHC-22-b", "CQ-12-a"):
+        assert "planned:platform" in default.control(cid).tags
+        assert default.control(cid).applies_to == (ObjectType.PLATFORM_LINK,)
+
+
+# ---- 密评 (cryptography-l3) ---------------------------------------------------------------------
+
+#: GB/T 39786-2021: 通用要求 (5) and the level-3 chapter (8.1–8.8), items per section ([K], docs/catalog.md).
+GM_ITEMS = {"5": 3, "8.1": 3, "8.2": 5, "8.3": 6, "8.4": 8, "8.5": 6, "8.6": 5, "8.7": 5, "8.8": 3}
+
+
+def test_the_cryptography_profile_lists_its_items_and_reuses_the_tls_gm_probe() -> None:
+    p = load_profile("cryptography-l3")
+    want = [f"L3-GM-{sec}-{chr(ord('a') + i)}" for sec, n in GM_ITEMS.items() for i in range(n)]
+    assert [c.id for c in p.controls] == want and len(want) == 44
+    probed = {c.id: c for c in p.controls if c.method is Method.AUTO}
+    assert set(probed) == {"L3-GM-8.2-a", "L3-GM-8.2-b", "L3-GM-8.2-c"}
+    gm = load_profile("mlps-l3").control("L3-GM-8.2")  # the probe and thresholds the 等保 profile uses
+    for c in probed.values():
+        assert c.probe == gm.probe == "tls.gm" and c.applies_to == gm.applies_to
+        assert {k: v.value for k, v in c.parameters.items()} == {k: v.value for k, v in gm.parameters.items()}
+    for c in p.controls:
+        assert "[K]" in c.provenance and any(t.startswith("strength:") for t in c.tags)
+        assert c.method is Method.AUTO or c.evidence
+
+
+def test_the_cryptography_assessment_has_its_own_conclusion_outside_the_mlps_score(default: Profile) -> None:
+    from ihconform.results import ObjectResult, Status
+    from ihconform.scoring import compute_score
+
+    assert "cryptography-l3" not in _header(DEFAULT_PROFILE)["includes"]
+    assert not [c.id for c in default.controls if c.source.document == "gbt-39786-2021" and c.id != "L3-GM-8.2"]
+    p = load_profile("cryptography-l3")
+    assert p.scoring.lowest_grade == "不符合" and set(p.scoring.grades) == {"符合", "基本符合"}
+
+    def score(fail: set[str]) -> str:
+        def st(c: Control) -> Status:
+            return Status.FAIL if c.id in fail else Status.PASS
+
+        results = [ObjectResult(control_id=c.id, object_id="site", object_type="site", status=st(c),
+                                status_zh=st(c).zh) for c in p.controls]
+        return compute_score(p.controls, results, p.scoring).grade
+
+    assert score(set()) == "符合"
+    assert score({"L3-GM-8.5-a"}) == "基本符合"
+    assert score({"L3-GM-8.2-c"}) == "不符合"  # a high-risk failure gates the conclusion
+    assert score({c.id for c in p.controls if c.severity.value == "重要"}) == "不符合"
+
+
+def test_tailoring_written_for_a_former_control_point_applies_to_its_items(tmp_path: Path) -> None:
+    """A site profile from before the split (docs once showed ``exclude: L3-M-8.1.9.4``) still loads:
+    the exclusion or override applies to every item of that 控制点, and says so."""
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "profile:\n  id: site\n  title: {zh: 某医院, en: A hospital}\n  version: '1'\n"
+        "  includes: [annual-normative-test]\n"
+        "  overrides:\n    - {control: L3-M-8.1.10.14, severity: 重要, provenance: '外包运维范围大'}\n"
+        "  exclude:\n    - {control: L3-M-8.1.9.4, reason: '无自行软件开发'}\n", encoding="utf-8")
+    p = load_profile(site)
+    dev = [c.id for c in p.controls if c.control_point == "8.1.9.4 自行软件开发"]
+    assert sorted(p.excluded) == sorted(dev) and len(dev) == 7
+    assert all("L3-M-8.1.9.4" in p.excluded[i] and "无自行软件开发" in p.excluded[i] for i in dev)
+    ops = [c for c in p.controls if c.control_point == "8.1.10.14 外包运维管理"]
+    assert len(ops) == 4 and all(c.severity.value == "重要" for c in ops)
+    site.write_text(site.read_text(encoding="utf-8").replace("L3-M-8.1.9.4", "L3-M-8.1.99"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape("exclusion of unknown control 'L3-M-8.1.99'")):
+        load_profile(site)  # an id that never existed is still an error

@@ -214,7 +214,8 @@ def test_validate_warns_on_empty_codes_empty_known_hosts_and_unknown_controls(tm
     assert proc.returncode == 0 and "有效 / valid" in proc.stdout
     warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("警告 / warning: ")]
     text = "\n".join(warnings)
-    assert len(warnings) == 5, proc.stderr
+    assert len(warnings) == 6, proc.stderr  # the five above, and the unsigned attestation (ledger.warnings)
+    assert "unsigned" in text
     assert "credit_code" in text and "licence_number" in text
     assert "known_hosts" in text and "is empty or missing" in text and "app01" in text
     assert "attestation A-1" in text and "CQ-A1-4.6-x" in text

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from ihconform.errors import ConfigError, Location
+from ihconform.ledger.migration import migration_note, replaced_by
 from ihconform.ledger.model import (
     Attestation,
     AttestationFile,
@@ -114,14 +115,26 @@ class Ledger:
     used: dict[str, list[str]] = field(default_factory=dict)
     #: records that name a control or object this run does not know (typos judge nothing)
     notes: list[str] = field(default_factory=list)
+    #: control id -> former ids (``legacy_ids``) whose records apply to it until replaced
+    #: (ledger/migration.py); set by check_refs from the run's catalog
+    former: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     # ---- lookups --------------------------------------------------------------------------
 
     def attestations_for(self, control_id: str, object_id: str) -> list[Checked]:
-        return [c for c in self.attestations if c.record.covers(control_id, object_id)]
+        return self._covering(self.attestations, control_id, object_id)
 
     def waivers_for(self, control_id: str, object_id: str) -> list[Checked]:
-        return [c for c in self.waivers if c.record.covers(control_id, object_id)]
+        return self._covering(self.waivers, control_id, object_id)
+
+    def _covering(self, records: tuple[Checked, ...], control_id: str, object_id: str) -> list[Checked]:
+        """Records on the control itself; failing those, records on a former id it replaced
+        (an attestation on the old 控制点 applies to its items until an item is attested)."""
+        own = [c for c in records if c.record.covers(control_id, object_id)]
+        if own:
+            return own
+        return [c for c in records for old in self.former.get(control_id, ())
+                if c.record.covers(old, object_id)]
 
     def active_waiver(self, control_id: str, object_id: str) -> Checked | None:
         """The waiver that applies: active, naming the object explicitly before ``*``, then
@@ -137,12 +150,22 @@ class Ledger:
             if i not in self.used[key]:
                 self.used[key].append(i)
 
-    def check_refs(self, control_ids: set[str], object_ids: set[str]) -> None:
+    def check_refs(self, control_ids: set[str], object_ids: set[str],
+                   legacy: Mapping[str, tuple[str, ...]] | None = None) -> None:
         """Note records whose control or objects are not in this run's profile and inventory: a
-        misspelt id would otherwise leave the record unused without a word."""
+        misspelt id would otherwise leave the record unused without a word. ``legacy`` (former
+        id -> the controls replacing it, ``migration.legacy_map``) lets records on a former id
+        apply to its successors, with a note naming them."""
+        legacy = {old: tuple(n for n in new if n in control_ids) for old, new in (legacy or {}).items()}
+        legacy = {old: new for old, new in legacy.items() if new}
+        self.former = replaced_by(legacy)
         for c in (*self.attestations, *self.waivers):
             kind = "证明材料 / attestation" if isinstance(c.record, Attestation) else "豁免 / waiver"
-            if c.record.control not in control_ids:
+            if c.record.control not in control_ids and c.record.control in legacy:
+                zh, en = kind.split(" / ")
+                self.notes.append(migration_note(zh, en, c.id, c.where, c.record.control,
+                                                 legacy[c.record.control]))
+            elif c.record.control not in control_ids:
                 self.notes.append(f"{kind} {c.id} ({c.where}): 控制项 {c.record.control} 不在本次配置中 / "
                                   f"control {c.record.control} is not in this run's profile")
             unknown = [o for o in c.record.objects if o != "*" and o not in object_ids]

@@ -140,6 +140,8 @@ LABELS: dict[str, dict[Lang, str]] = {
     "no_controls": {"zh": "本次配置无对应控制项", "en": "No control of the profile cites this clause"},
     "generated": {"zh": "生成于运行结束时间", "en": "Generated for the run finished at"},
     "more": {"zh": "其余 {n} 项略，见 results.json", "en": "{n} more, see results.json"},
+    "control_point": {"zh": "安全控制点", "en": "Control point"},
+    "point_items": {"zh": "{n} 个测评项", "en": "{n} items"},
 }
 
 #: 基本标准专项: the clauses the section groups, with the topic they stand for.

@@ -173,9 +173,10 @@ def profile_texts(result: RunResult) -> CatalogTexts:
     catalog) leaves the report with the documents ihconform ships, bare ids and generic advice."""
     from ihconform.catalog import load_profile
 
+    hosting = (result.system.get("hosting") or {}).get("kind")  # the run's conditional includes (cloud)
     for ref in (result.run.profile, *result.run.profile_digests):
         try:
-            profile = load_profile(ref)
+            profile = load_profile(ref, hosting=hosting if isinstance(hosting, str) else None)
         except (IhconformError, OSError, ValueError):
             continue
         return catalog_texts(profile, result)

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from ihconform.diff import RunDiff
 from ihconform.report import charts
 from ihconform.report.i18n import BASIC_TOPICS, KNOWN_DOCUMENTS, METHODS, OBJECT_TYPES, Lang, labels
-from ihconform.results import ControlResult, EvidenceRef, ObjectResult, RunResult, Score, Status, conclude
+from ihconform.results import ControlResult, EvidenceRef, ObjectResult, RunResult, Score, Status, aggregate, conclude
 from ihconform.scoring import risk_level
 
 _BAD = (Status.FAIL, Status.PARTIAL)
@@ -79,6 +79,31 @@ class ControlView:
     advice: str = ""
     affected: list[str] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    point: PointView | None = None  # set on the first item of a 安全控制点: the point's own line
+
+
+@dataclass
+class PointView:
+    """A 安全控制点 heading above its 测评项: the point's result aggregated over its items (the
+    worst status, as ``overall`` ranks them) and how many items are in each status."""
+
+    name: str
+    status: Status
+    counts: dict[str, int]
+    items: int
+
+
+def _mark_control_points(cvs: list[ControlView], lang: Lang) -> None:
+    """Give the first item of each control point (consecutive in catalog order) its heading."""
+    groups: dict[str, list[ControlView]] = {}
+    for cv in cvs:
+        if cv.c.control_point:
+            groups.setdefault(cv.c.control_point, []).append(cv)
+    for name, items in groups.items():
+        st = aggregate(v.c.status for v in items)  # a point is as good as its items together
+        label = _status_labels(lang)
+        counts = {label[s.value]: sum(1 for v in items if v.c.status is s) for s in Status}
+        items[0].point = PointView(name, st, {k: n for k, n in counts.items() if n}, len(items))
 
 
 @dataclass
@@ -275,6 +300,8 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
             if v.c.document == doc["id"]:
                 areas.setdefault(v.c.area or v.c.clause.split(" ")[0] or "—", []).append(v)
         heading = f"{doc['title']} {doc['number']}".strip()
+        for cvs in areas.values():
+            _mark_control_points(cvs, lang)
         grouped.append((heading, list(areas.items())))
 
     basic = []
