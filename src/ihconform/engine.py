@@ -63,12 +63,13 @@ def run_folder(base: Path, run_id: str, when: _dt.datetime | None = None) -> Pat
 
 
 #: Report formats a run writes; results.json and junit.xml are always written.
-FORMATS = ("json", "junit", "html", "pdf")
+FORMATS = ("json", "junit", "html", "pdf", "docx")
 
 
 def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str], output: Path,
                 run_id: str, probes: list[Path], parallel: int, progress: bool,
-                formats: tuple[str, ...] = FORMATS, extra: list[str] | None = None) -> list[str]:
+                formats: tuple[str, ...] = FORMATS, extra: list[str] | None = None,
+                tester: dict[str, str] | None = None) -> list[str]:
     """The pytest command line of a run. Probe files are given explicitly, so pytest collects
     them whatever their names; a packaged ini keeps the user's pytest.ini out of the run."""
     ini = Path(__file__).with_name("probes") / "pytest.ini"
@@ -83,6 +84,8 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
         args += ["--ihc-only", sel]
     args += ["--ihc-output", str(output), "--ihc-run-id", run_id, "--ihc-parallel", str(parallel),
              "--ihc-formats", ",".join(formats)]
+    for key, value in (tester or {}).items():  # run options over the inventory's tester: section
+        args += ["--ihc-tester", f"{key}={value}"]
     if progress:
         args.append("--ihc-progress")
     args += [str(p) for p in builtin_probe_files()] + [str(p) for p in probes]
@@ -194,9 +197,9 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
         run=RunInfo(id=state.run_id, started=state.started.isoformat(timespec="seconds"),
                     finished=finished.isoformat(timespec="seconds"),
                     duration_s=round(time.monotonic() - state.t0, 3), profile=plan.profile.id,
-                    profile_version=plan.profile.version, profile_digests=plan.profile.digests,
-                    inventory=state.inventory_path, inventory_sha256=inv_digest, only=plan.only,
-                    command=tuple(sys.argv), interrupted=state.interrupted),
+                    profile_version=plan.profile.version, profile_digests=portable_digests(plan.profile),
+                    inventory=portable_path(state.inventory_path), inventory_sha256=inv_digest, only=plan.only,
+                    command=tuple(portable_path(a) for a in sys.argv), interrupted=state.interrupted),
         summary=Summary(status=run_status, status_zh=run_status.zh, exit_code=code,
                         controls=counts(c.status for c in controls),
                         objects=counts(r.status for r in results),
@@ -210,7 +213,50 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
         attestations=state.ledger.attestation_records(),
         waivers=state.ledger.waiver_records(applied),
         warnings=tuple(state.ledger.warnings() + waiver_warnings),
+        tester=tester_record(inv.tester.model_dump(mode="json"), state.tester),
     )
+
+
+def tester_record(section: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+    """The inventory's ``tester:`` section with the ``run`` options over it (``testers`` is a
+    comma-separated list on the command line)."""
+    out = dict(section)
+    for key, value in overrides.items():
+        if key not in out:
+            raise IhconformError(f"unknown tester field {key!r}; known: {', '.join(out)}")
+        out[key] = [t.strip() for t in value.split(",") if t.strip()] if key == "testers" else value
+    return out
+
+
+def portable_path(arg: str) -> str:
+    """A path as the report may print it: relative to the working folder when under it, else its
+    file name — results.json and the reports never carry this machine's absolute paths."""
+    if not arg.startswith("/"):
+        return arg
+    path = Path(arg)
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def portable_digests(profile: Any) -> dict[str, str]:
+    """Profile digests keyed by file name relative to the run's profile folder (built-in
+    profiles by ``builtin/<name>``), never by this machine's absolute paths."""
+    builtin = Path(__file__).with_name("profiles").resolve()
+    sources = [Path(p) for p in profile.digests]
+    home = sources[0].resolve().parent if sources else builtin
+    out: dict[str, str] = {}
+    for path, digest in zip(sources, profile.digests.values(), strict=True):
+        full = path.resolve()
+        if full.is_relative_to(builtin):
+            key = "builtin/" + full.relative_to(builtin).as_posix()
+        elif full.is_relative_to(home):
+            key = full.relative_to(home).as_posix()
+        else:
+            key = full.name
+        out[key] = digest
+    return out
 
 
 def open_partial(final: Path) -> Path:

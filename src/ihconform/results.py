@@ -231,6 +231,9 @@ class RunResult(Model):
     attestations: tuple[AttestationRecord, ...] = ()
     waivers: tuple[WaiverRecord, ...] = ()
     warnings: tuple[str, ...] = ()  # e.g. expired waivers that stopped applying
+    #: who tests and signs (inventory ``tester:`` section, ``run`` options over it): the report's
+    #: cover and signature page; empty: the institution's own 自查 report
+    tester: dict[str, Any] = Field(default_factory=dict)
 
 
 def counts(statuses: Iterable[Status]) -> dict[str, int]:
