@@ -310,7 +310,7 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
         result = build_result(state, evidence)
         _write_json(partial / "results.json", result.model_dump(mode="json"))
         write_junit(result, partial / "junit.xml")
-        if state.formats & {"html", "pdf"}:
+        if state.formats & {"html", "pdf", "docx"}:
             from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
 
             write_run_reports(result, partial, state.plan.profile, state.formats)

@@ -42,6 +42,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ihconform.diff import diff_runs
     from ihconform.report.bundle import load_run
     from ihconform.report.render import PdfUnavailable, profile_texts, write_reports
+    from ihconform.report.word import DocxUnavailable
 
     folder = Path(args.run)
     if not (folder / "results.json").is_file():
@@ -52,10 +53,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     texts = profile_texts(result)
     try:
-        written = write_reports(result, folder, langs=langs, pdf=not args.no_pdf, documents=texts.documents,
+        written = write_reports(result, folder, langs=langs, pdf=not args.no_pdf, docx=not args.no_docx,
+                                documents=texts.documents,
                                 remediation=texts.remediation, scores=texts.scores, previous=previous,
                                 tester=args.tester)
-    except PdfUnavailable as exc:
+    except (PdfUnavailable, DocxUnavailable) as exc:
         _say(f"ihconform: 错误 / error: {exc}")
         return EXIT_USAGE
     for p in written:
@@ -173,7 +175,8 @@ def register(subparsers: Any) -> None:
     r.add_argument("--previous", metavar="BUNDLE_OR_RESULTS",
                    help="上年证据包或结果，加入上年对比 / last year's bundle, run folder or results.json")
     r.add_argument("--tester", default="", help="测试单位/测试人，印在封面 / tester, printed on the cover")
-    r.add_argument("--no-pdf", action="store_true", help="只生成 HTML / HTML only")
+    r.add_argument("--no-pdf", action="store_true", help="不生成 PDF / no report.pdf")
+    r.add_argument("--no-docx", action="store_true", help="不生成 Word / no report.docx")
     r.set_defaults(func=cmd_report)
 
     b = subparsers.add_parser("bundle", help="生成签名证据包 / make the signed evidence bundle of a run")
