@@ -112,8 +112,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from ihconform.upload.client import UploadFailed, UploadOptions, UploadRejected, upload
+    from ihconform.upload.adapter import get_adapter
+    from ihconform.upload.client import UploadFailed, UploadOptions, UploadRejected
 
+    adapter = get_adapter(args.adapter)
     token = ""
     if args.token_env:
         token = os.environ.get(args.token_env, "")
@@ -126,7 +128,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
                          timeout_s=args.timeout, attempts=args.attempts, backoff_s=args.backoff,
                          chunk=args.chunk_mib << 20, log=_say)
     try:
-        out = upload(Path(args.bundle), opts)
+        out = adapter.send(Path(args.bundle), opts)
     except UploadRejected as exc:
         print(f"平台拒绝 / REJECTED by the platform: {exc}")
         return EXIT_FAIL
@@ -204,6 +206,9 @@ def register(subparsers: Any) -> None:
     u = subparsers.add_parser("upload", help="上传证据包至监管平台 / upload a bundle to the platform")
     u.add_argument("bundle")
     u.add_argument("--platform", required=True, help="平台地址（https://…）/ platform base URL (https://…)")
+    u.add_argument("--adapter", default="reference",
+                   help="平台接口适配器（默认 reference：参考交换格式，非监管平台对接规范）/ platform interface "
+                        "adapter (default reference: the reference exchange format of docs/upload-api.md)")
     u.add_argument("--token-env", default="IHC_UPLOAD_TOKEN",
                    help="存放令牌的环境变量名（默认 IHC_UPLOAD_TOKEN）/ environment variable holding the token")
     u.add_argument("--ca", help="额外信任的 CA 证书 / extra CA certificate to trust")

@@ -14,7 +14,8 @@ LABELS: dict[str, dict[Lang, str]] = {
     "report_title": {"zh": "互联网医院信息系统年度规范性测试报告",
                      "en": "Annual normative test report of the internet hospital system"},
     "kind_self": {"zh": "（医疗机构自查报告）", "en": "(self-check report of the institution)"},
-    "kind_pre": {"zh": "（{org} 预检报告，非等级测评结论）", "en": "(pre-check report by {org}; not an MLPS assessment)"},
+    "kind_pre": {"zh": "（{org} 预检报告，非等级测评结论）",
+                 "en": "(pre-check report by {org}; not an MLPS assessment)"},
     "report_no": {"zh": "报告编号", "en": "Report number"},
     "report_date": {"zh": "报告日期", "en": "Report date"},
     "institution": {"zh": "被测机构", "en": "Institution"},
@@ -90,7 +91,8 @@ LABELS: dict[str, dict[Lang, str]] = {
     "scope_profile": {"zh": "本次测试依据测试配置 {profile} {version}，共 {total} 个控制项，"
                             "其中已判定 {judged} 个（符合、部分符合、不符合），未能判定或不适用 {other} 个，列于下表。",
                       "en": "The test followed profile {profile} {version}: {total} controls, {judged} judged "
-                            "(conformant, partial, non-conformant); {other} not judged or not applicable, listed below."},
+                            "(conformant, partial, non-conformant); {other} not judged or not applicable, "
+                            "listed below."},
     "scope_only": {"zh": "本次为专项检查，仅包含匹配以下选择的控制项：{sel}",
                    "en": "This run was restricted to the controls matching: {sel}"},
     "scope_none": {"zh": "所有控制项均已判定。", "en": "Every control was judged."},

@@ -17,8 +17,7 @@ from typing import Any
 from markupsafe import Markup
 
 from ihconform.diff import RunDiff
-from ihconform.report import charts
-from ihconform.report import wording
+from ihconform.report import charts, wording
 from ihconform.report.i18n import BASIC_TOPICS, KNOWN_DOCUMENTS, METHODS, OBJECT_TYPES, STATES, Lang, labels
 from ihconform.report.sections import section_keys
 from ihconform.results import ControlResult, EvidenceRef, ObjectResult, RunResult, Score, Status, overall
