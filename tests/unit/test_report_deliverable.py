@@ -239,3 +239,11 @@ def test_results_json_carries_no_internal_notes(full_run):
     data = (full_run / "results.json").read_text(encoding="utf-8")
     for marker in INTERNAL_MARKERS:
         assert marker not in data, marker
+
+
+def test_reprs_inside_probe_text_are_written_out():
+    assert readable("one of ['apparmor', 'kysec', 'selinux'] enforcing", "zh") == \
+        "one of apparmor、kysec、selinux enforcing"
+    assert reason_text('got {"a": 1, "b": [1, 2]}; 原文 [unclosed', "zh") == "got （a：1；b：1、2）；原文 [unclosed"
+    assert reason_text("can't read [x, 'y']", "en") == "can't read [x, 'y']"  # not a literal: kept
+    assert reason_text("清单未声明 av-system 类对象", "zh") == "清单未声明 音视频系统 类对象"

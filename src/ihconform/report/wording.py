@@ -8,12 +8,14 @@ and HTML, PDF and Word must word things identically. Every renderer takes its te
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from ihconform.report.i18n import Lang
+from ihconform.report.i18n import OBJECT_TYPES, Lang
 
 #: China Standard Time: the report's times are 北京时间 (UTC+08:00), never UTC ISO stamps.
 BEIJING = _dt.timezone(_dt.timedelta(hours=8), "北京时间")
@@ -124,7 +126,12 @@ _PHRASES_ZH = (
     (re.compile(r"^unmet: "), "未满足："),
     (re.compile(r"^no attestation recorded$"), "未登记证明材料"),
     (re.compile(r"^tailored out: "), "已裁剪："),
+    (re.compile(r"(?<=[；;：:，,）)])\s*expected: "), "应为："),
+    (re.compile(r"^expected: "), "应为："),
 )
+
+
+_TYPE_ZH = re.compile(r"\b([a-z][a-z-]+[a-z])(\s*类对象)")
 
 
 def localise_reason(text: str, lang: Lang) -> str:
@@ -143,13 +150,71 @@ def localise_reason(text: str, lang: Lang) -> str:
         if lang == "zh":
             for pattern, repl in _PHRASES_ZH:
                 part = pattern.sub(repl, part)
+            part = _TYPE_ZH.sub(lambda m: OBJECT_TYPES.get(m.group(1), {"zh": m.group(1)})["zh"] + m.group(2), part)
         out.append(part)
     return "".join(out)
 
 
 def reason_text(text: str, lang: Lang) -> str:
-    """What the 说明 column shows: localised, internal notes removed, the cause first."""
-    return cause_first(clean_note(localise_reason(text, lang)), lang)
+    """What the 说明 column shows: localised, internal notes removed, no repr, the cause first."""
+    return cause_first(unrepr(clean_note(localise_reason(text, lang)), lang), lang)
+
+
+REPR_SPAN = 4000  # longer bracketed spans are left as they are
+
+
+def _spans(text: str) -> list[tuple[int, int]]:
+    """Top-level bracketed spans (``[…]``, ``{…}``) of ``text`` in one pass; quotes are only
+    tracked inside brackets (an apostrophe in prose is not a quote). Stops at an unclosed one."""
+    spans: list[tuple[int, int]] = []
+    depth, quote, start, i = 0, "", 0, 0
+    while i < len(text):
+        ch = text[i]
+        if depth == 0:
+            if ch in "[{":
+                depth, start = 1, i
+        elif quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+            if depth == 0:
+                spans.append((start, i + 1))
+        i += 1
+    return spans
+
+
+def _parse(span: str) -> Any:
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(span)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return None
+
+
+def unrepr(text: str, lang: Lang) -> str:
+    """``text`` with every embedded Python repr or JSON value (``['apparmor', 'selinux']``,
+    ``{"a": 1}``) written out as :func:`readable` would: probes sometimes format a list into a
+    sentence, and the report must not show program syntax."""
+    if "[" not in text and "{" not in text:
+        return text
+    out: list[str] = []
+    last = 0
+    for a, b in _spans(text):
+        value = _parse(text[a:b]) if b - a <= REPR_SPAN else None
+        if isinstance(value, list | tuple | dict | set):
+            out.append(text[last:a])
+            out.append(_inline(value, lang, 1) if isinstance(value, dict) else _inline(value, lang))
+            last = b
+    out.append(text[last:])
+    return "".join(out)
 
 
 # ---- observed values as readable text -------------------------------------------------------
@@ -227,8 +292,8 @@ def _inline(value: Any, lang: Lang, depth: int = 0) -> str:
         return (_YES if value else _NO)[lang]
     if isinstance(value, int | float):
         return f"{value:g}" if isinstance(value, float) else str(value)
-    if isinstance(value, str):
-        return value
+    if isinstance(value, str):  # bounded: the report shows a few hundred characters of it
+        return unrepr(value[:REPR_SPAN], lang) + ("…" if len(value) > REPR_SPAN else "")
     if isinstance(value, Mapping):
         if not value:
             return _NONE[lang]
