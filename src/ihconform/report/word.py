@@ -306,6 +306,20 @@ class _Writer:
                 self.table([t["control"], t["object"], t["title"], t["last_year"], t["this_year"]],
                            [(c.control_id, c.object_id, c.title_zh if v.lang == "zh" else c.title_en,
                              self.status(c.old), self.status(c.new)) for c in items])
+        self.heading(f"{t['objects_added']}（{len(p.objects_added)}）· {t['objects_removed']}"
+                     f"（{len(p.objects_removed)}）", 2)
+        moved = [f"+ {ty}:{i}" for ty, i in p.objects_added] + [f"− {ty}:{i}" for ty, i in p.objects_removed]
+        if moved:
+            self.para("\n".join(moved))
+        self.heading(t["evidence_changes"], 2)
+        self.para(t["evidence_changes_counts"].format(changed=len(p.evidence_changed), added=len(p.evidence_added),
+                                                      removed=len(p.evidence_removed)))
+        if p.evidence_changed:
+            self.para("\n".join(f"~ {path}" for path in p.evidence_changed[:50]))
+        self.heading(f"{t['waiver_changes']}（{len(p.waivers)}）", 2)
+        if p.waivers:
+            self.table([t["id"], t["control"], t["state"], t["valid_until"]],
+                       [(w.id, w.control_id, w.change, f"{w.old_until} → {w.new_until}") for w in p.waivers])
 
     def warnings(self) -> None:
         for w in self.v.r.warnings:
