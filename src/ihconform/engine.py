@@ -27,7 +27,7 @@ import pytest
 
 from ihconform import __version__
 from ihconform.errors import IhconformError
-from ihconform.inventory import Database, Host
+from ihconform.inventory import Database, Host, TlsEndpoint
 from ihconform.ledger.core import sha256_file
 from ihconform.plan import probe_for
 from ihconform.registry import builtin_probe_files
@@ -208,13 +208,31 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
                         accepted_risk=accepted, score=score),
         controls=tuple(controls),
         results=tuple(results),
-        objects=tuple(TestedObject(type=o.type.value, id=o.id, label=o.label) for o in plan.objects),
+        objects=tuple(tested_object(o) for o in plan.objects),
         evidence=tuple(sorted(evidence.values(), key=lambda e: e.path)),
         attestations=state.ledger.attestation_records(),
         waivers=state.ledger.waiver_records(applied),
         warnings=tuple(state.ledger.warnings() + waiver_warnings),
         tester=tester_record(inv.tester.model_dump(mode="json"), state.tester),
     )
+
+
+def tested_object(o: Any) -> TestedObject:
+    """A test object as results.json records it, with its place in the deployment (topology for
+    the report): the host it runs on, a host's roles, location and jump host."""
+    ref = o.ref
+    on = ""
+    for attr in ("host", "server"):
+        value = getattr(ref, attr, None)
+        if isinstance(value, str) and not isinstance(ref, TlsEndpoint):  # a TLS endpoint's host is its name
+            on = value
+            break
+    if isinstance(ref, Host):
+        on = ref.id if o.type.value != "host-os" else ""
+    return TestedObject(type=o.type.value, id=o.id, label=o.label, host=on,
+                        roles=tuple(ref.roles) if isinstance(ref, Host) else (),
+                        location=ref.location if isinstance(ref, Host) else "",
+                        via=(ref.jump or "") if isinstance(ref, Host) and o.type.value == "host-os" else "")
 
 
 def tester_record(section: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:

@@ -143,6 +143,12 @@ class TestedObject(Model):
     type: str
     id: str
     label: str
+    #: where it sits, from the inventory (the report's 被测系统描述): the host it runs on or belongs
+    #: to, a host's roles, its declared location, and the jump host it is reached through
+    host: str = ""
+    roles: tuple[str, ...] = ()
+    location: str = ""
+    via: str = ""
 
 
 class RunInfo(Model):

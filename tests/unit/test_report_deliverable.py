@@ -247,3 +247,25 @@ def test_reprs_inside_probe_text_are_written_out():
     assert reason_text('got {"a": 1, "b": [1, 2]}; 原文 [unclosed', "zh") == "got （a：1；b：1、2）；原文 [unclosed"
     assert reason_text("can't read [x, 'y']", "en") == "can't read [x, 'y']"  # not a literal: kept
     assert reason_text("清单未声明 av-system 类对象", "zh") == "清单未声明 音视频系统 类对象"
+
+
+def test_system_description_places_each_object_from_the_inventory():
+    """被测系统描述: objects by type with where they sit (host, roles, jump host, location), as
+    the engine records them from the inventory."""
+    from ihconform.engine import tested_object
+    from ihconform.inventory import Database, Host, TestObject, Uplink
+    from ihconform.profile import ObjectType
+
+    app = Host(id="app01", address="198.51.100.20", roles=("app", "web"), jump="bastion", location="两江 IDC 3F")
+    db = Database(id="pg1", host="db01", engine="postgresql", port=5432)
+    up = Uplink(id="isp-a", isp="电信", host="app01", source="198.51.100.130")
+    objs = (tested_object(TestObject(ObjectType.HOST_OS, "app01", "app01 (198.51.100.20)", app)),
+            tested_object(TestObject(ObjectType.DATABASE, "pg1", "pg1 (postgresql@db01:5432)", db)),
+            tested_object(TestObject(ObjectType.UPLINK, "isp-a", "isp-a (电信)", up)),
+            tested_object(TestObject(ObjectType.SITE, "site", "互联网医院信息系统")))
+    assert objs[0].roles == ("app", "web") and objs[0].via == "bastion" and objs[0].host == ""
+    assert objs[1].host == "db01" and objs[2].host == "app01"
+    v = build_view(planted().model_copy(update={"objects": objs}))
+    places = {oid: place for _, rows in v.object_groups for oid, _, place in rows}
+    assert places == {"app01": "角色 app、web；经 bastion 访问；位于 两江 IDC 3F", "pg1": "运行于 db01",
+                      "isp-a": "运行于 app01", "site": ""}

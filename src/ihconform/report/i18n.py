@@ -88,6 +88,11 @@ LABELS: dict[str, dict[Lang, str]] = {
                       "en": "No attestation of the MLPS assessment report or filing certificate was recorded; "
                             "no official conclusion is quoted."},
     "count": {"zh": "数量", "en": "Count"},
+    "placement": {"zh": "部署关系", "en": "Placement"},
+    "on_host": {"zh": "运行于 {host}", "en": "on {host}"},
+    "roles": {"zh": "角色 {roles}", "en": "roles {roles}"},
+    "via": {"zh": "经 {host} 访问", "en": "reached via {host}"},
+    "at": {"zh": "位于 {location}", "en": "at {location}"},
     "scope_profile": {"zh": "本次测试依据测试配置 {profile} {version}，共 {total} 个控制项，"
                             "其中已判定 {judged} 个（符合、部分符合、不符合），未能判定或不适用 {other} 个，列于下表。",
                       "en": "The test followed profile {profile} {version}: {total} controls, {judged} judged "

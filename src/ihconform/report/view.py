@@ -20,7 +20,16 @@ from ihconform.diff import RunDiff
 from ihconform.report import charts, wording
 from ihconform.report.i18n import BASIC_TOPICS, KNOWN_DOCUMENTS, METHODS, OBJECT_TYPES, STATES, Lang, labels
 from ihconform.report.sections import section_keys
-from ihconform.results import ControlResult, EvidenceRef, ObjectResult, RunResult, Score, Status, overall
+from ihconform.results import (
+    ControlResult,
+    EvidenceRef,
+    ObjectResult,
+    RunResult,
+    Score,
+    Status,
+    TestedObject,
+    overall,
+)
 
 _BAD = (Status.FAIL, Status.PARTIAL)
 #: Keys of an uplink result's observed value read as the measured bandwidth, in order of preference.
@@ -120,7 +129,7 @@ class ReportView:
     signature: list[tuple[str, str, str]] = field(default_factory=list)  # 编制/审核/批准: role, name, date
     stamp: str = ""
     system_rows: list[tuple[str, str]] = field(default_factory=list)
-    object_groups: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
+    object_groups: list[tuple[str, list[tuple[str, str, str]]]] = field(default_factory=list)  # id, label, place
     mlps: list[list[tuple[str, str]]] = field(default_factory=list)  # quoted 等保 attestations, field by field
     scope_text: str = ""
     scope_only: str = ""
@@ -378,9 +387,10 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
     signature = [(t[k], str(who.get(k, "") or ""), report_date if who.get(k) else blank)
                  for k in ("prepared_by", "reviewed_by", "approved_by")]
     system_rows = [row for row in cover[:7]]
-    groups: dict[str, list[tuple[str, str]]] = {}
+    groups: dict[str, list[tuple[str, str, str]]] = {}
     for o in result.objects:
-        groups.setdefault(OBJECT_TYPES.get(o.type, {"zh": o.type, "en": o.type})[lang], []).append((o.id, o.label))
+        groups.setdefault(OBJECT_TYPES.get(o.type, {"zh": o.type, "en": o.type})[lang], []).append(
+            (o.id, o.label if o.label != o.id else "", _placement(o, t)))
     judged = sum(1 for c in result.controls if c.status in (Status.PASS, *_BAD))
     not_assessed = []
     for cv in views:
@@ -408,6 +418,21 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
         bandwidth_chart=charts.bandwidth_chart(bars, threshold, no_value="—"),
         trend_chart=trend, previous=previous, tester=org, report_no=report_no,
     )
+
+
+def _placement(o: TestedObject, t: Mapping[str, str]) -> str:
+    """Where an object sits in the deployment, from the inventory: the host it runs on, a host's
+    roles, the jump host it is reached through, its declared location."""
+    parts = []
+    if o.host:
+        parts.append(t["on_host"].format(host=o.host))
+    if o.roles:
+        parts.append(t["roles"].format(roles="、".join(o.roles)))
+    if o.via:
+        parts.append(t["via"].format(host=o.via))
+    if o.location:
+        parts.append(t["at"].format(location=o.location))
+    return "；".join(parts) if t["on_host"].startswith("运行") else "; ".join(parts)
 
 
 def _tester(result: RunResult, tester: str) -> dict[str, Any]:

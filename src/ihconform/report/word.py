@@ -143,9 +143,9 @@ class _Writer:
         self.heading(t["sys_basic"], 2)
         self.kv(v.system_rows)
         self.heading(t["sys_objects"], 2)
-        self.table([t["type"], t["count"], t["label"]],
-                   [(ty, len(objs), "\n".join(f"{oid} · {label}" if label and label != oid else oid
-                                              for oid, label in objs)) for ty, objs in v.object_groups])
+        self.table([t["type"], t["id"], t["label"], t["placement"]],
+                   [(f"{ty}（{len(objs)}）", oid, label, place) for ty, objs in v.object_groups
+                    for oid, label, place in objs])
         self.heading(t["sys_mlps"], 2)
         if not v.mlps:
             self.para(t["sys_mlps_none"])
