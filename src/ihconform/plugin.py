@@ -29,7 +29,7 @@ from ihconform.facts.collect import HostFacts
 from ihconform.facts.host import HostView
 from ihconform.facts.sections import sections_for
 from ihconform.facts.store import FactStore
-from ihconform.inventory import Database, Host, Inventory, load_inventory, local_inventory
+from ihconform.inventory import Database, Host, Inventory, Tester, load_inventory, local_inventory
 from ihconform.ledger.core import Ledger
 from ihconform.plan import RunPlan
 from ihconform.registry import PROBE_ATTR, facts_needed
@@ -128,6 +128,10 @@ def pytest_configure(config: pytest.Config) -> None:
     state.role = distribute.role(config)
     state.formats = {f.strip() for f in str(config.getoption("ihc_formats")).split(",") if f.strip()}
     state.tester = dict(str(kv).partition("=")[::2] for kv in config.getoption("ihc_tester"))
+    unknown_tester = sorted(set(state.tester) - set(Tester.model_fields))
+    if unknown_tester:  # said before anything runs, not after the run
+        raise pytest.UsageError(f"--ihc-tester: unknown field(s) {', '.join(unknown_tester)}; "
+                                f"known: {', '.join(Tester.model_fields)}")
     if state.role == "worker":  # the controller's run: same id, same .partial folder
         given: dict[str, str] = config.workerinput  # type: ignore[attr-defined]
         state.run_id, state.final = given["ihc_run_id"], Path(given["ihc_final"])

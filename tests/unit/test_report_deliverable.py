@@ -269,3 +269,12 @@ def test_system_description_places_each_object_from_the_inventory():
     places = {oid: place for _, rows in v.object_groups for oid, _, place in rows}
     assert places == {"app01": "角色 app、web；经 bastion 访问；位于 两江 IDC 3F", "pg1": "运行于 db01",
                       "isp-a": "运行于 app01", "site": ""}
+
+
+def test_an_unknown_tester_field_stops_the_run_before_it_starts(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--ihc-local", "--ihc-tester", "signed_by=甲",
+                           "--ihc-output", str(out), "-q"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode != 0 and "unknown field(s) signed_by" in proc.stdout + proc.stderr
+    assert not out.exists()
