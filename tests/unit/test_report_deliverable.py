@@ -278,3 +278,22 @@ def test_an_unknown_tester_field_stops_the_run_before_it_starts(tmp_path):
                           timeout=120, check=False)
     assert proc.returncode != 0 and "unknown field(s) signed_by" in proc.stdout + proc.stderr
     assert not out.exists()
+
+
+def test_a_restricted_run_says_so_in_the_scope():
+    r = planted()
+    v = build_view(r.model_copy(update={"run": r.run.model_copy(update={"only": ("L3-CES1", "CQ-SRV")})}))
+    assert v.scope_only == "本次为专项检查，仅包含匹配以下选择的控制项：L3-CES1、CQ-SRV"
+    assert build_view(r).scope_only == ""
+
+
+def test_word_takes_control_characters_a_target_sent(tmp_path):
+    """XML cannot hold them (python-docx would raise and the run would lose its Word file)."""
+    from ihconform.report.word import render_docx
+
+    r = planted()
+    bad = r.results[0].model_copy(update={"reason": "banner \x1b[31mred\x00 \udcff end", "observed": "a\x07b"})
+    data = render_docx(build_view(r.model_copy(update={"results": (bad, *r.results[1:])})))
+    (tmp_path / "r.docx").write_bytes(data)
+    text = docx_text(tmp_path / "r.docx")
+    assert "banner \ufffd[31mred\ufffd \ufffd end" in text and "a\ufffdb" in text
