@@ -144,6 +144,10 @@ class ReportView:
         """A time stamp in 北京时间."""
         return wording.when(stamp, self.lang)
 
+    def say(self, text: str) -> str:
+        """Free text from the run (warnings, ledger reasons) in the report's language, cause first."""
+        return wording.reason_text(text, self.lang)
+
     def state(self, s: str) -> str:
         """A ledger state (valid, expired, active …) in the report's language."""
         return STATES.get(s, {"zh": s, "en": s})[self.lang]

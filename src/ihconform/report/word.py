@@ -272,7 +272,7 @@ class _Writer:
                         t["claimed"], t["state"]],
                        [(a.id, a.control_id, a.statement, f"{a.attester}\n{a.role} {a.organisation}".strip(), a.date,
                          a.valid_until, self.status(a.claimed),
-                         v.state(a.state) + (f"\n{a.reason}" if a.reason else "")) for a in r.attestations])
+                         v.state(a.state) + (f"\n{v.say(a.reason)}" if a.reason else "")) for a in r.attestations])
         else:
             self.para(t["none"])
         self.heading(t["waivers"], 2)
@@ -323,7 +323,7 @@ class _Writer:
 
     def warnings(self) -> None:
         for w in self.v.r.warnings:
-            self.doc.add_paragraph(_text(w), style="List Bullet")
+            self.doc.add_paragraph(_text(self.v.say(w)), style="List Bullet")
 
 
 def render_docx(view: ReportView) -> bytes:
