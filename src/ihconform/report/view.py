@@ -364,8 +364,7 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
     who = _tester(result, tester)
     org = str(who.get("organisation", "") or "")
     inst_name = inst.get("name", "") or ng
-    testers = "、".join(str(x) for x in who.get("testers", []) or []) if lang == "zh" else \
-        ", ".join(str(x) for x in who.get("testers", []) or [])
+    testers = ("、" if lang == "zh" else ", ").join(str(x) for x in who.get("testers", []) or [])
     report_no = str(who.get("report_number", "") or "") or f"IHC-{result.run.started[:10]}-{result.run.id}"
     report_date = wording.day(str(who.get("report_date", "") or "") or result.run.finished, lang)
     cover = [
@@ -390,11 +389,11 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
     blank = t["blank_date"]
     signature = [(t[k], str(who.get(k, "") or ""), report_date if who.get(k) else blank)
                  for k in ("prepared_by", "reviewed_by", "approved_by")]
-    system_rows = [row for row in cover[:7]]
+    system_rows = list(cover[:7])  # institution … location: the system facts of the cover
     groups: dict[str, list[tuple[str, str, str]]] = {}
     for o in result.objects:
         groups.setdefault(OBJECT_TYPES.get(o.type, {"zh": o.type, "en": o.type})[lang], []).append(
-            (o.id, o.label if o.label != o.id else "", _placement(o, t)))
+            (o.id, o.label if o.label != o.id else "", _placement(o, t, lang)))
     judged = sum(1 for c in result.controls if c.status in (Status.PASS, *_BAD))
     not_assessed = []
     for cv in views:
@@ -424,7 +423,7 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
     )
 
 
-def _placement(o: TestedObject, t: Mapping[str, str]) -> str:
+def _placement(o: TestedObject, t: Mapping[str, str], lang: Lang) -> str:
     """Where an object sits in the deployment, from the inventory: the host it runs on, a host's
     roles, the jump host it is reached through, its declared location."""
     parts = []
@@ -436,7 +435,7 @@ def _placement(o: TestedObject, t: Mapping[str, str]) -> str:
         parts.append(t["via"].format(host=o.via))
     if o.location:
         parts.append(t["at"].format(location=o.location))
-    return "；".join(parts) if t["on_host"].startswith("运行") else "; ".join(parts)
+    return ("；" if lang == "zh" else "; ").join(parts)
 
 
 def _tester(result: RunResult, tester: str) -> dict[str, Any]:
