@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         inventory=Path(args.inventory) if args.inventory else None, profile=args.profile,
         only=args.only or [], output=out, run_id=run_id, probes=[Path(p) for p in args.probes or []],
         parallel=args.parallel, progress=sys.stderr.isatty() and not args.quiet, formats=formats,
-        extra=extra))
+        extra=extra, tester=_tester_options(args)))
     results = out / "results.json"
     if not results.exists():
         if code in (ExitCode.INTERRUPTED, ExitCode.OUTPUT_ERROR):  # the engine said why
@@ -104,6 +104,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     summarize(json.loads(results.read_text(encoding="utf-8")), results, sys.stdout,
               elapsed=time.monotonic() - t0)
     return code
+
+
+def _tester_options(args: argparse.Namespace) -> dict[str, str]:
+    """``run`` options that override the inventory's ``tester:`` section (report cover, 签署页)."""
+    given = {"organisation": args.tester_org, "testers": ",".join(args.tester or []),
+             "report_number": args.report_number}
+    return {k: v for k, v in given.items() if v}
 
 
 def unreachable_hosts(data: dict[str, object], folder: Path) -> list[tuple[str, str]]:
@@ -314,7 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(pytest-xdist; a host's checks stay on one worker); default 0: one process")
     r.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress display")
     r.add_argument("--formats", default=",".join(FORMATS), metavar="LIST",
-                   help="报告格式 / report formats: json,junit,html,pdf (json and junit always)")
+                   help="报告格式 / report formats: json,junit,html,pdf,docx (json and junit always)")
+    r.add_argument("--tester-org", metavar="ORG",
+                   help="测试单位（覆盖清单 tester.organisation）/ testing organisation (overrides the inventory)")
+    r.add_argument("--tester", action="append", metavar="NAME",
+                   help="测试人员，可重复（覆盖清单 tester.testers）/ tester, repeatable (overrides the inventory)")
+    r.add_argument("--report-number", metavar="NO",
+                   help="报告编号（覆盖清单 tester.report_number）/ report number (overrides the inventory)")
     r.add_argument("pytest_args", nargs="*", help="传给 pytest 的参数（放在 -- 之后）/ extra pytest arguments after --")
     r.set_defaults(func=cmd_run)
 

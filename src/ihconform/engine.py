@@ -27,7 +27,7 @@ import pytest
 
 from ihconform import __version__
 from ihconform.errors import IhconformError
-from ihconform.inventory import Database, Host
+from ihconform.inventory import Database, Host, TlsEndpoint
 from ihconform.ledger.core import sha256_file
 from ihconform.plan import probe_for
 from ihconform.registry import builtin_probe_files
@@ -66,12 +66,13 @@ def run_folder(base: Path, run_id: str, when: _dt.datetime | None = None) -> Pat
 
 
 #: Report formats a run writes; results.json and junit.xml are always written.
-FORMATS = ("json", "junit", "html", "pdf")
+FORMATS = ("json", "junit", "html", "pdf", "docx")
 
 
 def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str], output: Path,
                 run_id: str, probes: list[Path], parallel: int, progress: bool,
-                formats: tuple[str, ...] = FORMATS, extra: list[str] | None = None) -> list[str]:
+                formats: tuple[str, ...] = FORMATS, extra: list[str] | None = None,
+                tester: dict[str, str] | None = None) -> list[str]:
     """The pytest command line of a run. Probe files are given explicitly, so pytest collects
     them whatever their names; a packaged ini keeps the user's pytest.ini out of the run."""
     ini = Path(__file__).with_name("probes") / "pytest.ini"
@@ -86,6 +87,8 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
         args += ["--ihc-only", sel]
     args += ["--ihc-output", str(output), "--ihc-run-id", run_id, "--ihc-parallel", str(parallel),
              "--ihc-formats", ",".join(formats)]
+    for key, value in (tester or {}).items():  # run options over the inventory's tester: section
+        args += ["--ihc-tester", f"{key}={value}"]
     if progress:
         args.append("--ihc-progress")
     args += [str(p) for p in builtin_probe_files()] + [str(p) for p in probes]
@@ -201,9 +204,9 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
         run=RunInfo(id=state.run_id, started=state.started.isoformat(timespec="seconds"),
                     finished=finished.isoformat(timespec="seconds"),
                     duration_s=round(time.monotonic() - state.t0, 3), profile=plan.profile.id,
-                    profile_version=plan.profile.version, profile_digests=plan.profile.digests,
-                    inventory=state.inventory_path, inventory_sha256=inv_digest, only=plan.only,
-                    command=tuple(sys.argv), interrupted=state.interrupted,
+                    profile_version=plan.profile.version, profile_digests=portable_digests(plan.profile),
+                    inventory=portable_path(state.inventory_path), inventory_sha256=inv_digest, only=plan.only,
+                    command=tuple(portable_path(a) for a in sys.argv), interrupted=state.interrupted,
                     selection=Selection(only=plan.only, partial=len(plan.controls) < len(plan.profile.controls),
                                         controls=len(plan.controls), profile_controls=len(plan.profile.controls))),
         summary=Summary(status=run_status, status_zh=run_status.zh, exit_code=code,
@@ -215,12 +218,73 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
                         accepted_risk=accepted, score=score),
         controls=tuple(controls),
         results=tuple(results),
-        objects=tuple(TestedObject(type=o.type.value, id=o.id, label=o.label) for o in plan.objects),
+        objects=tuple(tested_object(o) for o in plan.objects),
         evidence=tuple(sorted(evidence.values(), key=lambda e: e.path)),
         attestations=state.ledger.attestation_records(),
         waivers=state.ledger.waiver_records(applied),
         warnings=tuple(state.ledger.warnings() + waiver_warnings),
+        tester=tester_record(inv.tester.model_dump(mode="json"), state.tester),
     )
+
+
+def tested_object(o: Any) -> TestedObject:
+    """A test object as results.json records it, with its place in the deployment (topology for
+    the report): the host it runs on, a host's roles, location and jump host."""
+    ref = o.ref
+    on = ""
+    for attr in ("host", "server"):
+        value = getattr(ref, attr, None)
+        if isinstance(value, str) and not isinstance(ref, TlsEndpoint):  # a TLS endpoint's host is its name
+            on = value
+            break
+    if isinstance(ref, Host):
+        on = ref.id if o.type.value != "host-os" else ""
+    return TestedObject(type=o.type.value, id=o.id, label=o.label, host=on,
+                        roles=tuple(ref.roles) if isinstance(ref, Host) else (),
+                        location=ref.location if isinstance(ref, Host) else "",
+                        via=(ref.jump or "") if isinstance(ref, Host) and o.type.value == "host-os" else "")
+
+
+def tester_record(section: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+    """The inventory's ``tester:`` section with the ``run`` options over it (``testers`` is a
+    comma-separated list on the command line)."""
+    out = dict(section)
+    for key, value in overrides.items():
+        if key not in out:
+            raise IhconformError(f"unknown tester field {key!r}; known: {', '.join(out)}")
+        out[key] = [t.strip() for t in value.split(",") if t.strip()] if key == "testers" else value
+    return out
+
+
+def portable_path(arg: str) -> str:
+    """A path as the report may print it: relative to the working folder when under it, else its
+    file name — results.json and the reports never carry this machine's absolute paths."""
+    if not arg.startswith("/"):
+        return arg
+    path = Path(arg)
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def portable_digests(profile: Any) -> dict[str, str]:
+    """Profile digests keyed by file name relative to the run's profile folder (built-in
+    profiles by ``builtin/<name>``), never by this machine's absolute paths."""
+    builtin = Path(__file__).with_name("profiles").resolve()
+    sources = [Path(p) for p in profile.digests]
+    home = sources[0].resolve().parent if sources else builtin
+    out: dict[str, str] = {}
+    for path, digest in zip(sources, profile.digests.values(), strict=True):
+        full = path.resolve()
+        if full.is_relative_to(builtin):
+            key = "builtin/" + full.relative_to(builtin).as_posix()
+        elif full.is_relative_to(home):
+            key = full.relative_to(home).as_posix()
+        else:
+            key = full.name
+        out[key] = digest
+    return out
 
 
 def open_partial(final: Path) -> Path:
@@ -274,7 +338,7 @@ def finish_run(state: IhcState, session: pytest.Session) -> int:
         result = build_result(state, evidence)
         _write_json(partial / "results.json", result.model_dump(mode="json"))
         write_junit(result, partial / "junit.xml")
-        if state.formats & {"html", "pdf"}:
+        if state.formats & {"html", "pdf", "docx"}:
             from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
 
             # rendering a PDF takes seconds to minutes: say so, or the run looks hung after the checks

@@ -68,6 +68,23 @@ class SystemUnderTest(Frozen):
     hosting: Hosting | None = None  # not declared: no extension profile is brought in
 
 
+class Tester(Frozen):
+    """Who tests and who signs: the cover and the signature page (编制 / 审核 / 批准) of the report.
+
+    Without an ``organisation`` the report is the institution's own 自查 report; with one, a
+    预检 report by that organisation. Neither is the official 等保 测评 conclusion. ``ihconform run``
+    options (``--tester-org``, ``--tester``, ``--report-number``) override these fields.
+    """
+
+    organisation: str = ""  # 测试单位
+    testers: tuple[str, ...] = ()  # 测试人员
+    prepared_by: str = ""  # 编制
+    reviewed_by: str = ""  # 审核
+    approved_by: str = ""  # 批准
+    report_number: str = ""  # 报告编号; default IHC-<date>-<run id>
+    report_date: str = ""  # 报告日期 (YYYY-MM-DD); default the run's date in 北京时间
+
+
 class Auth(Frozen):
     """How to authenticate. Exactly what is named is used; nothing is guessed."""
 
@@ -253,6 +270,7 @@ class Inventory(Frozen):
     clinical_interfaces: tuple[ClinicalInterface, ...] = ()
     vantage: Vantage = Vantage()
     evidence: Evidence = Evidence()
+    tester: Tester = Tester()
 
     @property
     def targets(self) -> tuple[Host, ...]:

@@ -29,7 +29,7 @@ from ihconform.facts.collect import HostFacts
 from ihconform.facts.host import HostView
 from ihconform.facts.sections import sections_for
 from ihconform.facts.store import FactStore
-from ihconform.inventory import Database, Host, Inventory, load_inventory, local_inventory
+from ihconform.inventory import Database, Host, Inventory, Tester, load_inventory, local_inventory
 from ihconform.ledger.core import Ledger
 from ihconform.plan import RunPlan
 from ihconform.profile import Profile
@@ -56,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--ihc-progress", action="store_true", default=False, help="show a progress line")
     g.addoption("--ihc-formats", default="json,junit,html,pdf",
                 help="report formats to write (json and junit are always written)")
+    g.addoption("--ihc-tester", action="append", default=[], metavar="FIELD=VALUE",
+                help="override a field of the inventory's tester: section (organisation, testers, "
+                     "prepared_by, reviewed_by, approved_by, report_number, report_date)")
 
 
 class IhcState:
@@ -85,6 +88,7 @@ class IhcState:
         self.partial: Path | None = None  # the folder being assembled
         self.evidence: EvidenceSink | None = None
         self.formats: set[str] = {"json", "junit", "html", "pdf"}
+        self.tester: dict[str, str] = {}  # --ihc-tester overrides of the inventory's tester: section
         self.ledger = Ledger()  # attestations, waivers and keyring, verified (pytest_configure)
         self.role: distribute.Role = "single"  # or an xdist controller / worker (ihconform.distribute)
 
@@ -125,6 +129,11 @@ def pytest_configure(config: pytest.Config) -> None:
                      config.getoption("ihc_progress"))
     state.role = distribute.role(config)
     state.formats = {f.strip() for f in str(config.getoption("ihc_formats")).split(",") if f.strip()}
+    state.tester = dict(str(kv).partition("=")[::2] for kv in config.getoption("ihc_tester"))
+    unknown_tester = sorted(set(state.tester) - set(Tester.model_fields))
+    if unknown_tester:  # said before anything runs, not after the run
+        raise pytest.UsageError(f"--ihc-tester: unknown field(s) {', '.join(unknown_tester)}; "
+                                f"known: {', '.join(Tester.model_fields)}")
     if state.role == "worker":  # the controller's run: same id, same .partial folder
         given: dict[str, str] = config.workerinput  # type: ignore[attr-defined]
         state.run_id, state.final = given["ihc_run_id"], Path(given["ihc_final"])

@@ -157,6 +157,12 @@ class TestedObject(Model):
     type: str
     id: str
     label: str
+    #: where it sits, from the inventory (the report's 被测系统描述): the host it runs on or belongs
+    #: to, a host's roles, its declared location, and the jump host it is reached through
+    host: str = ""
+    roles: tuple[str, ...] = ()
+    location: str = ""
+    via: str = ""
 
 
 class Selection(Model):
@@ -297,6 +303,9 @@ class RunResult(Model):
     attestations: tuple[AttestationRecord, ...] = ()
     waivers: tuple[WaiverRecord, ...] = ()
     warnings: tuple[str, ...] = ()  # e.g. expired waivers that stopped applying
+    #: who tests and signs (inventory ``tester:`` section, ``run`` options over it): the report's
+    #: cover and signature page; empty: the institution's own 自查 report
+    tester: dict[str, Any] = Field(default_factory=dict)
 
 
 def counts(statuses: Iterable[Status]) -> dict[str, int]:

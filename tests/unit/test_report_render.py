@@ -43,7 +43,8 @@ from ihconform.results import (
 from ..conftest import GOLDEN
 
 HOSTILE = "<script>alert(1)</script>"
-SECTIONS_ZH = ["声明", "测试结论表", "总体结论与得分", "高风险项", "基本标准专项", "单项测试结果",
+SECTIONS_ZH = ["声明", "签署页", "被测系统描述", "测试范围与未测项",
+               "测试结论表", "总体结论与得分", "高风险项", "基本标准专项", "单项测试结果",
                "风险分析与整改建议", "资产清单", "证明材料与豁免台账", "证据索引"]
 
 needs_pdftotext = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
@@ -165,7 +166,8 @@ def test_html_has_every_section_and_the_cover_facts():
     html = render_html(build_view(rich_result(), tester="重庆某测评中心"))
     for title in SECTIONS_ZH:
         assert f"{title}</h2>" in html, title
-    for fact in ("12500000MB0000000X", "2026-11-01T09:00:00+00:00", "0.0-test", "cd" * 32, "ef" * 32,
+    for fact in ("12500000MB0000000X", "2026年11月01日 17:00 至 17:12（北京时间 UTC+08:00）",
+                 "第三级", "0.0-test", "cd" * 32, "ef" * 32,
                  "重庆某测评中心", "50010099999-00001"):
         assert fact in html, fact
     assert "上年对比" not in html  # only with a previous run

@@ -184,3 +184,23 @@ def test_retry_after_is_honoured(pki, tmp_path, bundle):
         rx.state.cfg.faults.retry_after = 7
         out = upload(bundle, options(pki, rx, sleep=waits.append))
     assert out.state == "accepted" and waits == [7.0]
+
+
+def test_upload_goes_through_the_named_adapter(pki, tmp_path, bundle):
+    """The reference exchange format is one adapter among possible platform interfaces: it is the
+    default, it is what the CLI uses, and an unknown adapter name is a usage error (exit 2) that
+    names the known ones, before anything is sent."""
+    from ihconform.upload.adapter import ADAPTERS, DEFAULT_ADAPTER, PlatformAdapter, get_adapter
+
+    assert DEFAULT_ADAPTER == "reference" and sorted(ADAPTERS) == ["reference"]
+    adapter: PlatformAdapter = get_adapter("reference")
+    with receiver(pki, tmp_path) as rx:
+        out = adapter.send(bundle, options(pki, rx))
+        assert out.state == "accepted" and posts(rx) == [201]
+    with pytest.raises(ConfigError, match="known: reference"):
+        get_adapter("cq-wjw")
+    with receiver(pki, tmp_path / "2") as rx:
+        bad = cli("upload", str(bundle), "--platform", rx.url, "--ca", str(pki.ca), "--adapter", "cq-wjw",
+                  env={"IHC_UPLOAD_TOKEN": TOKEN})
+        assert bad.returncode == 2 and "unknown upload adapter" in bad.stderr, bad.stderr
+        assert posts(rx) == []

@@ -43,6 +43,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ihconform.diff import diff_runs
     from ihconform.report.bundle import load_run
     from ihconform.report.render import PdfUnavailable, profile_texts, write_reports
+    from ihconform.report.word import DocxUnavailable
 
     folder = Path(args.run)
     if not (folder / "results.json").is_file():
@@ -53,10 +54,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     texts = profile_texts(result)
     try:
-        written = write_reports(result, folder, langs=langs, pdf=not args.no_pdf, documents=texts.documents,
+        written = write_reports(result, folder, langs=langs, pdf=not args.no_pdf, docx=not args.no_docx,
+                                documents=texts.documents,
                                 remediation=texts.remediation, scores=texts.scores, previous=previous,
                                 tester=args.tester)
-    except PdfUnavailable as exc:
+    except (PdfUnavailable, DocxUnavailable) as exc:
         _say(f"ihconform: 错误 / error: {exc}")
         return EXIT_USAGE
     for p in written:
@@ -111,8 +113,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from ihconform.upload.client import UploadFailed, UploadOptions, UploadRejected, upload
+    from ihconform.upload.adapter import get_adapter
+    from ihconform.upload.client import UploadFailed, UploadOptions, UploadRejected
 
+    adapter = get_adapter(args.adapter)
     token = ""
     if args.token_env:
         token = os.environ.get(args.token_env, "")
@@ -125,7 +129,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
                          timeout_s=args.timeout, attempts=args.attempts, backoff_s=args.backoff,
                          chunk=args.chunk_mib << 20, log=_say, allow_partial=args.allow_partial)
     try:
-        out = upload(Path(args.bundle), opts)
+        out = adapter.send(Path(args.bundle), opts)
     except UploadRejected as exc:
         print(f"平台拒绝 / REJECTED by the platform: {exc}")
         return EXIT_FAIL
@@ -174,7 +178,8 @@ def register(subparsers: Any) -> None:
     r.add_argument("--previous", metavar="BUNDLE_OR_RESULTS",
                    help="上年证据包或结果，加入上年对比 / last year's bundle, run folder or results.json")
     r.add_argument("--tester", default="", help="测试单位/测试人，印在封面 / tester, printed on the cover")
-    r.add_argument("--no-pdf", action="store_true", help="只生成 HTML / HTML only")
+    r.add_argument("--no-pdf", action="store_true", help="不生成 PDF / no report.pdf")
+    r.add_argument("--no-docx", action="store_true", help="不生成 Word / no report.docx")
     r.set_defaults(func=cmd_report)
 
     b = subparsers.add_parser("bundle", help="生成签名证据包 / make the signed evidence bundle of a run")
@@ -205,6 +210,9 @@ def register(subparsers: Any) -> None:
     u = subparsers.add_parser("upload", help="上传证据包至监管平台 / upload a bundle to the platform")
     u.add_argument("bundle")
     u.add_argument("--platform", required=True, help="平台地址（https://…）/ platform base URL (https://…)")
+    u.add_argument("--adapter", default="reference",
+                   help="平台接口适配器（默认 reference：参考交换格式，非监管平台对接规范）/ platform interface "
+                        "adapter (default reference: the reference exchange format of docs/upload-api.md)")
     u.add_argument("--token-env", default="IHC_UPLOAD_TOKEN",
                    help="存放令牌的环境变量名（默认 IHC_UPLOAD_TOKEN）/ environment variable holding the token")
     u.add_argument("--ca", help="额外信任的 CA 证书 / extra CA certificate to trust")

@@ -109,21 +109,35 @@ def report_names(lang: Lang) -> tuple[str, str]:
     return ("report.html", "report.pdf") if lang == "zh" else (f"report.{lang}.html", f"report.{lang}.pdf")
 
 
+def docx_name(lang: Lang) -> str:
+    return "report.docx" if lang == "zh" else f"report.{lang}.docx"
+
+
 def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = ("zh",), pdf: bool = True,
-                  html: bool = True, documents: Mapping[str, tuple[str, str]] | None = None,
+                  html: bool = True, docx: bool = False, documents: Mapping[str, tuple[str, str]] | None = None,
                   previous: RunDiff | None = None, tester: str = "",
                   remediation: Mapping[str, tuple[str, str]] | None = None,
                   scores: Mapping[str, Score] | None = None) -> list[Path]:
-    """Write report.html and report.pdf (Chinese) and ``report.<lang>.*`` for other languages.
+    """Write report.html, report.pdf and (``docx``) report.docx in Chinese, and ``report.<lang>.*``
+    for other languages, all from one view.
 
-    Raises :class:`PdfUnavailable` after writing the HTML if the PDF cannot be made, so the
-    caller decides whether a missing PDF fails its command.
+    Raises :class:`PdfUnavailable` (or :class:`~ihconform.report.word.DocxUnavailable`) after
+    writing what could be written, so the caller decides whether a missing file fails its command.
     """
+    from ihconform.report.word import DocxUnavailable, render_docx
+
     written: list[Path] = []
-    pending_error: PdfUnavailable | None = None
+    pending_error: PdfUnavailable | DocxUnavailable | None = None
     for lang in langs:
-        text = render_html(build_view(result, lang=lang, documents=documents, previous=previous, tester=tester,
-                                      remediation=remediation, scores=scores))
+        view = build_view(result, lang=lang, documents=documents, previous=previous, tester=tester,
+                          remediation=remediation, scores=scores)
+        text = render_html(view)
+        if docx and pending_error is None:
+            try:
+                _write(folder / docx_name(lang), render_docx(view))
+                written.append(folder / docx_name(lang))
+            except DocxUnavailable as exc:
+                pending_error = exc
         html_name, pdf_name = report_names(lang)
         if html:
             _write(folder / html_name, text.encode("utf-8"))
@@ -190,7 +204,7 @@ ENV_SIGNING_KEY = "IHC_SIGNING_KEY"
 
 def write_run_reports(result: RunResult, folder: Path, profile: Any,
                       formats: Collection[str] = ("html", "pdf")) -> None:
-    """Called by the engine while the run folder is assembled: report.html and report.pdf.
+    """Called by the engine while the run folder is assembled: report.html, report.pdf, report.docx.
 
     A report that cannot be drawn must not cost the run its results, which are already written:
     the failure is reported on stderr with how to re-render (``ihconform report``), never hidden.
@@ -199,12 +213,15 @@ def write_run_reports(result: RunResult, folder: Path, profile: Any,
     import sys
     import traceback
 
+    from ihconform.report.word import DocxUnavailable
+
     try:
         texts = catalog_texts(profile, result)
         write_reports(result, folder, documents=texts.documents, remediation=texts.remediation, scores=texts.scores,
-                      html="html" in formats, pdf="pdf" in formats, tester=os.environ.get(ENV_TESTER, ""))
-    except PdfUnavailable as exc:
-        sys.stderr.write(f"ihconform: 警告 / warning: report.pdf not written: {exc}\n")
+                      html="html" in formats, pdf="pdf" in formats, docx="docx" in formats,
+                      tester=os.environ.get(ENV_TESTER, ""))
+    except (PdfUnavailable, DocxUnavailable) as exc:
+        sys.stderr.write(f"ihconform: 警告 / warning: a report file was not written: {exc}\n")
     except Exception as exc:  # a renderer bug must not lose a finished run; it is shown, not hidden
         sys.stderr.write("ihconform: 错误 / error: the report could not be rendered "
                          f"({type(exc).__name__}: {exc}); results.json and junit.xml are complete — "

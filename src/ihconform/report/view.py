@@ -17,9 +17,20 @@ from typing import Any
 from markupsafe import Markup
 
 from ihconform.diff import RunDiff
-from ihconform.report import charts
-from ihconform.report.i18n import BASIC_TOPICS, KNOWN_DOCUMENTS, METHODS, OBJECT_TYPES, Lang, labels
-from ihconform.results import ControlResult, EvidenceRef, ObjectResult, RunResult, Score, Status, aggregate, conclude
+from ihconform.report import charts, wording
+from ihconform.report.i18n import BASIC_TOPICS, KNOWN_DOCUMENTS, METHODS, OBJECT_TYPES, STATES, Lang, labels
+from ihconform.report.sections import section_keys
+from ihconform.results import (
+    ControlResult,
+    EvidenceRef,
+    ObjectResult,
+    RunResult,
+    Score,
+    Status,
+    TestedObject,
+    aggregate,
+    conclude,
+)
 from ihconform.scoring import risk_level
 
 _BAD = (Status.FAIL, Status.PARTIAL)
@@ -52,10 +63,11 @@ class Row:
     waiver: str = ""
 
 
-def _rows(results: list[ObjectResult]) -> list[Row]:
+def _rows(results: list[ObjectResult], lang: Lang = "zh") -> list[Row]:
     rows: list[Row] = []
     for r in results:
-        row = Row([r.object_id], r.status, brief(r.observed), brief(r.expected), brief(r.reason, 300),
+        row = Row([r.object_id], r.status, brief(wording.readable(r.observed, lang)),
+                  brief(wording.readable(r.expected, lang)), brief(wording.reason_text(r.reason, lang), 300),
                   list(r.evidence), r.waiver.id if r.waiver else "")
         last = rows[-1] if rows else None
         if (last is not None and (last.status, last.observed, last.expected, last.reason, last.waiver)
@@ -72,6 +84,7 @@ class ControlView:
     c: ControlResult
     title: str
     status_label: str
+    requirement: str
     results: list[ObjectResult]
     waived: int
     method: str
@@ -138,6 +151,34 @@ class ReportView:
     tester: str
     report_no: str
     partial: str = ""  # "专项检查（…）" for an --only run, shown on the cover; "" for a full run
+    kind: str = ""  # （医疗机构自查报告） or （某单位 预检报告…）
+    statement: str = ""
+    report_date: str = ""
+    signature: list[tuple[str, str, str]] = field(default_factory=list)  # 编制/审核/批准: role, name, date
+    stamp: str = ""
+    system_rows: list[tuple[str, str]] = field(default_factory=list)
+    object_groups: list[tuple[str, list[tuple[str, str, str]]]] = field(default_factory=list)  # id, label, place
+    mlps: list[list[tuple[str, str]]] = field(default_factory=list)  # quoted 等保 attestations, field by field
+    scope_text: str = ""
+    scope_only: str = ""
+    not_assessed: list[dict[str, str]] = field(default_factory=list)
+    rules: str = ""  # the score's rules, internal notes removed
+
+    @property
+    def generated(self) -> str:
+        return wording.when(self.r.run.finished, self.lang)
+
+    def when(self, stamp: str) -> str:
+        """A time stamp in 北京时间."""
+        return wording.when(stamp, self.lang)
+
+    def say(self, text: str) -> str:
+        """Free text from the run (warnings, ledger reasons) in the report's language, cause first."""
+        return wording.reason_text(text, self.lang)
+
+    def state(self, s: str) -> str:
+        """A ledger state (valid, expired, active …) in the report's language."""
+        return STATES.get(s, {"zh": s, "en": s})[self.lang]
 
     def status(self, s: Status | str | None) -> str:
         if s is None:
@@ -258,12 +299,7 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
     t = labels(lang)
     sl = _status_labels(lang)
     docs = _documents(result, documents or {})
-    keys = ["statement", "conclusion", "overall", "high_risk", "basic", "items", "risk", "assets", "ledger",
-            "evidence"]
-    if previous is not None:
-        keys.append("previous")
-    if result.warnings:
-        keys.append("warnings")
+    keys = section_keys(previous=previous is not None, warnings=bool(result.warnings))
     sections = [Section(k, t["s_" + k], i + 1) for i, k in enumerate(keys)]
 
     by_control: dict[str, list[ObjectResult]] = defaultdict(list)
@@ -273,13 +309,14 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
     for c in result.controls:
         rs = by_control.get(c.control_id, [])
         waived = sum(1 for r in rs if r.waiver is not None and r.status in _BAD)
-        cv = ControlView(c=c, title=c.title_zh if lang == "zh" or not c.title_en else c.title_en,
-                         status_label=sl[c.status.value], results=rs[:max_results_per_control], waived=waived,
+        cv = ControlView(c=c, title=wording.clean_note(c.title_zh if lang == "zh" or not c.title_en else c.title_en),
+                         status_label=sl[c.status.value], requirement=wording.clean_note(c.requirement),
+                         results=rs[:max_results_per_control], waived=waived,
                          method=METHODS.get(c.method, {"zh": c.method, "en": c.method})[lang])
         cv.risk = _risk(c, lang)
         cv.affected = [r.object_id for r in rs if r.status in (*_BAD, Status.ERROR, Status.NOT_CHECKED)]
-        cv.advice = _advice(cv, lang, (remediation or {}).get(c.control_id))
-        cv.rows = _rows(cv.results)
+        cv.advice = wording.clean_note(_advice(cv, lang, (remediation or {}).get(c.control_id)))
+        cv.rows = _rows(cv.results, lang)
         views.append(cv)
 
     doc_rows = []
@@ -354,16 +391,25 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
     inst = result.institution
     sysd = result.system
     ng = t["not_given"]
+    who = _tester(result, tester)
+    org = str(who.get("organisation", "") or "")
+    inst_name = inst.get("name", "") or ng
+    testers = ("、" if lang == "zh" else ", ").join(str(x) for x in who.get("testers", []) or [])
+    report_no = str(who.get("report_number", "") or "") or f"IHC-{result.run.started[:10]}-{result.run.id}"
+    report_date = wording.day(str(who.get("report_date", "") or "") or result.run.finished, lang)
     cover = [
-        (t["institution"], inst.get("name", "") or ng),
-        (t["licence"], inst.get("licence_number", "") or ng),
+        (t["institution"], inst_name),
         (t["credit_code"], inst.get("credit_code", "") or ng),
+        (t["licence"], inst.get("licence_number", "") or ng),
         (t["system"], " ".join(x for x in (str(sysd.get("name", "")), str(sysd.get("version", ""))) if x) or ng),
-        (t["mlps_level"], str(sysd.get("mlps_level", "")) or ng),
+        (t["mlps_level"], wording.level(sysd.get("mlps_level", ""), lang) or ng),
         (t["filing"], str(sysd.get("mlps_filing_number", "")) or ng),
         (t["location"], str(sysd.get("location", "")) or ng),
-        (t["period"], f"{result.run.started} — {result.run.finished}"),
-        (t["tester"], tester or ng),
+        (t["period"], wording.period(result.run.started, result.run.finished, lang)),
+        (t["tester"], org or t["self_check"].format(inst=inst_name)),
+        (t["testers"], testers or ng),
+        (t["report_no"], report_no),
+        (t["report_date"], report_date),
         (t["tool"], f"{result.tool.get('name', 'ihconform')} {result.tool.get('version', '')}"),
         (t["profile"], f"{result.run.profile} {result.run.profile_version}"),
         (t["run_id"], result.run.id),
@@ -376,7 +422,32 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
         cover.insert(0, (t["selection"], t["selection_text"].format(
             only=" ".join(sel.only or result.run.only), n=sel.controls or len(result.controls),
             total=sel.profile_controls or "?")))
+    kind = t["kind_pre"].format(org=org) if org else t["kind_self"]
+    blank = t["blank_date"]
+    signature = [(t[k], str(who.get(k, "") or ""), report_date if who.get(k) else blank)
+                 for k in ("prepared_by", "reviewed_by", "approved_by")]
+    system_rows = list(cover[:7])  # institution … location: the system facts of the cover
+    groups: dict[str, list[tuple[str, str, str]]] = {}
+    for o in result.objects:
+        groups.setdefault(OBJECT_TYPES.get(o.type, {"zh": o.type, "en": o.type})[lang], []).append(
+            (o.id, o.label if o.label != o.id else "", _placement(o, t, lang)))
+    judged = sum(1 for c in result.controls if c.status in (Status.PASS, *_BAD))
+    not_assessed = []
+    for cv in views:
+        if cv.c.status in (Status.NOT_APPLICABLE, Status.NOT_CHECKED, Status.ERROR):
+            why = next((row.reason for row in cv.rows if row.reason), "")
+            not_assessed.append({"id": cv.c.control_id, "title": cv.title, "status": cv.status_label,
+                                 "reason": why or cv.advice})
+    sc = result.summary.score
     return ReportView(
+        kind=kind, statement=t["statement"].format(who=org or inst_name), report_date=report_date,
+        signature=signature, stamp=t["stamp_of"].format(org=org or inst_name), system_rows=system_rows,
+        object_groups=list(groups.items()), mlps=_mlps_quotes(result, lang, t),
+        scope_text=t["scope_profile"].format(profile=result.run.profile, version=result.run.profile_version,
+                                             total=len(result.controls), judged=judged,
+                                             other=len(result.controls) - judged),
+        scope_only=t["scope_only"].format(sel="、".join(result.run.only)) if result.run.only else "",
+        not_assessed=not_assessed, rules=wording.clean_note(sc.rules) if sc else "",
         lang=lang, t=t, r=result, sections=sections, status_label=sl, cover=cover,
         profile_digests=sorted((k.rsplit("/", 1)[-1], v) for k, v in result.run.profile_digests.items()),
         documents=doc_rows, controls=views, by_document=grouped,
@@ -385,7 +456,60 @@ def build_view(result: RunResult, *, lang: Lang = "zh", documents: Mapping[str, 
         assets=assets, evidence=sorted(seen.values(), key=lambda e: e.path),
         area_chart=charts.area_chart(list(area_counts.items()), sl),
         bandwidth_chart=charts.bandwidth_chart(bars, threshold, no_value="—"),
-        trend_chart=trend, previous=previous, tester=tester, report_no=f"IHC-{result.run.started[:10]}-{result.run.id}",
+        trend_chart=trend, previous=previous, tester=org, report_no=report_no,
         partial=partial,
     )
+
+
+def _placement(o: TestedObject, t: Mapping[str, str], lang: Lang) -> str:
+    """Where an object sits in the deployment, from the inventory: the host it runs on, a host's
+    roles, the jump host it is reached through, its declared location."""
+    parts = []
+    if o.host:
+        parts.append(t["on_host"].format(host=o.host))
+    if o.roles:
+        parts.append(t["roles"].format(roles="、".join(o.roles)))
+    if o.via:
+        parts.append(t["via"].format(host=o.via))
+    if o.location:
+        parts.append(t["at"].format(location=o.location))
+    return ("；" if lang == "zh" else "; ").join(parts)
+
+
+def _tester(result: RunResult, tester: str) -> dict[str, Any]:
+    """The run's tester record; a ``tester`` string (``ihconform report --tester``, ``IHC_TESTER``)
+    names the testing organisation when the record gives none."""
+    who = dict(result.tester)
+    if tester and not who.get("organisation"):
+        who["organisation"] = tester
+    return who
+
+
+#: Attestation fields the 等保 quote shows first, in this order; any further field the ledger
+#: records (e.g. the official conclusion) follows as the ledger names it.
+_MLPS_FIELDS = ("id", "control_id", "statement", "organisation", "attester", "date", "valid_until", "claimed",
+                "state")
+
+
+def _mlps_quotes(result: RunResult, lang: Lang, t: Mapping[str, str]) -> list[list[tuple[str, str]]]:
+    """The attestations of the 等保 filing certificate and assessment report (controls whose
+    ``required_documents`` name an ``mlps-`` document), quoted field by field: the official
+    conclusion is theirs, never this report's."""
+    mlps_controls = {c.control_id for c in result.controls
+                     if any(str(d).startswith("mlps-") for d in (c.parameters.get("required_documents") or []))}
+    names = {"id": t["id"], "control_id": t["control"], "statement": t["statement_col"],
+             "organisation": t["tester"], "attester": t["attester"], "date": t["date"],
+             "valid_until": t["valid_until"], "claimed": t["claimed"], "state": t["state"]}
+    out = []
+    for a in result.attestations:
+        if a.control_id not in mlps_controls:
+            continue
+        data = a.model_dump(mode="json", exclude={"files", "signer_key", "objects", "role", "reason"})
+        data["claimed"] = a.claimed.zh if lang == "zh" else a.claimed.en
+        data["state"] = STATES.get(a.state, {"zh": a.state, "en": a.state})[lang]
+        rows = [(names[k], wording.readable(data.pop(k), lang)) for k in _MLPS_FIELDS if k in data]
+        rows += [(wording.field_name(k, lang), wording.readable(v, lang)) for k, v in data.items()
+                 if v not in (None, "", [], {})]
+        out.append(rows)
+    return out
 
