@@ -66,18 +66,29 @@ def free_id(real_etc: Path, start: int = 2900) -> int:
 
 
 def _set_kv(text: str, key: str, value: str) -> str:
-    """Set ``KEY value`` in a login.defs-style file, replacing a commented or active line."""
-    pat = re.compile(rf"^#?\s*{re.escape(key)}\b.*$", re.M)
+    """Set ``KEY value`` in a login.defs-style file so that it is the value in force.
+
+    shadow-utils (``getdef.c`` ``def_load``) reads every uncommented ``KEY value`` line and a
+    later one replaces an earlier one, so the last uncommented line wins. Every uncommented
+    line of ``key`` is rewritten (comments, such as Debian's ``#\tPASS_MAX_DAYS\tMaximum
+    number of days …`` explanation, stay as they are); with none, the line is appended.
+    """
+    pat = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]+.*$|^[ \t]*{re.escape(key)}$", re.M)
     line = f"{key}\t{value}"
     if pat.search(text):
-        return pat.sub(line, text, count=1)
+        return pat.sub(line, text)
     return text.rstrip("\n") + f"\n{line}\n"
 
 
+#: What the lab's login.defs puts in force (docs/lab.md lists the same values).
+LOGIN_DEFS: tuple[tuple[str, str], ...] = (
+    ("PASS_MAX_DAYS", "90"), ("PASS_MIN_DAYS", "1"), ("PASS_WARN_AGE", "7"), ("ENCRYPT_METHOD", "SHA512"),
+    ("UMASK", "027"), ("LOGIN_RETRIES", "5"), ("LOGIN_TIMEOUT", "60"))
+
+
 def login_defs(real: str) -> str:
-    for k, v in (("PASS_MAX_DAYS", "90"), ("PASS_MIN_DAYS", "1"), ("PASS_WARN_AGE", "7"),
-                 ("ENCRYPT_METHOD", "SHA512"), ("UMASK", "027"), ("LOGIN_RETRIES", "5"),
-                 ("LOGIN_TIMEOUT", "60")):
+    """The real login.defs with :data:`LOGIN_DEFS` in force."""
+    for k, v in LOGIN_DEFS:
         real = _set_kv(real, k, v)
     return real
 
