@@ -30,6 +30,26 @@ _SHADOW = (
     "print $1\":\"t\":\"$3\":\"$4\":\"$5\":\"$6\":\"$7\":\"$8}' /etc/shadow"
 )
 
+# Log forwarding as the daemons load it: rsyslog's main file and only the files its
+# ``$IncludeConfig``/``include(file=…)`` lines pull in (one level; a forwarding rule in a file
+# nothing includes forwards nothing), each under "## rsyslog <file>"; syslog-ng's file and
+# conf.d; journald's merged configuration (``systemd-analyze cat-config``: drop-ins in the
+# order systemd applies them) when systemd-analyze exists, else its files; journal-upload.
+# ``rsyslogd -N1`` is not used: it loads modules and is a daemon start in check mode.
+_SYSLOG = (
+    "m=/etc/rsyslog.conf; if [ -f \"$m\" ]; then echo \"## rsyslog $m\"; grep -v '^[[:space:]]*#' \"$m\"; "
+    "for g in $(sed -n -e 's/^[[:space:]]*\\$IncludeConfig[[:space:]][[:space:]]*\\([^[:space:]]*\\).*/\\1/p' "
+    "-e 's/.*include([^)]*file=\"\\([^\"]*\\)\".*/\\1/p' \"$m\"); do for i in $g; do "
+    "[ -f \"$i\" ] && { echo \"## rsyslog $i\"; grep -v '^[[:space:]]*#' \"$i\"; }; done; done; fi; "
+    "for f in /etc/syslog-ng/syslog-ng.conf /etc/syslog-ng/conf.d/*.conf; do [ -f \"$f\" ] && "
+    "{ echo \"## syslog-ng $f\"; grep -v '^[[:space:]]*#' \"$f\"; }; done; echo '## journald'; "
+    "if command -v systemd-analyze >/dev/null 2>&1; then systemd-analyze cat-config systemd/journald.conf "
+    "2>/dev/null | grep -v '^[[:space:]]*#'; else grep -hv '^[[:space:]]*#' /etc/systemd/journald.conf "
+    "/etc/systemd/journald.conf.d/*.conf 2>/dev/null; fi; echo '## journal-upload'; "
+    "grep -hv '^[[:space:]]*#' /etc/systemd/journal-upload.conf "
+    "/etc/systemd/journal-upload.conf.d/*.conf 2>/dev/null; true"
+)
+
 #: Files whose owner and mode host.file_permissions may judge (L3-CES1-10). A profile
 #: threshold for a path not listed here is reported as not gathered, never as passing.
 KEY_FILES: tuple[str, ...] = (
@@ -142,11 +162,7 @@ HOST_SECTIONS: list[Section] = [
             "/etc/systemd/timesyncd.conf.d/*.conf 2>/dev/null; true", ok_codes=ANY),
     Section("logrotate", "cat /etc/logrotate.conf 2>/dev/null; for f in /etc/logrotate.d/*; do "
             "[ -f \"$f\" ] && { echo \"## $f\"; cat \"$f\"; }; done", ok_codes=ANY),
-    Section("syslog_conf", "cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf /etc/syslog-ng/syslog-ng.conf "
-            "/etc/syslog-ng/conf.d/*.conf 2>/dev/null | grep -v '^[[:space:]]*#'; echo '## journald'; "
-            "grep -hv '^[[:space:]]*#' /etc/systemd/journald.conf 2>/dev/null; echo '## journal-upload'; "
-            "grep -hv '^[[:space:]]*#' /etc/systemd/journal-upload.conf "
-            "/etc/systemd/journal-upload.conf.d/*.conf 2>/dev/null; true", ok_codes=ANY),
+    Section("syslog_conf", _SYSLOG, ok_codes=ANY),
     Section("hosts_access", "grep -Hv '^[[:space:]]*#' /etc/hosts.allow /etc/hosts.deny 2>/dev/null",
             ok_codes=ANY),
     Section("firewall", "echo '## nft'; nft list ruleset 2>/dev/null; echo '## iptables'; "

@@ -675,25 +675,33 @@ _FWD_PATTERNS = (
 @probe("host.log_forwarding", facts=("processes", "syslog_conf"))
 def test_log_forwarding(check: Check, host: HostView) -> None:
     """Logs sent to a central log server as they are written (L3-SMC1-10, L3-CES1-14):
-    rsyslog ``@@host:port``/omfwd, syslog-ng network destination, or journald upload."""
+    rsyslog ``@@host:port``/omfwd, syslog-ng network destination, or journald upload. Only
+    files the daemon loads count: rsyslog's main file and what it includes (see _SYSLOG)."""
     from ihconform.facts.host import split_sections
 
     forwarders = [str(p) for p in check.list_param("forwarder_processes")]
     groups = split_sections(host.facts.text("syslog_conf"))
     found = []
-    for line in groups.get("", []):
-        for pat, kind in _FWD_PATTERNS:
-            if pat.search(" " + line):
-                found.append(f"{kind}: {line.strip()[:120]}")
-                break
+    files = sorted(g.split(None, 1)[1] for g in groups if g.startswith(("rsyslog ", "syslog-ng ")))
+    for name, lines in groups.items():
+        if name and not name.startswith(("rsyslog ", "syslog-ng ")):
+            continue
+        where = f" ({name.split(None, 1)[1]})" if name else ""
+        for line in lines:
+            for pat, kind in _FWD_PATTERNS:
+                if pat.search(" " + line):
+                    found.append(f"{kind}{where}: {line.strip()[:120]}")
+                    break
+    journald = kv("\n".join(groups.get("journald", [])), sep="=")
     upload = kv("\n".join(groups.get("journal-upload", [])), sep="=").get("URL", "")
     if upload:
         found.append(f"journald upload: {upload}")
     running = host.running(forwarders)
     check.judge_parts(
         {"forwarding configured": bool(found), "forwarder running": bool(running)},
-        observed={"forwarding": found, "running": running},
-        expected={"forwarding": "a remote log destination", "processes": forwarders})
+        observed={"forwarding": found, "running": running, "config_files_loaded": files,
+                  "journald_ForwardToSyslog": journald.get("ForwardToSyslog")},
+        expected={"forwarding": "a remote log destination in a loaded file", "processes": forwarders})
 
 
 #: ListenAddress values that mean "every interface".
