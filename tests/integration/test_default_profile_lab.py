@@ -43,6 +43,15 @@ FLIPS: dict[str, dict[tuple[str, str], str]] = {
     # terminals limited by address) stays met by AllowUsers user@address, a login restriction;
     # the open port is N-EXPOSURE's, judged from outside in test_network_lab.py.
     "exposed-admin": {},
+    # games on app01 with /bin/bash and an empty hash: no password needed (was read as "disabled").
+    # L3-CES1-01's empty-password part is decisive; L3-CES1-06's default-accounts part is not.
+    "empty-password": {("L3-CES1-01", "app01"): "fail", ("L3-CES1-06", "app01"): "partial"},
+    # PostgreSQL with listen_addresses = '' on app01: no TCP listener, found by its Unix socket and process
+    "socket-db": {("CQ-A1-4.1-b", "site"): "fail"},
+    # toor with UID 0 on app01 (locked, nologin): decisive on L3-CES1-06; a shared UID on L3-CES1-01
+    "uid0-extra": {("L3-CES1-06", "app01"): "fail", ("L3-CES1-01", "app01"): "partial"},
+    # TMOUT=0 on app01: shells never time out, decisive on L3-CES1-02.idle
+    "tmout-zero": {("L3-CES1-02.idle", "app01"): "fail"},
 }
 REASONS = {
     "db-on-app": "database engine (postgresql) on an application host",
@@ -52,6 +61,10 @@ REASONS = {
     "weak-tls": "nginx protocols",
     "psu-failed": "UnavailableOffline",
     "ups-on-battery": "OB DISCHRG",
+    "empty-password": "decisive: no empty passwords",
+    "socket-db": "database engine (postgresql) on an application host",
+    "uid0-extra": "decisive: only root has UID 0",
+    "tmout-zero": "decisive: shell idle timeout on",
 }
 #: For a variant that flips nothing host-side: the verdict that holds, and the reason it holds.
 HOLDS = {"exposed-admin": (("L3-CES1-19", "app01"), "AllowUsers user@address")}
@@ -80,6 +93,14 @@ def test_conforming_lab_has_a_verdict_on_every_host_side_control(baseline):
     assert baseline[("CQ-A1-4.1-b", "site")]["status"] == "pass"
     assert baseline[("L3-CES1-31", "site")]["status"] == "pass"
     assert baseline[("L3-PES1-20", "bmc-db01")]["status"] == "pass"
+    # login.defs values in force (PASS_MAX_DAYS 90, PASS_MIN_DAYS 1): the age control passes on every host
+    ages = {o: r["status"] for (c, o), r in baseline.items() if c == "L3-CES1-01.age"}
+    assert ages and set(ages.values()) == {"pass"}, ages
+    assert all(r["observed"]["login_defs"]["PASS_MAX_DAYS"] == 90 and r["observed"]["login_defs"]["PASS_MIN_DAYS"] == 1
+               for (c, _o), r in baseline.items() if c == "L3-CES1-01.age")
+    # no auditd in the lab (docs/lab.md): decisive, 不符合 with auditctl's own reason, never 检查错误
+    audit = {o: r for (c, o), r in baseline.items() if c == "L3-CES1-12"}
+    assert audit and all(r["status"] == "fail" and "not running" in r["reason"] for r in audit.values()), audit
 
 
 @pytest.mark.parametrize("variant", sorted(FLIPS))

@@ -147,15 +147,55 @@ def test_mac_selinux_permissive_fails(db01: HostFacts) -> None:
 
 
 def test_audit_rules_present_but_no_daemon_in_the_lab(db01: HostFacts) -> None:
+    # rule files present, no auditd, no auditctl: the daemon not running decides alone
     v = judge(hp.test_audit, "host.audit", db01)
-    assert v.status is PARTIAL
-    assert v.observed["rules"] >= 10 and v.observed["unwatched"] == []
-    assert v.reason == "unmet: audit daemon running"
+    assert v.status is FAIL
+    assert v.observed["rules_in_files"] >= 10
+    assert "not running" in v.reason and "auditctl: not found" in v.reason
+
+
+def kernel_audit_text(facts: HostFacts, status: str, loaded: str) -> HostFacts:
+    """db01's auditd section with ``auditctl -s`` / ``-l`` output in place of "not found"."""
+    files = text(facts, "auditd").split("## files", 1)[1]
+    return with_text(facts, "auditd", f"## status\n{status}## loaded\n{loaded}## files{files}")
+
+
+#: ``auditctl -l`` as it prints db01's rule file once loaded.
+LOADED = "".join(f"{r}\n" for r in (
+    "-w /etc/passwd -p wa -k identity", "-w /etc/group -p wa -k identity", "-w /etc/shadow -p wa -k identity",
+    "-w /etc/sudoers -p wa -k scope", "-a always,exit -F arch=b64 -S execve -F euid=0 -F key=rootcmd"))
+STATUS_ON = ("enabled 2\nfailure 1\npid 999\nrate_limit 0\nbacklog_limit 8192\nlost 0\nbacklog 0\n"
+             "backlog_wait_time 60000\nbacklog_wait_time_actual 0\n")
 
 
 def test_audit_with_auditd_running(db01: HostFacts) -> None:
-    facts = add_process(db01, "  999 root     auditd          /sbin/auditd")
-    assert judge(hp.test_audit, "host.audit", facts).status is PASS
+    facts = add_process(kernel_audit_text(db01, STATUS_ON, LOADED), "  999 root     auditd          /sbin/auditd")
+    v = judge(hp.test_audit, "host.audit", facts)
+    assert v.status is PASS, v
+    assert v.observed["kernel"]["rules_loaded"] == 5
+
+
+def test_audit_daemon_running_but_kernel_audit_off_fails(db01: HostFacts) -> None:
+    status = STATUS_ON.replace("enabled 2", "enabled 0")
+    facts = add_process(kernel_audit_text(db01, status, LOADED), "  999 root     auditd          /sbin/auditd")
+    v = judge(hp.test_audit, "host.audit", facts)
+    # the test profile marks nothing decisive: partial here; the shipped profile's mark makes it
+    # 不符合 (test_decisive_host_parts.py)
+    assert v.status is PARTIAL and v.reason == "unmet: kernel audit enabled"
+
+
+def test_audit_rules_in_files_but_none_loaded_is_partial(db01: HostFacts) -> None:
+    facts = add_process(kernel_audit_text(db01, STATUS_ON, "No rules\n"), "  999 root     auditd          /sbin/auditd")
+    v = judge(hp.test_audit, "host.audit", facts)
+    assert v.status is PARTIAL and "audit rules loaded" in v.reason and "key files watched" in v.reason
+
+
+def test_audit_daemon_running_kernel_unreadable_is_an_error(db01: HostFacts) -> None:
+    facts = add_process(kernel_audit_text(db01, "You must be root to run this program.\n",
+                                          "You must be root to run this program.\n"),
+                        "  999 root     auditd          /sbin/auditd")
+    with pytest.raises(FactUnavailable, match="must be root"):
+        judge(hp.test_audit, "host.audit", facts)
 
 
 def test_audit_nothing_on_this_machine(vm: HostFacts) -> None:

@@ -191,3 +191,20 @@ def test_a_release_root_gets_the_installers_security_and_updates_sources() -> No
     assert text.splitlines() == ["deb http://deb.debian.org/debian/ bookworm main",
                                  "deb http://deb.debian.org/debian-security bookworm-security main",
                                  "deb http://deb.debian.org/debian/ bookworm-updates main"]
+
+
+def test_account_variants_render_one_defect_each(tmp_path: Path) -> None:
+    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\ngames:x:5:60:games:/usr/games:/bin/sh\n")
+    (tmp_path / "shadow").write_text("root:*:19000:0:99999:7:::\ngames:*:19000:0:99999:7:::\n")
+    (tmp_path / "group").write_text("root:x:0:\nshadow:x:42:\n")
+    (tmp_path / "gshadow").write_text("root:*::\n")
+    probe = baseline.Probe(uid=2900, gid=2900, password_hash="$6$salt$hash", key_line="ssh-ed25519 AAAA", days=20000)
+    empty = {f.path: f.content for f in baseline.accounts(tmp_path, probe, 42, empty_password=True)}
+    assert "games:x:5:60:games:/usr/games:/bin/bash" in empty["passwd"]
+    assert "games::19000:0:99999:7:::" in empty["shadow"].splitlines()
+    uid0 = {f.path: f.content for f in baseline.accounts(tmp_path, probe, 42, extra_uid0=True)}
+    assert [ln.split(":")[0] for ln in uid0["passwd"].splitlines() if ln.split(":")[2] == "0"] == ["root", "toor"]
+    assert "toor:!*:" in uid0["shadow"] and "games:!*:" in uid0["shadow"]
+    assert "TMOUT=0\n" in baseline.tmout(True) and "TMOUT=600\n" in baseline.tmout(False)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        plan.check_variants(["socket-db", "db-on-app"])

@@ -313,6 +313,9 @@ def test_healthy_power_passes_with_readings_as_evidence(tmp_path: Path, bmc_ok: 
     assert res[("P-UPS", "ups-b")]["status"] == "pass" and "ups.status=OL" in res[("P-UPS", "ups-b")]["reason"]
     dual = res[("P-DUAL", "site")]
     assert dual["status"] == "pass", dual["reason"]
+    # the reason names its scope: whose supplies were read, which feeds have a UPS on line
+    assert "supplies read and redundant on " in dual["reason"] and "UPS on line on feeds A, B" in dual["reason"], \
+        dual["reason"]
     assert dual["attestation"] == "ATT-FEED"
     paths = {e["path"] for e in dual["evidence"]}
     assert {"evidence/power/bmc-db01/redfish.json", "evidence/power/ups-a/nut.json"} <= paths

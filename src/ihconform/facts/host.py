@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
 
 from ihconform.errors import FactUnavailable
@@ -27,6 +28,26 @@ _SHADOW = (
     "else if (h ~ /^\\$/) { s=substr(h,2); t=\"HASH/\" substr(s,1,index(s,\"$\")-1) } "
     "else t=\"DES\"; "
     "print $1\":\"t\":\"$3\":\"$4\":\"$5\":\"$6\":\"$7\":\"$8}' /etc/shadow"
+)
+
+# Log forwarding as the daemons load it: rsyslog's main file and only the files its
+# ``$IncludeConfig``/``include(file=…)`` lines pull in (one level; a forwarding rule in a file
+# nothing includes forwards nothing), each under "## rsyslog <file>"; syslog-ng's file and
+# conf.d; journald's merged configuration (``systemd-analyze cat-config``: drop-ins in the
+# order systemd applies them) when systemd-analyze exists, else its files; journal-upload.
+# ``rsyslogd -N1`` is not used: it loads modules and is a daemon start in check mode.
+_SYSLOG = (
+    "m=/etc/rsyslog.conf; if [ -f \"$m\" ]; then echo \"## rsyslog $m\"; grep -v '^[[:space:]]*#' \"$m\"; "
+    "for g in $(sed -n -e 's/^[[:space:]]*\\$IncludeConfig[[:space:]][[:space:]]*\\([^[:space:]]*\\).*/\\1/p' "
+    "-e 's/.*include([^)]*file=\"\\([^\"]*\\)\".*/\\1/p' \"$m\"); do for i in $g; do "
+    "[ -f \"$i\" ] && { echo \"## rsyslog $i\"; grep -v '^[[:space:]]*#' \"$i\"; }; done; done; fi; "
+    "for f in /etc/syslog-ng/syslog-ng.conf /etc/syslog-ng/conf.d/*.conf; do [ -f \"$f\" ] && "
+    "{ echo \"## syslog-ng $f\"; grep -v '^[[:space:]]*#' \"$f\"; }; done; echo '## journald'; "
+    "if command -v systemd-analyze >/dev/null 2>&1; then systemd-analyze cat-config systemd/journald.conf "
+    "2>/dev/null | grep -v '^[[:space:]]*#'; else grep -hv '^[[:space:]]*#' /etc/systemd/journald.conf "
+    "/etc/systemd/journald.conf.d/*.conf 2>/dev/null; fi; echo '## journal-upload'; "
+    "grep -hv '^[[:space:]]*#' /etc/systemd/journal-upload.conf "
+    "/etc/systemd/journal-upload.conf.d/*.conf 2>/dev/null; true"
 )
 
 #: Files whose owner and mode host.file_permissions may judge (L3-CES1-10). A profile
@@ -65,6 +86,9 @@ HOST_SECTIONS: list[Section] = [
             ok_codes=ANY),
     Section("listen", "ss -Htulpn 2>/dev/null || netstat -tulpn 2>/dev/null", root=True),
     Section("processes", "ps -eo pid=,user=,comm=,args= 2>/dev/null", cap=2 * 1024 * 1024),
+    # Unix-domain listening sockets with their owner: a database with networking off
+    # (MariaDB skip-networking, PostgreSQL listen_addresses = '') listens only here.
+    Section("listen_unix", "ss -Hxlp 2>/dev/null || netstat -xlp 2>/dev/null", root=True, ok_codes=ANY),
     # The pending-update count: Debian/Ubuntu/UOS list the upgradable packages from apt's cache
     # (``apt list --upgradable``: 0.9 s here, against 2.7 s for ``apt-get -s upgrade``, whose
     # solver finds the same security set; the simulation stays as the fallback for an apt-get
@@ -88,6 +112,10 @@ HOST_SECTIONS: list[Section] = [
     Section("passwd", "getent passwd 2>/dev/null || cat /etc/passwd"),
     Section("group", "getent group 2>/dev/null || cat /etc/group"),
     Section("shadow", _SHADOW, root=True),
+    # The login shells (pam_shells, chsh and useradd read this list); "ABSENT" when the file
+    # is missing, so a probe can say which rule it fell back to.
+    Section("shells", "if [ -r /etc/shells ]; then grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' /etc/shells; "
+            "else echo 'ABSENT /etc/shells'; fi; true", ok_codes=ANY),
     Section("login_defs", "grep -E '^[[:space:]]*[A-Z_]+[[:space:]]' /etc/login.defs", ok_codes=(0, 1)),
     Section("pwquality", "cat /etc/security/pwquality.conf /etc/security/pwquality.conf.d/*.conf "
             "2>/dev/null | grep -v '^[[:space:]]*#'", ok_codes=(0, 1)),
@@ -115,8 +143,9 @@ HOST_SECTIONS: list[Section] = [
             "echo kysec=$(cat /sys/kernel/security/kysec/status 2>/dev/null || "
             "getstatus 2>/dev/null | sed -n 's/^[Kk][Yy][Ss][Ee][Cc] status:[[:space:]]*//p' | head -n 1)",
             ok_codes=ANY),
-    # The kernel audit state (auditctl) is read but, in a container or a namespace lab, it is
-    # shared with the machine; the probes judge from the auditd process and the rule files.
+    # The kernel's audit state (``auditctl -s``: enabled, pid, lost, backlog) and the rules it
+    # has loaded (``auditctl -l``), with the rule files and the log's mode. In a container or a
+    # namespace lab the kernel state is the machine's, or unreadable: auditctl says why.
     Section("auditd", "echo '## status'; auditctl -s 2>&1; echo '## loaded'; auditctl -l 2>&1; "
             "echo '## files'; for f in /etc/audit/rules.d/*.rules /etc/audit/audit.rules; do "
             "[ -f \"$f\" ] && grep -H -v '^[[:space:]]*#' \"$f\"; done; echo '## logfile'; "
@@ -133,11 +162,7 @@ HOST_SECTIONS: list[Section] = [
             "/etc/systemd/timesyncd.conf.d/*.conf 2>/dev/null; true", ok_codes=ANY),
     Section("logrotate", "cat /etc/logrotate.conf 2>/dev/null; for f in /etc/logrotate.d/*; do "
             "[ -f \"$f\" ] && { echo \"## $f\"; cat \"$f\"; }; done", ok_codes=ANY),
-    Section("syslog_conf", "cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf /etc/syslog-ng/syslog-ng.conf "
-            "/etc/syslog-ng/conf.d/*.conf 2>/dev/null | grep -v '^[[:space:]]*#'; echo '## journald'; "
-            "grep -hv '^[[:space:]]*#' /etc/systemd/journald.conf 2>/dev/null; echo '## journal-upload'; "
-            "grep -hv '^[[:space:]]*#' /etc/systemd/journal-upload.conf "
-            "/etc/systemd/journal-upload.conf.d/*.conf 2>/dev/null; true", ok_codes=ANY),
+    Section("syslog_conf", _SYSLOG, ok_codes=ANY),
     Section("hosts_access", "grep -Hv '^[[:space:]]*#' /etc/hosts.allow /etc/hosts.deny 2>/dev/null",
             ok_codes=ANY),
     Section("firewall", "echo '## nft'; nft list ruleset 2>/dev/null; echo '## iptables'; "
@@ -198,8 +223,26 @@ class Account:
 
     @property
     def interactive(self) -> bool:
+        """A shell that is not a known "no login" program (the fallback when /etc/shells is
+        absent; :meth:`HostView.account_states` prefers the host's own list)."""
         ends = ("nologin", "/false", "/sync", "/shutdown", "/halt")
         return not self.shell.endswith(ends) and bool(self.shell)
+
+
+class PasswordState(StrEnum):
+    """What an account's /etc/shadow entry lets a login do, as shadow-utils and PAM read it.
+
+    ``none``: empty hash, no password is asked (pam_unix ``nullok``, ``su``, a console login);
+    ``locked``: ``!``, ``*``, ``!!`` or a ``!``-prefixed hash, no password can match;
+    ``set``: a hash; ``expired``: the account's expiry date (shadow field 8) has passed, so
+    the account is disabled whatever its hash; ``unknown``: no shadow entry for the account.
+    """
+
+    NONE = "none"
+    LOCKED = "locked"
+    SET = "set"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -220,6 +263,80 @@ class ShadowEntry:
     @property
     def has_password(self) -> bool:
         return self.scheme.startswith("HASH") or self.scheme == "DES"
+
+    def state(self, today: int) -> PasswordState:
+        """The entry's state on day ``today`` (days since the epoch). Expiry as shadow-utils'
+        ``isexpired``: an expire field > 0 that ``today`` has reached disables the account."""
+        if self.expire is not None and self.expire > 0 and today >= self.expire:
+            return PasswordState.EXPIRED
+        if self.scheme == "EMPTY":
+            return PasswordState.NONE
+        if self.has_password:
+            return PasswordState.SET
+        return PasswordState.LOCKED
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """One account as the system sees it at login: the one place every account control asks."""
+
+    name: str
+    uid: int
+    shell: str
+    login_shell: bool  # the shell is listed in /etc/shells (or, without it, not a nologin program)
+    password: PasswordState
+
+    @property
+    def can_log_in(self) -> bool:
+        """A login shell and a password state that lets a login through (none, or a password
+        that can be typed). An account without a shadow entry counts as able: never a false pass."""
+        return self.login_shell and self.password in (PasswordState.NONE, PasswordState.SET,
+                                                      PasswordState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class UnixListener:
+    """A listening Unix-domain socket: its path (``@name`` for an abstract one) and owner."""
+
+    path: str
+    process: str
+
+
+@dataclass(frozen=True)
+class KernelAudit:
+    """The kernel's own word on auditing (``auditctl -s`` and ``auditctl -l``).
+
+    ``error`` holds why the state could not be read (auditctl missing, not root, no
+    permission in this namespace); the other fields are then meaningless.
+    """
+
+    enabled: int | None  # 0 off, 1 on, 2 on and locked (immutable)
+    pid: int | None  # the audit daemon the kernel sends records to (0: none)
+    lost: int | None
+    backlog: int | None
+    backlog_limit: int | None
+    rules: tuple[str, ...]  # loaded rules, as ``auditctl -l`` prints them
+    error: str = ""
+
+
+_AUDITCTL_ERRORS = ("not found", "must be root", "Operation not permitted", "Permission denied",
+                    "Error sending", "Unable to", "cannot open netlink", "Protocol not supported")
+
+
+def parse_kernel_audit(status: list[str], loaded: list[str]) -> KernelAudit:
+    """``auditctl -s`` and ``auditctl -l`` lines -> :class:`KernelAudit` (error when unreadable)."""
+    bad = [ln.strip() for ln in (*status, *loaded) if any(e in ln for e in _AUDITCTL_ERRORS)]
+    values: dict[str, int] = {}
+    for line in status:
+        f = line.split()
+        if len(f) >= 2 and f[1].lstrip("-").isdigit():
+            values[f[0]] = int(f[1])
+    if bad or "enabled" not in values:
+        why = bad[0] if bad else ("auditctl -s printed no 'enabled' line: " + " / ".join(status)[:160])
+        return KernelAudit(None, None, None, None, None, (), error=why)
+    rules = tuple(ln.strip() for ln in loaded if ln.strip().startswith(("-w", "-a")))
+    return KernelAudit(values["enabled"], values.get("pid"), values.get("lost"), values.get("backlog"),
+                       values.get("backlog_limit"), rules)
 
 
 def _int(v: str) -> int | None:
@@ -312,6 +429,52 @@ class HostView:
                 out[f[0]] = ShadowEntry(f[0], f[1], _int(f[2]), _int(f[3]), _int(f[4]), _int(f[5]),
                                         _int(f[6]), _int(f[7]))
         return out
+
+    @cached_property
+    def login_shells(self) -> frozenset[str] | None:
+        """The shells /etc/shells lists, or None when the host has no /etc/shells."""
+        lines = [ln.strip() for ln in self.facts.lines("shells")]
+        if lines == ["ABSENT /etc/shells"]:
+            return None
+        return frozenset(ln for ln in lines if ln.startswith("/"))
+
+    @cached_property
+    def account_states(self) -> dict[str, AccountState]:
+        """Every passwd account as a login sees it: login shell (from /etc/shells, falling back
+        to the shell's name when the file is absent) and password state (hash and expiry
+        against the host's own clock). Every account control judges from this."""
+        shells = self.login_shells
+        today = self.now // 86400
+        out: dict[str, AccountState] = {}
+        for a in self.accounts:
+            login = (a.shell in shells and not a.shell.endswith(("nologin", "/false"))) if shells is not None \
+                else a.interactive
+            e = self.shadow.get(a.name)
+            out[a.name] = AccountState(a.name, a.uid, a.shell, login,
+                                       e.state(today) if e is not None else PasswordState.UNKNOWN)
+        return out
+
+    @cached_property
+    def unix_listening(self) -> list[UnixListener]:
+        """Listening Unix-domain sockets (``ss -xlp``, or ``netstat -xlp``) with their owner."""
+        out = []
+        for line in self.facts.lines("listen_unix"):
+            f = line.split()
+            if f and f[0].startswith("u_") and len(f) >= 5:  # ss: netid state recvq sendq path inode ...
+                m = re.search(r'users:\(\("([^"]+)"', line)
+                out.append(UnixListener(f[4], m.group(1) if m else ""))
+            elif f and f[0] == "unix" and "LISTENING" in f:  # netstat: ... I-Node PID/Program Path
+                i = f.index("LISTENING")
+                prog = f[i + 2] if len(f) > i + 2 else ""
+                path = f[i + 3] if len(f) > i + 3 else ""
+                out.append(UnixListener(path, prog.split("/", 1)[1] if "/" in prog else ""))
+        return out
+
+    @cached_property
+    def kernel_audit(self) -> KernelAudit:
+        """The kernel audit state read on the host (see :func:`parse_kernel_audit`)."""
+        groups = split_sections(self.facts.text("auditd"))
+        return parse_kernel_audit(groups.get("status", []), groups.get("loaded", []))
 
     @cached_property
     def login_defs(self) -> dict[str, str]:

@@ -66,41 +66,67 @@ def free_id(real_etc: Path, start: int = 2900) -> int:
 
 
 def _set_kv(text: str, key: str, value: str) -> str:
-    """Set ``KEY value`` in a login.defs-style file, replacing a commented or active line."""
-    pat = re.compile(rf"^#?\s*{re.escape(key)}\b.*$", re.M)
+    """Set ``KEY value`` in a login.defs-style file so that it is the value in force.
+
+    shadow-utils (``getdef.c`` ``def_load``) reads every uncommented ``KEY value`` line and a
+    later one replaces an earlier one, so the last uncommented line wins. Every uncommented
+    line of ``key`` is rewritten (comments, such as Debian's ``#\tPASS_MAX_DAYS\tMaximum
+    number of days …`` explanation, stay as they are); with none, the line is appended.
+    """
+    pat = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]+.*$|^[ \t]*{re.escape(key)}$", re.M)
     line = f"{key}\t{value}"
     if pat.search(text):
-        return pat.sub(line, text, count=1)
+        return pat.sub(line, text)
     return text.rstrip("\n") + f"\n{line}\n"
 
 
+#: What the lab's login.defs puts in force (docs/lab.md lists the same values).
+LOGIN_DEFS: tuple[tuple[str, str], ...] = (
+    ("PASS_MAX_DAYS", "90"), ("PASS_MIN_DAYS", "1"), ("PASS_WARN_AGE", "7"), ("ENCRYPT_METHOD", "SHA512"),
+    ("UMASK", "027"), ("LOGIN_RETRIES", "5"), ("LOGIN_TIMEOUT", "60"))
+
+
 def login_defs(real: str) -> str:
-    for k, v in (("PASS_MAX_DAYS", "90"), ("PASS_MIN_DAYS", "1"), ("PASS_WARN_AGE", "7"),
-                 ("ENCRYPT_METHOD", "SHA512"), ("UMASK", "027"), ("LOGIN_RETRIES", "5"),
-                 ("LOGIN_TIMEOUT", "60")):
+    """The real login.defs with :data:`LOGIN_DEFS` in force."""
+    for k, v in LOGIN_DEFS:
         real = _set_kv(real, k, v)
     return real
 
 
-def accounts(real_etc: Path, probe: Probe, shadow_gid: int) -> list[EtcFile]:
+#: Variant ``empty-password``: this default account gets a login shell and an empty hash.
+EMPTY_PASSWORD_ACCOUNT, EMPTY_PASSWORD_SHELL = "games", "/bin/bash"
+#: Variant ``uid0-extra``: a second UID-0 account, locked and without a login shell, so the
+#: only finding is the UID.
+EXTRA_UID0 = "toor"
+
+
+def accounts(real_etc: Path, probe: Probe, shadow_gid: int, *, empty_password: bool = False,
+             extra_uid0: bool = False) -> list[EtcFile]:
     """passwd, shadow, group, gshadow: the real ones plus the probe account, default accounts
-    locked (``!`` prefix) and given a nologin shell."""
+    locked (``!`` prefix) and given a nologin shell; the ``empty-password`` and ``uid0-extra``
+    variants' one defect each."""
     passwd, shadow, group, gshadow = [], [], [], []
     for line in (real_etc / "passwd").read_text().splitlines():
         f = line.split(":")
         if len(f) == 7 and f[0] not in KEEP_SHELL and f[0] != plan.PROBE_USER:
-            f[6] = LOCK_SHELL
-        if f[0] != plan.PROBE_USER:
+            f[6] = EMPTY_PASSWORD_SHELL if empty_password and f[0] == EMPTY_PASSWORD_ACCOUNT else LOCK_SHELL
+        if f[0] not in (plan.PROBE_USER, EXTRA_UID0):
             passwd.append(":".join(f))
     passwd.append(f"{plan.PROBE_USER}:x:{probe.uid}:{probe.gid}:ihconform probe:{plan.PROBE_HOME}:/bin/bash")
+    if extra_uid0:
+        passwd.append(f"{EXTRA_UID0}:x:0:0:second root (variant uid0-extra):/root:{LOCK_SHELL}")
     for line in (real_etc / "shadow").read_text().splitlines():
         f = line.split(":")
-        if f[0] == plan.PROBE_USER:
+        if f[0] in (plan.PROBE_USER, EXTRA_UID0):
             continue
         if len(f) >= 2 and f[0] != "root" and not f[1].startswith("!"):
             f[1] = "!" + f[1]
+        if len(f) >= 2 and empty_password and f[0] == EMPTY_PASSWORD_ACCOUNT:
+            f[1] = ""
         shadow.append(":".join(f))
     shadow.append(f"{plan.PROBE_USER}:{probe.password_hash}:{probe.days}:1:90:7:30::")
+    if extra_uid0:
+        shadow.append(f"{EXTRA_UID0}:!*:{probe.days}:1:90:7:30::")
     for line in (real_etc / "group").read_text().splitlines():
         if not line.startswith(plan.PROBE_USER + ":"):
             group.append(line)
@@ -166,7 +192,11 @@ maxrepeat = 3
 enforce_for_root
 """
 FAILLOCK = "# ihconform lab\ndeny = 5\nunlock_time = 600\nfail_interval = 900\n"
-TMOUT = "# ihconform lab: idle shells end after 10 minutes\nTMOUT=600\nreadonly TMOUT\nexport TMOUT\n"
+def tmout(zero: bool = False) -> str:
+    """/etc/profile.d/ih-tmout.sh: a read-only 600 s shell idle time-out (variant ``tmout-zero``: 0)."""
+    if zero:
+        return "# ihconform lab, variant tmout-zero: idle shells never end\nTMOUT=0\nreadonly TMOUT\nexport TMOUT\n"
+    return "# ihconform lab: idle shells end after 10 minutes\nTMOUT=600\nreadonly TMOUT\nexport TMOUT\n"
 AUDIT_RULES = """\
 ## ihconform lab: audit rules (the kernel audit subsystem is shared by all lab hosts)
 -D
@@ -314,7 +344,8 @@ def nftables(host: plan.HostSpec, variants: tuple[str, ...] = ()) -> str:
 def etc_files(host: plan.HostSpec, variants: tuple[str, ...], probe: Probe, real_etc: Path,
               machine_id: str, shadow_gid: int, have_pwquality: bool) -> list[EtcFile]:
     """Every file of the host's /etc upper directory (paths relative to /etc)."""
-    short = host.id == "app01" and "short-retention" in variants
+    app01 = host.id == "app01"
+    short = app01 and "short-retention" in variants
     files = [
         EtcFile("hostname", host.id + "\n"),
         EtcFile("machine-id", machine_id + "\n", 0o444),
@@ -327,7 +358,7 @@ def etc_files(host: plan.HostSpec, variants: tuple[str, ...], probe: Probe, real
         EtcFile("pam.d/common-account", COMMON_ACCOUNT),
         EtcFile("pam.d/common-password", common_password(have_pwquality)),
         EtcFile("pam.d/sshd", sshd_pam((real_etc / "pam.d" / "sshd").read_text())),
-        EtcFile("profile.d/ih-tmout.sh", TMOUT),
+        EtcFile("profile.d/ih-tmout.sh", tmout(app01 and "tmout-zero" in variants)),
         EtcFile("sudoers.d/ihprobe", sudoers_probe(), 0o440),
         EtcFile("rsyslog.d/50-ih-forward.conf", rsyslog_forward()),
         EtcFile("rsyslog.conf", "# ihconform lab\nmodule(load=\"imuxsock\")\n"
@@ -340,6 +371,7 @@ def etc_files(host: plan.HostSpec, variants: tuple[str, ...], probe: Probe, real
         EtcFile("audit/auditd.conf", AUDITD_CONF, 0o640),
         EtcFile("nftables.conf", nftables(host, variants), 0o755),
         EtcFile("issue.net", "Authorised use only. 仅限授权使用，所有操作均被审计。\n"),
-        *accounts(real_etc, probe, shadow_gid),
+        *accounts(real_etc, probe, shadow_gid, empty_password=app01 and "empty-password" in variants,
+                  extra_uid0=app01 and "uid0-extra" in variants),
     ]
     return files

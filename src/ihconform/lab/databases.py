@@ -175,3 +175,6 @@ def register(ctx: LabContext) -> None:
     if ctx.has("db-on-app"):
         ctx.add(Service("postgresql-app01", "database", plan.HOST_BY_ID["app01"].ns, (("tcp", 5432),),
                         note="variant db-on-app"))
+    if ctx.has("socket-db"):  # listen_addresses = '': no TCP socket to wait for
+        ctx.add(Service("postgresql-app01", "database", plan.HOST_BY_ID["app01"].ns, (),
+                        note="variant socket-db: Unix socket only"))

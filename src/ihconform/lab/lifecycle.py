@@ -250,6 +250,8 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     if ctx.has("db-on-app"):
         steps["postgresql-app01"] = lambda: databases.start_postgres(ctx, "app01", "127.0.0.1",
                                                                      hardened=False)
+    if ctx.has("socket-db"):  # listen_addresses = '': the Unix socket only
+        steps["postgresql-app01"] = lambda: databases.start_postgres(ctx, "app01", "", hardened=False)
     _parallel(steps)
     _inject(fail_at, "services")
     _services_ready(ctx)

@@ -164,7 +164,7 @@ class Variant:
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
-    Variant("db-on-app", "应用服务器上另跑数据库", "a PostgreSQL also runs on app01"),
+    Variant("db-on-app", "应用服务器上另跑数据库", "a PostgreSQL also runs on app01", conflicts=("socket-db",)),
     Variant("one-isp", "只有一条宽带线路", "only ISP A is present (no wan-b, no ISP B)"),
     Variant("slow-isp", "ISP B 限速 8 Mbit", "ISP B shaped to 8 Mbit/s", conflicts=("one-isp",)),
     Variant("av-down", "一套音视频系统未运行", "av2 (kamailio SIP) is not running"),
@@ -182,6 +182,13 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "internet reaches port 22 on its uplink addresses"),
     Variant("hostkey-changed", "主机密钥已变更",
             "app01's host key differs from the one pinned in the inventory"),
+    Variant("empty-password", "默认账户空口令可登录",
+            "app01: the default account games has /bin/bash and an empty hash in /etc/shadow"),
+    Variant("socket-db", "应用服务器上数据库仅监听 Unix 套接字",
+            "a PostgreSQL with listen_addresses = '' (Unix socket only) runs on app01",
+            conflicts=("db-on-app",)),
+    Variant("uid0-extra", "第二个 UID 0 账户", "app01: an account toor with UID 0 (locked, nologin)"),
+    Variant("tmout-zero", "TMOUT=0（shell 永不超时）", "app01: /etc/profile.d/ih-tmout.sh sets TMOUT=0"),
 )}
 
 

@@ -14,25 +14,39 @@ from ihconform.facts.host import HostView, kv
 from ihconform.registry import probe
 
 
-def _interactive_with_password(host: HostView) -> list[str]:
-    shadow = host.shadow
-    return sorted(a.name for a in host.accounts
-                  if a.interactive and a.name in shadow and shadow[a.name].has_password)
+def _login_accounts_with_password(host: HostView) -> list[str]:
+    """Accounts that can log in with a password that can be typed (see AccountState)."""
+    from ihconform.facts.host import PasswordState
+
+    return sorted(a.name for a in host.account_states.values()
+                  if a.login_shell and a.password is PasswordState.SET)
 
 
-@probe("host.identities", facts=('passwd', 'shadow'))
+def _shells_note(host: HostView) -> str:
+    return "/etc/shells" if host.login_shells is not None else \
+        "no /etc/shells on the host: login shell judged by the shell's name (not nologin/false)"
+
+
+@probe("host.identities", facts=('passwd', 'shadow', 'shells', 'now'))
 def test_identities(check: Check, host: HostView) -> None:
-    """Unique identities and no empty passwords (L3-CES1-01 a)."""
+    """Unique identities and no empty passwords (L3-CES1-01 a). An empty hash means no
+    password is asked; an account whose expiry date has passed is disabled and not counted."""
+    from ihconform.facts.host import PasswordState
+
     names = [a.name for a in host.accounts]
     uids: dict[int, list[str]] = {}
     for a in host.accounts:
         uids.setdefault(a.uid, []).append(a.name)
     dup_names = sorted({n for n in names if names.count(n) > 1})
     dup_uids = {str(u): n for u, n in uids.items() if len(n) > 1}
-    empty = sorted(n for n, e in host.shadow.items() if e.scheme == "EMPTY")
+    states = host.account_states
+    today = host.now // 86400
+    empty = sorted(n for n, e in host.shadow.items() if e.state(today) is PasswordState.NONE)
     check.judge_parts(
         {"unique user names": not dup_names, "unique UIDs": not dup_uids, "no empty passwords": not empty},
-        observed={"duplicate_names": dup_names, "duplicate_uids": dup_uids, "empty_password": empty},
+        observed={"duplicate_names": dup_names, "duplicate_uids": dup_uids, "empty_password": empty,
+                  "empty_password_login_shell": [n for n in empty if n in states and states[n].login_shell],
+                  "login_shells_from": _shells_note(host)},
         expected="every account unique by name and UID; none without a password")
 
 
@@ -64,14 +78,14 @@ def test_password_quality(check: Check, host: HostView) -> None:
         expected={"minlen": f">= {min_len}", "classes": f">= {min_classes}", "remember": f">= {history}"})
 
 
-@probe("host.password_ageing", facts=('passwd', 'shadow', 'login_defs'))
+@probe("host.password_ageing", facts=('passwd', 'shadow', 'login_defs', 'shells', 'now'))
 def test_password_ageing(check: Check, host: HostView) -> None:
     """Passwords changed regularly, checked per user (login.defs only affects new accounts)."""
     max_days, min_days, warn = (check.int_param("max_days"), check.int_param("min_days"),
                                 check.int_param("warn_days"))
     defs = host.login_defs
     bad_users = {}
-    for name in _interactive_with_password(host):
+    for name in _login_accounts_with_password(host):
         e = host.shadow[name]
         issues = []
         if e.max_days is None or e.max_days > max_days:
@@ -134,7 +148,8 @@ def _tmout(host: HostView) -> tuple[int | None, bool]:
 
 @probe("host.idle_timeout", facts=('profile_tmout', 'sshd'))
 def test_idle_timeout(check: Check, host: HostView) -> None:
-    """Idle sessions end automatically (L3-CES1-02): shell TMOUT and sshd keep-alive limits."""
+    """Idle sessions end automatically (L3-CES1-02): shell TMOUT and sshd keep-alive limits.
+    "shell idle timeout on" is unmet when no TMOUT is set or one sets 0 (bash: never time out)."""
     tmax = check.int_param("shell_tmout_max_s")
     imax = check.int_param("sshd_client_alive_interval_max_s")
     cmax = check.int_param("sshd_client_alive_count_max")
@@ -142,7 +157,8 @@ def test_idle_timeout(check: Check, host: HostView) -> None:
     interval = int(host.sshd.get("clientaliveinterval", "0") or 0)
     count = int(host.sshd.get("clientalivecountmax", "3") or 3)
     check.judge_parts(
-        {"shell TMOUT": tmout is not None and 0 < tmout <= tmax and readonly,
+        {"shell idle timeout on": tmout is not None and tmout > 0,
+         "shell TMOUT": tmout is not None and 0 < tmout <= tmax and readonly,
          "sshd ClientAlive": 0 < interval <= imax and 0 < count <= cmax},
         observed={"TMOUT": tmout, "TMOUT_readonly": readonly, "ClientAliveInterval": interval,
                   "ClientAliveCountMax": count},
@@ -178,21 +194,23 @@ def test_remote_admin(check: Check, host: HostView) -> None:
                   "MaxAuthTries": f"<= {max_tries}"})
 
 
-@probe("host.default_accounts", facts=('passwd', 'shadow', 'sshd'))
+@probe("host.default_accounts", facts=('passwd', 'shadow', 'sshd', 'shells', 'now'))
 def test_default_accounts(check: Check, host: HostView) -> None:
-    """Default accounts removed or disabled, root not logging in remotely (L3-CES1-06)."""
+    """Default accounts removed or disabled, root not logging in remotely (L3-CES1-06). A
+    default account is usable when it has a login shell and a password state that lets a
+    login through: an empty hash (no password) as much as a set one."""
     defaults = set(check.list_param("default_accounts"))
     allowed_root = [str(x) for x in check.list_param("permit_root_login_allowed")]
     uid0 = sorted(a.name for a in host.accounts if a.uid == 0 and a.name != "root")
-    shadow = host.shadow
-    usable = sorted(a.name for a in host.accounts
-                    if a.name in defaults and a.interactive
-                    and not (a.name in shadow and (shadow[a.name].locked or not shadow[a.name].has_password)))
+    states = host.account_states
+    usable = sorted(n for n, a in states.items() if n in defaults and a.can_log_in)
     root_login = host.sshd.get("permitrootlogin", "")
     check.judge_parts(
         {"only root has UID 0": not uid0, "default accounts disabled": not usable,
          "remote root login": root_login in allowed_root},
-        observed={"uid0_besides_root": uid0, "usable_default_accounts": usable, "PermitRootLogin": root_login},
+        observed={"uid0_besides_root": uid0, "usable_default_accounts": usable, "PermitRootLogin": root_login,
+                  "usable_how": {n: f"{states[n].shell}, password {states[n].password}" for n in usable},
+                  "login_shells_from": _shells_note(host)},
         expected={"PermitRootLogin": allowed_root, "default accounts": "locked or nologin"})
 
 
@@ -544,23 +562,42 @@ def _audit_rule_lines(host: HostView) -> list[tuple[str, str]]:
 
 @probe("host.audit", facts=("processes", "auditd"))
 def test_audit(check: Check, host: HostView) -> None:
-    """Security audit enabled, covering users and important events (L3-CES1-12). Judged from
-    the auditd process and the rule files: in containers and namespace labs the kernel audit
-    state that ``auditctl`` shows belongs to the whole machine."""
+    """Security audit enabled, covering users and important events (L3-CES1-12), by the
+    kernel's word: ``auditctl -s`` (enabled, the daemon's pid) and the rules ``auditctl -l``
+    shows loaded, with the auditd process. A daemon that is not running fails on its own; a
+    running one whose kernel state cannot be read is 检查错误 with auditctl's reason."""
     daemons = [str(d) for d in check.list_param("daemon_processes")]
     watches = [str(w) for w in check.list_param("required_watches")]
     min_rules = check.int_param("min_rules")
     running = host.running(daemons)
-    rules = [(f, r) for f, r in _audit_rule_lines(host) if r.startswith(("-w", "-a"))]
-    watched = {r.split()[1] for _, r in rules if r.startswith("-w ") and len(r.split()) > 1}
-    watched |= {m.group(1) for _, r in rules for m in [re.search(r"-F\s+path=(\S+)", r)] if m}
+    kernel = host.kernel_audit
+    file_rules = [(f, r) for f, r in _audit_rule_lines(host) if r.startswith(("-w", "-a"))]
+    observed: dict[str, object] = {
+        "running": running, "rule_files": sorted({f for f, _ in file_rules}), "rules_in_files": len(file_rules),
+        "kernel": kernel.error or {"enabled": kernel.enabled, "pid": kernel.pid, "lost": kernel.lost,
+                                   "backlog": kernel.backlog, "backlog_limit": kernel.backlog_limit,
+                                   "rules_loaded": len(kernel.rules)}}
+    expected = {"daemon": daemons, "kernel": "enabled 1 or 2, pid of the daemon", "rules": f">= {min_rules} loaded",
+                "watches": watches}
+    if kernel.error:
+        if running:
+            raise FactUnavailable(f"{', '.join(running)} runs but the kernel audit state was not read: "
+                                  f"{kernel.error}")
+        check.judge(False, observed=observed, expected=expected,
+                    reason=f"audit daemon ({', '.join(daemons)}) not running; kernel audit state not read "
+                           f"({kernel.error})")
+        return
+    loaded = list(kernel.rules)
+    watched = {r.split()[1] for r in loaded if r.startswith("-w ") and len(r.split()) > 1}
+    watched |= {m.group(1) for r in loaded for m in [re.search(r"-F\s+(?:path|dir)=(\S+)", r)] if m}
     unwatched = [w for w in watches if w not in watched]
+    observed["unwatched"] = unwatched
     check.judge_parts(
-        {"audit daemon running": bool(running), f">= {min_rules} audit rules": len(rules) >= min_rules,
+        {"audit daemon running": bool(running) and (kernel.pid or 0) > 0,
+         "kernel audit enabled": (kernel.enabled or 0) >= 1,
+         "audit rules loaded": len(loaded) >= min_rules,
          "key files watched": not unwatched},
-        observed={"running": running, "rules": len(rules), "rule_files": sorted({f for f, _ in rules}),
-                  "unwatched": unwatched},
-        expected={"daemon": daemons, "rules": f">= {min_rules}", "watches": watches})
+        observed=observed, expected=expected)
 
 
 @probe("host.audit_protection", facts=("auditd", "auditd_conf"))
@@ -580,7 +617,9 @@ def test_audit_protection(check: Check, host: HostView) -> None:
     if log is None:
         files = [p for p in present if p not in absent]
         log = present[files[0]] if len(files) == 2 and files[0] != files[1] else None
-    immutable = any(r.strip() == "-e 2" for _, r in _audit_rule_lines(host))
+    kernel = host.kernel_audit  # the kernel's lock (enabled 2) when readable, else the rule files' "-e 2"
+    immutable = (kernel.enabled == 2 if not kernel.error
+                 else any(r.strip() == "-e 2" for _, r in _audit_rule_lines(host)))
     actions = {k: conf.get(k, "") for k in ("max_log_file_action", "disk_full_action", "space_left_action")}
     parts = {
         f"audit log mode <= {max_mode:o}, root-owned": log is not None and not (log.mode & ~max_mode & 0o7777)
@@ -593,7 +632,8 @@ def test_audit_protection(check: Check, host: HostView) -> None:
     check.judge_parts(
         parts,
         observed={"log": f"{log.path} {log.mode:o} {log.owner}:{log.group}" if log else "absent",
-                  "auditd.conf": actions if conf else "absent", "immutable": immutable},
+                  "auditd.conf": actions if conf else "absent", "immutable": immutable,
+                  "immutable_from": "auditctl -s" if not kernel.error else f"rule files ({kernel.error})"},
         expected={"log_mode": f"<= {max_mode:o}", "actions": f"not in {sorted(bad_actions)}",
                   "immutable": need_immutable})
 
@@ -635,25 +675,33 @@ _FWD_PATTERNS = (
 @probe("host.log_forwarding", facts=("processes", "syslog_conf"))
 def test_log_forwarding(check: Check, host: HostView) -> None:
     """Logs sent to a central log server as they are written (L3-SMC1-10, L3-CES1-14):
-    rsyslog ``@@host:port``/omfwd, syslog-ng network destination, or journald upload."""
+    rsyslog ``@@host:port``/omfwd, syslog-ng network destination, or journald upload. Only
+    files the daemon loads count: rsyslog's main file and what it includes (see _SYSLOG)."""
     from ihconform.facts.host import split_sections
 
     forwarders = [str(p) for p in check.list_param("forwarder_processes")]
     groups = split_sections(host.facts.text("syslog_conf"))
     found = []
-    for line in groups.get("", []):
-        for pat, kind in _FWD_PATTERNS:
-            if pat.search(" " + line):
-                found.append(f"{kind}: {line.strip()[:120]}")
-                break
+    files = sorted(g.split(None, 1)[1] for g in groups if g.startswith(("rsyslog ", "syslog-ng ")))
+    for name, lines in groups.items():
+        if name and not name.startswith(("rsyslog ", "syslog-ng ")):
+            continue
+        where = f" ({name.split(None, 1)[1]})" if name else ""
+        for line in lines:
+            for pat, kind in _FWD_PATTERNS:
+                if pat.search(" " + line):
+                    found.append(f"{kind}{where}: {line.strip()[:120]}")
+                    break
+    journald = kv("\n".join(groups.get("journald", [])), sep="=")
     upload = kv("\n".join(groups.get("journal-upload", [])), sep="=").get("URL", "")
     if upload:
         found.append(f"journald upload: {upload}")
     running = host.running(forwarders)
     check.judge_parts(
         {"forwarding configured": bool(found), "forwarder running": bool(running)},
-        observed={"forwarding": found, "running": running},
-        expected={"forwarding": "a remote log destination", "processes": forwarders})
+        observed={"forwarding": found, "running": running, "config_files_loaded": files,
+                  "journald_ForwardToSyslog": journald.get("ForwardToSyslog")},
+        expected={"forwarding": "a remote log destination in a loaded file", "processes": forwarders})
 
 
 #: ListenAddress values that mean "every interface".

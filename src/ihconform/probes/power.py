@@ -636,6 +636,15 @@ def document_part(ledger: Ledger, control_id: str, object_id: str, kinds: list[s
     return status, f"{c.id}: {claimed['statement']} ({claimed['attester']}, {claimed['date']})", [c]
 
 
+def _readings_scope(observed: dict[str, Any], roles: list[str]) -> str:
+    """What a met readings part rests on: the servers whose supplies were read (by the
+    inventory's roles) and the feeds with a UPS on line, never a bare "all redundant"."""
+    read = sorted(h for h, o in observed.get("servers", {}).items() if isinstance(o, dict))
+    feeds = observed.get("ups_feeds_on_line", [])
+    return (f"电源模块已读取且冗余 / supplies read and redundant on {', '.join(read) or 'no server'} "
+            f"(servers with roles {', '.join(roles)}); UPS on line on feeds {', '.join(feeds) or 'none'}")
+
+
 @probe("power.dual_supply", facts=())
 def test_dual_supply(check: Check, run_cache: RunCache, evidence: EvidenceSink, ledger: Ledger) -> None:
     rule = str(check.param("rule"))
@@ -660,7 +669,7 @@ def test_dual_supply(check: Check, run_cache: RunCache, evidence: EvidenceSink, 
             d_note = "清单未配置证明材料台账 / the inventory names no attestation ledger"
         link_attestations(check, ledger, used)
     verdict = combine(rule, r_status, d_status)
-    r_text = "; ".join(r_notes) or "all servers redundant, UPS on line on distinct feeds"
+    r_text = "; ".join(r_notes) or _readings_scope(r_obs, [str(x) for x in check.list_param("server_roles")])
     reason = f"rule {rule}: 实测 / readings {r_status.zh} ({r_text}); 证明材料 / documents {d_status.zh} ({d_note})"
     observed = {"rule": rule, "readings": {"status": r_status.value, **r_obs},
                 "documents": {"status": d_status.value, "attestations": [describe(c) for c in used]}}

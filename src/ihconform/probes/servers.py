@@ -47,8 +47,12 @@ def test_server_count(check: Check, site_facts: dict[str, HostFacts]) -> None:
                         + (f"; hosts that are the same machine: {', '.join(dupes)}" if dupes else "")))
 
 
-@probe("servers.role_separation", facts=("listen", "processes"))
+@probe("servers.role_separation", facts=("listen", "listen_unix", "processes"))
 def test_role_separation(check: Check, site_facts: dict[str, HostFacts]) -> None:
+    """附录1 四(一) 数据库服务器与应用系统服务器需划分: a database engine found on a host by any
+    of its listeners (TCP/UDP or a Unix socket) or its server process, on a host that runs or
+    is declared an application server, is not separation. Detected databases the inventory
+    does not declare are named in the observation (the database inventory is incomplete)."""
     views, errors = _reachable(site_facts)
     if errors:
         raise FactUnavailable("cannot judge role separation: unreachable " + ", ".join(sorted(errors)))
@@ -58,8 +62,10 @@ def test_role_separation(check: Check, site_facts: dict[str, HostFacts]) -> None
     for hid, v in views.items():
         d = detect_roles(v)
         declared = set(check.inventory.host(hid).roles)
+        declared_dbs = sorted({db.engine for db in check.inventory.databases if db.host == hid})
         detected[hid] = {"declared": sorted(declared), "databases": list(d.databases),
-                         "app_servers": list(d.app_servers)}
+                         "app_servers": list(d.app_servers), "found_by": list(d.evidence),
+                         "databases_in_inventory": declared_dbs}
         if d.databases:
             db_hosts.append(hid)
         if d.app_servers or "app" in declared:
