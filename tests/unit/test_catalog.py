@@ -76,7 +76,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "web.worker_user": {"forbidden_users": list},
     # network probes (docs/network.md)
     "tls.protocols": {"allowed_protocols": list},
-    "tls.cipher_suites": {"weak_patterns": list},
+    "tls.cipher_suites": {"weak_patterns": list, "legacy_patterns": list},
     "tls.certificate": {"min_rsa_bits": int, "min_ec_bits": int, "min_days_left": int},
     "tls.hsts": {"min_max_age": int},
     "tls.mozilla": {"mozilla_profile": str},
