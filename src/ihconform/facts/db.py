@@ -76,8 +76,13 @@ MY_VARIABLES: tuple[str, ...] = (
     "authentication_policy", "max_password_errors", "server_audit_logging", "server_audit_events",
     "audit_log_policy", "default_password_lifetime", "local_infile", "bind_address", "gtid_mode",
 )
+#: ``INVALID``: MariaDB's 'invalid' marker, or the sentinel MySQL stores for its reserved
+#: accounts (5.7 ``*THISISNOTAVALIDPASSWORDTHATCANBEUSEDHERE``, 8.x ``$A$005$THISISACOMBINATION
+#: OFINVALIDSALTANDPASSWORDTHATMUSTNEVERBRBEUSED``; MySQL manual "Reserved Accounts"): no
+#: password can match it.
 _MY_USERS = ("SELECT User, Host, plugin, IF(authentication_string = '', 'EMPTY', "
-             "IF(authentication_string = 'invalid', 'INVALID', 'SET')), Super_priv, "
+             "IF(authentication_string = 'invalid' OR authentication_string LIKE '%THISIS%VALID%', "
+             "'INVALID', 'SET')), Super_priv, "
              "Grant_priv, IF(password_expired = 'Y', 'Y', 'N') FROM mysql.user ORDER BY User, Host")
 
 #: The scheme the role query reports for a role with no stored password.
