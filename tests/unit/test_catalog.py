@@ -58,7 +58,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "host.mgmt_access": {"accept_listen_address": bool},
     "host.intrusion_detection": {"hids_processes": list, "accept_aide": bool},
     "host.anti_malware": {"av_processes": list, "max_signature_age_days": int},
-    "host.security_updates": {"max_pending": int},
+    "host.security_updates": {"max_pending": int, "max_cache_age_days": int},
     "host.backups": {"job_patterns": list, "backup_paths": list, "max_age_h": int},
     "host.minimal_services": {"forbidden_processes": list},
     "db.accounts": {"passwordless_roles": list, "os_auth_plugins": list},

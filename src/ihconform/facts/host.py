@@ -54,6 +54,12 @@ BACKUP_DIRS: tuple[str, ...] = (
     "/home/backup",
 )
 
+#: ``## cache <epoch>`` of the newest apt package list / dnf-yum repomd.xml (empty: none).
+_APT_CACHE = ("echo \"## cache $(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T@\\n' "
+              "2>/dev/null | sort -n | tail -n 1)\"; ")
+_RPM_CACHE = ("echo \"## cache $(find /var/cache/dnf /var/cache/yum /var/cache/libdnf5 -name repomd.xml "
+              "-printf '%T@\\n' 2>/dev/null | sort -n | tail -n 1)\"; ")
+
 HOST_SECTIONS: list[Section] = [
     Section("os_release", "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release", ok_codes=(0,)),
     Section("uname", "uname -srm"),
@@ -72,17 +78,19 @@ HOST_SECTIONS: list[Section] = [
     # target, so it is as fresh as the last ``dnf makecache``). Gathered only when
     # host.security_updates is planned. It runs in the background from here on,
     # after the process list (which must not show it), while the rest of the batch runs.
+    # ``## cache <mtime>``: the newest package list (apt) or repository metadata (dnf/yum)
+    # file, so the probe can tell "0 pending" from "0 pending in a cache months old".
     Section("packages_upgradable",
             "if command -v apt >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then "
-            "echo '## manager apt'; o=$(apt list --upgradable 2>&1); echo \"## rc $?\"; "
+            "echo '## manager apt'; " + _APT_CACHE + "o=$(apt list --upgradable 2>&1); echo \"## rc $?\"; "
             "printf '%s\\n' \"$o\" | grep ' \\[upgradable from: '; "
-            "elif command -v apt-get >/dev/null 2>&1; then echo '## manager apt'; "
+            "elif command -v apt-get >/dev/null 2>&1; then echo '## manager apt'; " + _APT_CACHE +
             "o=$(apt-get -s -o Debug::NoLocking=1 upgrade 2>&1); echo \"## rc $?\"; "
             "printf '%s\\n' \"$o\" | grep '^Inst '; "
-            "elif command -v dnf >/dev/null 2>&1; then echo '## manager dnf'; "
+            "elif command -v dnf >/dev/null 2>&1; then echo '## manager dnf'; " + _RPM_CACHE +
             "o=$(dnf -q -C updateinfo list --security --available 2>&1); echo \"## rc $?\"; "
             "printf '%s\\n' \"$o\"; "
-            "elif command -v yum >/dev/null 2>&1; then echo '## manager yum'; "
+            "elif command -v yum >/dev/null 2>&1; then echo '## manager yum'; " + _RPM_CACHE +
             "o=$(yum -q -C updateinfo list security 2>&1); echo \"## rc $?\"; printf '%s\\n' \"$o\"; "
             "else echo '## manager none'; fi; true", timeout=30, ok_codes=ANY, background=True),
     Section("passwd", "getent passwd 2>/dev/null || cat /etc/passwd"),
@@ -372,6 +380,11 @@ class HostView:
                     args[k] = v
         return args
 
+
+    @cached_property
+    def os_release(self) -> dict[str, str]:
+        """``/etc/os-release`` as KEY -> value (quotes removed)."""
+        return kv(self.facts.text("os_release"), sep="=")
 
     @cached_property
     def now(self) -> int:

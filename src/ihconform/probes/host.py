@@ -767,19 +767,73 @@ def pending_security_updates(text: str) -> tuple[str, int | None, list[str]]:
     return manager, rc, pending
 
 
-@probe("host.security_updates", facts=("packages_upgradable",))
+def package_cache_mtime(text: str) -> float | None:
+    """The ``## cache <epoch>`` line of ``packages_upgradable``: when the package lists (apt)
+    or repository metadata (dnf/yum) were last downloaded. None: no cache file at all, or
+    output from a collector that did not report it."""
+    for line in text.splitlines():
+        if line.startswith("## cache"):
+            value = line[len("## cache"):].strip()
+            try:
+                return float(value) if value else None
+            except ValueError:
+                return None
+    return None
+
+
+@probe("host.security_updates", facts=("packages_upgradable", "os_release", "now"))
 def test_security_updates(check: Check, host: HostView) -> None:
-    """Known vulnerabilities patched in time (L3-CES1-21): pending security updates."""
+    """Known vulnerabilities patched in time (L3-CES1-21): pending security updates, and the
+    operating system still within its vendor's security support.
+
+    An OS past its end of support (``ihconform/data/os_eol.yaml``, with sources) is 不符合
+    whatever the package manager reports: no updates are published for it. "0 pending" is
+    believed only from a package cache younger than ``max_cache_age_days``; an older or
+    absent cache, or an unknown package manager, is 未检查 with the reason, never 符合."""
+    import datetime as _dt
+
+    from ihconform.lifecycle import lookup
+
     max_pending = check.int_param("max_pending")
-    manager, rc, pending = pending_security_updates(host.facts.text("packages_upgradable"))
+    max_cache_days = check.float_param("max_cache_age_days")
+    osr = host.os_release
+    os_name = osr.get("PRETTY_NAME") or f"{osr.get('ID', '?')} {osr.get('VERSION_ID', '')}".strip()
+    eol = lookup(osr)
+    today = _dt.datetime.fromtimestamp(host.now, _dt.UTC).date()
+    support = ({"os": os_name, "end_of_support": eol.end.isoformat(), "source": eol.source} if eol else
+               {"os": os_name, "end_of_support": None, "source": "not in the end-of-support table"})
+    if eol is not None and eol.end < today:
+        check.judge(False, observed=support, expected="an operating system within vendor security support",
+                    reason=f"操作系统已停止维护 / {os_name} out of vendor security support since "
+                           f"{eol.end.isoformat()} ({eol.source})")
+        return
+    text = host.facts.text("packages_upgradable")
+    manager, rc, pending = pending_security_updates(text)
     if manager in ("", "none"):
-        raise FactUnavailable("no supported package manager (apt-get, dnf, yum) on the host")
+        check.not_checked("未找到支持的包管理器（apt-get、dnf、yum），无法读取待安装安全更新 / no supported "
+                          f"package manager on {os_name}", observed=support)
+        return
     if rc != 0:
         raise FactUnavailable(f"{manager} could not list updates (exit {rc})")
-    check.judge(len(pending) <= max_pending,
-                observed={"manager": manager, "pending_security": len(pending), "packages": pending[:50]},
-                expected=f"<= {max_pending}",
-                reason=f"{len(pending)} 个待安装安全更新 / pending security updates")
+    mtime = package_cache_mtime(text)
+    age_days = round((host.now - mtime) / 86400, 1) if mtime is not None else None
+    observed = {"manager": manager, "pending_security": len(pending), "packages": pending[:50],
+                "package_cache_age_days": age_days, **support}
+    expected = f"<= {max_pending} (package cache <= {max_cache_days:g} days old)"
+    if len(pending) > max_pending:  # a stale cache can only under-count: this many are pending at least
+        check.judge(False, observed=observed, expected=expected,
+                    reason=f"{len(pending)} 个待安装安全更新 / pending security updates")
+        return
+    if age_days is None or age_days > max_cache_days:
+        check.not_checked(
+            (f"软件包缓存已 {age_days} 天未更新（阈值 {max_cache_days:g} 天），待安装安全更新数不可信 / package "
+             f"cache {age_days} days old" if age_days is not None else
+             "未找到软件包缓存（从未执行 apt update / dnf makecache），待安装安全更新数不可信 / no package cache")
+            + "; 请在目标主机更新软件包缓存后重新检查", observed=observed, expected=expected)
+        return
+    check.judge(True, observed=observed, expected=expected,
+                reason=f"{len(pending)} 个待安装安全更新 / pending security updates (cache {age_days} days old)"
+                + ("" if eol else "; 操作系统不在停止维护表中 / OS not in the end-of-support table"))
 
 
 def backup_jobs(host: HostView, patterns: list[str]) -> list[str]:
