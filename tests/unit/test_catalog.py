@@ -44,7 +44,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "host.remote_admin": {"cleartext_ports": list, "weak_ciphers": list, "weak_macs": list, "weak_kex": list,
                           "max_auth_tries": int},
     "host.default_accounts": {"default_accounts": list, "permit_root_login_allowed": list},
-    "host.log_retention": {"min_days": int, "system_logs": list},
+    "host.log_retention": {"min_days": int, "system_logs": list, "central_log_roles": list},
     "host.password_hash": {"allowed_schemes": list, "allowed_encrypt_methods": list},
     "host.high_risk_ports": {"ports": list},
     "host.mfa": {"min_auth_methods": int, "otp_pam_modules": list, "bastion_addresses": list},

@@ -255,18 +255,68 @@ def logrotate_retention(text: str, logs: list[str]) -> dict[str, int | None]:
     return out
 
 
-@probe("host.log_retention", facts=('logrotate',))
+#: Where a forwarding line sends to: rsyslog ``@@host:port`` / ``@host``, ``target="host"``,
+#: syslog-ng ``network("host"``/``tcp(``/``udp(``/``syslog(``, a journal-upload URL.
+_FWD_TARGETS = (
+    re.compile(r"\s@@?(?:\([^)]*\))?\[?([\w.\-:]+?)\]?(?::\d+)?(?:;|\s|$)"),
+    re.compile(r"target\s*=\s*\"([^\"]+)\"", re.I),
+    re.compile(r"(?:network|tcp|udp|syslog)\s*\(\s*\"?([\w.\-:]+)", re.I),
+)
+
+
+def log_forward_targets(host: HostView) -> list[str]:
+    """Remote destinations the host's syslog / journald configuration sends logs to."""
+    from ihconform.facts.host import split_sections
+
+    groups = split_sections(host.facts.text("syslog_conf"))
+    out: list[str] = []
+    for line in groups.get("", []):
+        if not any(pat.search(" " + line) for pat, _ in _FWD_PATTERNS):
+            continue
+        for pat in _FWD_TARGETS:
+            m = pat.search(" " + line)
+            if m:
+                out.append(m.group(1))
+                break
+    url = kv("\n".join(groups.get("journal-upload", [])), sep="=").get("URL", "")
+    if url:
+        out.append(re.sub(r"^\w+://|[:/].*$", "", url))
+    return sorted(set(out))
+
+
+@probe("host.log_retention", facts=("logrotate", "syslog_conf"))
 def test_log_retention(check: Check, host: HostView) -> None:
-    """Logs kept at least 180 days (网络安全法 第二十一条; L3-CES1-14, L3-SMC1-10)."""
+    """Logs kept at least 180 days (网络安全法 第二十一条; L3-CES1-14, L3-SMC1-10).
+
+    Where the host forwards its logs to a central log host the inventory declares (a host
+    with role ``log``), the 180 days are the central store's to keep, not logrotate's: a
+    shorter local rotation is then no failure, and the control is 未检查 here, saying that
+    the retention is a declared fact of the central store (judged on that host, or by its
+    attestation), never 符合 on the strength of the forwarding alone."""
     min_days = check.int_param("min_days")
     candidates = check.list_param("system_logs")
+    central_roles = {str(r) for r in check.list_param("central_log_roles")}
     text = host.facts.text("logrotate")
     kept = logrotate_retention(text, candidates)
     present = {k: v for k, v in kept.items() if v is not None}
+    short = {k: v for k, v in present.items() if v < min_days}
+    if not present or short:
+        declared = {a: h.id for h in check.inventory.hosts if central_roles & set(h.roles)
+                    for a in (h.id, h.address, *h.public_addresses)}
+        targets = log_forward_targets(host)
+        central = sorted({declared[t] for t in targets if t in declared})
+        if central:
+            local = "; ".join(f"{k} {v} 天" for k, v in short.items()) or "本机未配置 logrotate 轮转"
+            check.not_checked(
+                f"日志外发至声明的集中日志服务器 {', '.join(central)}，留存期由集中存储保证（本机 {local}）；"
+                f"集中存储保留不少于 {min_days} 天为声明事实，在该主机或其证明材料上核查 / logs forwarded to "
+                f"the declared central log host {', '.join(central)}: retention is the central store's",
+                observed={"retention_days": present, "forwarded_to": targets, "central_log_hosts": central},
+                expected=f">= {min_days} days (central store)")
+            return
     if not present:
         raise FactUnavailable("no logrotate stanza covers the system logs "
                               f"({', '.join(candidates)}); retention cannot be read")
-    short = {k: v for k, v in present.items() if v < min_days}
     check.judge(not short, observed={"retention_days": present}, expected=f">= {min_days} days",
                 reason=("; ".join(f"{k} kept {v} days" for k, v in short.items())
                         or f"system logs kept >= {min_days} days"))

@@ -1,0 +1,85 @@
+"""Host verdicts on stock, non-hardened systems that an assessor accepts (issue 13 §6), judged
+by the shipped controls of profiles/mlps-l3.yaml on recorded facts (fixtures/facts/stock-host,
+fixtures/facts/host/debian12-vm)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ihconform.catalog import load_profile
+from ihconform.check import Check, Verdict
+from ihconform.facts.collect import HostFacts
+from ihconform.facts.host import HostView
+from ihconform.inventory import Host, Institution, Inventory, SystemUnderTest
+from ihconform.inventory import TestObject as Obj
+from ihconform.probes import host as hp
+from ihconform.profile import ObjectType
+from ihconform.results import Status
+from tests.fixtures.facts.factsfix import HERE, load_dir, with_text
+
+PROFILE = load_profile(str(Path(__file__).resolve().parents[2] / "src" / "ihconform" / "profiles" / "mlps-l3.yaml"))
+STOCK = HERE / "stock-host"
+VM = Host(id="vm", address="127.0.0.1", connection="local")
+LOGSRV = Host(id="logsrv", address="198.51.100.5", roles=("log",))
+
+
+def inventory(*extra: Host) -> Inventory:
+    return Inventory(institution=Institution(name="x"), system=SystemUnderTest(name="y"), hosts=(VM, *extra))
+
+
+def judge(fn, control_id: str, facts: HostFacts, inv: Inventory | None = None) -> Verdict:  # type: ignore[no-untyped-def]
+    inv = inv or inventory()
+    check = Check(PROFILE.control(control_id), Obj(ObjectType.HOST_OS, "vm", "vm", VM), inv)
+    fn(check, HostView(facts))
+    assert check.verdict is not None
+    return check.verdict
+
+
+@pytest.fixture(scope="module")
+def vm() -> HostFacts:
+    return load_dir(HERE / "host" / "debian12-vm", "vm")
+
+
+@pytest.fixture
+def stock_logs(vm: HostFacts) -> HostFacts:
+    """Debian 12 stock logrotate (rsyslog: rotate 4 weekly = 28 days)."""
+    return with_text(vm, "logrotate", (STOCK / "logrotate-debian12.txt").read_text())
+
+
+def test_stock_logrotate_alone_is_short(stock_logs: HostFacts) -> None:
+    v = judge(hp.test_log_retention, "L3-SMC1-10.retention", stock_logs)
+    assert v.status is Status.FAIL and v.observed["retention_days"]["/var/log/syslog"] == 28
+
+
+def test_forwarding_to_the_declared_log_host_is_not_a_fail(stock_logs: HostFacts) -> None:
+    """28 local days, logs sent to the inventory's central log host: the retention is the
+    central store's (declared), so 未检查 here with that said, never 不符合 nor 符合."""
+    text = (STOCK / "syslog-forward.txt").read_text().replace("logsrv.hospital.example", "198.51.100.5")
+    facts = with_text(stock_logs, "syslog_conf", text)
+    v = judge(hp.test_log_retention, "L3-SMC1-10.retention", facts, inventory(LOGSRV))
+    assert v.status is Status.NOT_CHECKED
+    assert v.observed["central_log_hosts"] == ["logsrv"] and "集中日志服务器 logsrv" in v.reason
+    # also reached by the host id / name the configuration uses
+    named = Host(id="logsrv.hospital.example", address="198.51.100.5", roles=("log",))
+    facts = with_text(stock_logs, "syslog_conf", (STOCK / "syslog-forward.txt").read_text())
+    assert judge(hp.test_log_retention, "L3-CES1-14.retention", facts, inventory(named)).status is Status.NOT_CHECKED
+
+
+def test_forwarding_to_an_undeclared_host_changes_nothing(stock_logs: HostFacts) -> None:
+    facts = with_text(stock_logs, "syslog_conf", (STOCK / "syslog-forward.txt").read_text())
+    v = judge(hp.test_log_retention, "L3-SMC1-10.retention", facts, inventory(LOGSRV))  # sent elsewhere
+    assert v.status is Status.FAIL
+    not_log = Host(id="logsrv.hospital.example", address="198.51.100.5", roles=("app",))
+    assert judge(hp.test_log_retention, "L3-SMC1-10.retention", facts, inventory(not_log)).status is Status.FAIL
+
+
+def test_forward_targets_are_read_from_each_syntax(vm: HostFacts) -> None:
+    conf = ('*.* @@(o)[2001:db8::5]:514\n'
+            'action(type="omfwd" target="198.51.100.6" port="514" protocol="tcp")\n'
+            'destination d_net { network("198.51.100.7" port(514)); };\n'
+            '*.* @198.51.100.8\n## journal-upload\nURL=https://198.51.100.9:19532\n')
+    facts = with_text(vm, "syslog_conf", conf)
+    assert hp.log_forward_targets(HostView(facts)) == ["198.51.100.6", "198.51.100.7", "198.51.100.8",
+                                                        "198.51.100.9", "2001:db8::5"]
