@@ -83,3 +83,34 @@ def test_forward_targets_are_read_from_each_syntax(vm: HostFacts) -> None:
     facts = with_text(vm, "syslog_conf", conf)
     assert hp.log_forward_targets(HostView(facts)) == ["198.51.100.6", "198.51.100.7", "198.51.100.8",
                                                         "198.51.100.9", "2001:db8::5"]
+
+
+PG_TIMER = "/etc/systemd/system/pg-backup.service:ExecStart=/usr/bin/pg_dumpall -f /backup/all.sql\n"
+#: ``systemctl list-timers --all --no-legend`` rows (systemd 252, Debian 12): scheduled / not started.
+SCHEDULED = ("Fri 2026-12-04 02:15:00 UTC 15h left Thu 2026-12-03 02:15:00 UTC 8h ago "
+             "pg-backup.timer pg-backup.service\n")
+INACTIVE = "-                           -         -                           -       pg-backup.timer pg-backup.service\n"
+
+
+def _crontabs(vm: HostFacts, timers: str, list_timers: str | None) -> HostFacts:
+    text = (vm.sections["crontabs"].output.decode().replace("## timers\n", "## timers\n" + timers)
+            + (f"## list-timers\n{list_timers}" if list_timers is not None else ""))
+    return with_text(vm, "crontabs", text)
+
+
+def test_a_systemd_timer_backup_counts(vm: HostFacts) -> None:
+    """No cron line; a timer's service runs pg_dumpall. Without systemd as PID 1 (the lab,
+    a container) the unit files are the evidence; with it, only a scheduled timer counts."""
+    assert judge(hp.test_backups, "L3-CES1-29.host", vm).status is Status.FAIL
+    v = judge(hp.test_backups, "L3-CES1-29.host", _crontabs(vm, PG_TIMER, None))
+    assert v.status is Status.PASS and v.observed["jobs"][0].startswith("/etc/systemd/system/pg-backup.service")
+    assert judge(hp.test_backups, "L3-CES1-29.host", _crontabs(vm, PG_TIMER, SCHEDULED)).status is Status.PASS
+    assert judge(hp.test_backups, "L3-CES1-29.host", _crontabs(vm, PG_TIMER, INACTIVE)).status is Status.FAIL
+    assert judge(hp.test_backups, "L3-CES1-29.host", _crontabs(vm, PG_TIMER, "")).status is Status.FAIL
+
+
+def test_a_backup_agent_process_counts(vm: HostFacts) -> None:
+    """IBM Storage Protect's scheduler daemon: jobs are scheduled on the backup server."""
+    procs = vm.sections["processes"].output.decode() + "  999 root     dsmcad          /usr/bin/dsmcad\n"
+    v = judge(hp.test_backups, "L3-CES1-29.host", with_text(vm, "processes", procs))
+    assert v.status is Status.PASS and v.observed["jobs"] == ["agent process dsmcad"]

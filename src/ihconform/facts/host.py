@@ -151,13 +151,20 @@ HOST_SECTIONS: list[Section] = [
     Section("firewall", "echo '## nft'; nft list ruleset 2>/dev/null; echo '## iptables'; "
             "iptables-save 2>/dev/null; true", root=True, ok_codes=ANY),
     # Scheduled jobs with the file they come from: crontabs, and the ExecStart of every
-    # service that a systemd timer starts.
+    # service that a systemd timer starts (the timer's ``Unit=``, else its own name). When
+    # systemd is PID 1 (``/run/systemd/system``), ``systemctl list-timers --all`` says which
+    # timers are actually scheduled; without it (a container, the namespace lab) the unit
+    # files are all there is.
     Section("crontabs", "for f in /etc/crontab /etc/cron.d/* /var/spool/cron/crontabs/* "
             "/var/spool/cron/*; do "
             "[ -f \"$f\" ] && grep -H -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' \"$f\"; done; "
             "echo '## timers'; for t in /etc/systemd/system/*.timer /usr/lib/systemd/system/*.timer "
-            "/lib/systemd/system/*.timer; do [ -f \"$t\" ] || continue; s=${t%.timer}.service; "
-            "[ -f \"$s\" ] && grep -H '^ExecStart' \"$s\"; done; true", root=True, ok_codes=ANY),
+            "/lib/systemd/system/*.timer; do [ -f \"$t\" ] || continue; "
+            "u=$(sed -n 's/^[[:space:]]*Unit=[[:space:]]*//p' \"$t\" | tail -n 1); n=${t##*/}; "
+            "s=${t%/*}/${u:-${n%.timer}.service}; "
+            "[ -f \"$s\" ] && grep -H '^ExecStart' \"$s\"; done; "
+            "if [ -d /run/systemd/system ]; then echo '## list-timers'; "
+            "systemctl list-timers --all --no-pager --no-legend 2>/dev/null; fi; true", root=True, ok_codes=ANY),
     Section("now", "date +%s"),
     # Raw sshd configuration: ``sshd -T`` flattens ``Match`` blocks away, which the
     # management-access and bastion-only judgements need.
@@ -417,6 +424,20 @@ class HostView:
     @cached_property
     def sudoers_lines(self) -> list[tuple[str, str]]:
         return file_lines(self.facts.lines("sudoers"))
+
+    @cached_property
+    def scheduled_timer_services(self) -> set[str] | None:
+        """Services a systemd timer will start (``systemctl list-timers --all``: a NEXT time,
+        not ``n/a``/``-``), by unit name; None when systemd is not PID 1 (no list)."""
+        groups = split_sections(self.facts.text("crontabs"))
+        if "list-timers" not in groups:
+            return None
+        out = set()
+        for line in groups["list-timers"]:
+            f = line.split()
+            if len(f) >= 2 and f[0] not in ("n/a", "-") and f[-1].endswith(".service"):
+                out.add(f[-1])
+        return out
 
     @cached_property
     def cron_lines(self) -> list[tuple[str, str]]:

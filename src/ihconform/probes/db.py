@@ -16,7 +16,7 @@ from ihconform.facts.collect import HostFacts
 from ihconform.facts.db import NO_PASSWORD, DbFacts, MyUser, audit_table_age, db_facts
 from ihconform.facts.host import HostView
 from ihconform.inventory import Database
-from ihconform.probes.host import backup_ages_h, backup_jobs
+from ihconform.probes.host import backup_agents, backup_ages_h, backup_jobs
 from ihconform.registry import probe
 
 
@@ -317,11 +317,12 @@ def test_superusers(check: Check, host_facts: HostFacts) -> None:
                 else f"{db.id}: superuser only for {', '.join(holders) or 'nobody'}")
 
 
-@probe("db.backup", facts=("db", "crontabs", "backup_files", "now"))
+@probe("db.backup", facts=("db", "crontabs", "backup_files", "now", "processes"))
 def test_backup(check: Check, host_facts: HostFacts, host: HostView) -> None:
     """Backup and recovery (L3-CES1-29/30): continuous WAL archiving or binary log, and a
     scheduled backup job on the database host (fresh, when backup paths are named)."""
     patterns = [str(p) for p in check.list_param("job_patterns")]
+    agents = [str(p) for p in check.list_param("agent_processes")]
     paths = [str(p).rstrip("/") for p in check.list_param("backup_paths")]
     max_age_h = check.int_param("max_age_h")
     _, f = _facts(check, host_facts)
@@ -335,7 +336,7 @@ def test_backup(check: Check, host_facts: HostFacts, host: HostView) -> None:
     else:
         archiving = _on(f.settings.get("log_bin", ""))
         log_part, observed = "binary log", {"log_bin": f.settings.get("log_bin")}
-    jobs = backup_jobs(host, patterns)
+    jobs = backup_jobs(host, patterns) + backup_agents(host, agents)
     parts = {log_part: archiving, "scheduled backup job": bool(jobs)}
     ages = backup_ages_h(host, paths) if paths else {}
     if paths:

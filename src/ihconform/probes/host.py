@@ -887,9 +887,23 @@ def test_security_updates(check: Check, host: HostView) -> None:
 
 
 def backup_jobs(host: HostView, patterns: list[str]) -> list[str]:
-    """Scheduled jobs (crontab lines, timer ExecStart) that run one of the backup tools."""
-    return sorted({f"{path}: {line[:160]}" for path, line in host.cron_lines
-                   for p in patterns if re.search(rf"(^|[\s/=]){re.escape(p)}(\s|$|;|\")", line)})
+    """Scheduled jobs (crontab lines, timer ExecStart) that run one of the backup tools. A
+    timer-started service counts only if ``systemctl list-timers`` schedules it, when that
+    list exists (systemd as PID 1); otherwise its unit files are the evidence."""
+    scheduled = host.scheduled_timer_services
+    out = set()
+    for path, line in host.cron_lines:
+        if path.endswith(".service") and scheduled is not None and path.rsplit("/", 1)[-1] not in scheduled:
+            continue  # a timer unit on disk that is not enabled runs nothing
+        if any(re.search(rf"(^|[\s/=]){re.escape(p)}(\s|$|;|\")", line) for p in patterns):
+            out.add(f"{path}: {line[:160]}")
+    return sorted(out)
+
+
+def backup_agents(host: HostView, names: list[str]) -> list[str]:
+    """Backup agents running on the host (enterprise backup software schedules its jobs on
+    its own server, so no crontab or timer shows them): ``agent_processes`` of the profile."""
+    return [f"agent process {n}" for n in host.running(names)]
 
 
 def backup_ages_h(host: HostView, paths: list[str]) -> dict[str, float | None]:
@@ -912,21 +926,24 @@ def backup_ages_h(host: HostView, paths: list[str]) -> dict[str, float | None]:
     return out
 
 
-@probe("host.backups", facts=("crontabs", "backup_files", "now"))
+@probe("host.backups", facts=("crontabs", "backup_files", "now", "processes"))
 def test_backups(check: Check, host: HostView) -> None:
-    """Local backup and recovery (L3-CES1-29): a scheduled backup job, and when backup
-    directories are named, their newest file no older than the limit."""
+    """Local backup and recovery (L3-CES1-29): a scheduled backup job (cron, a scheduled
+    systemd timer, or a running backup agent), and when backup directories are named,
+    their newest file no older than the limit."""
     patterns = [str(p) for p in check.list_param("job_patterns")]
+    agents = [str(p) for p in check.list_param("agent_processes")]
     paths = [str(p).rstrip("/") for p in check.list_param("backup_paths")]
     max_age_h = check.int_param("max_age_h")
-    jobs = backup_jobs(host, patterns)
+    jobs = backup_jobs(host, patterns) + backup_agents(host, agents)
     parts = {"scheduled backup job": bool(jobs)}
     ages = backup_ages_h(host, paths) if paths else {}
     if paths:
         parts[f"newest backup <= {max_age_h} h old"] = all(a is not None and a <= max_age_h
                                                             for a in ages.values())
     check.judge_parts(parts, observed={"jobs": jobs, "newest_backup_age_h": ages},
-                      expected={"job": patterns, "max_age_h": max_age_h if paths else "(no backup_paths)"})
+                      expected={"job": patterns, "or_agent": agents,
+                                "max_age_h": max_age_h if paths else "(no backup_paths)"})
 
 
 @probe("host.minimal_services", facts=("processes",))
