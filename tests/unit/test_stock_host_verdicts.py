@@ -89,7 +89,8 @@ PG_TIMER = "/etc/systemd/system/pg-backup.service:ExecStart=/usr/bin/pg_dumpall 
 #: ``systemctl list-timers --all --no-legend`` rows (systemd 252, Debian 12): scheduled / not started.
 SCHEDULED = ("Fri 2026-12-04 02:15:00 UTC 15h left Thu 2026-12-03 02:15:00 UTC 8h ago "
              "pg-backup.timer pg-backup.service\n")
-INACTIVE = "-                           -         -                           -       pg-backup.timer pg-backup.service\n"
+INACTIVE = ("-                           -         -                           -       "
+            "pg-backup.timer pg-backup.service\n")
 
 
 def _crontabs(vm: HostFacts, timers: str, list_timers: str | None) -> HostFacts:
