@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from ihconform.check import Check, Verdict
 from ihconform.errors import FactUnavailable, NotChecked
 from ihconform.facts.collect import HostFacts
 from ihconform.facts.host import HostView
 from ihconform.inventory import Database
+from ihconform.inventory import TestObject as Obj
 from ihconform.probes import db as dp
+from ihconform.profile import ObjectType
 from ihconform.results import Status
 from tests.fixtures.facts.factsfix import (
     HERE,
@@ -248,3 +251,49 @@ def test_reserved_system_accounts_are_not_superusers() -> None:
     facts = with_text(HostFacts(host_id="vm"), "db.my80", text, inventory=inv)
     v = judge(dp.test_superusers, "db.superusers", MY80, facts)
     assert v.status is FAIL and "mysql.session" in v.reason
+
+
+def offsite_check(db: Database) -> Check:
+    """The shipped L3-CES1-30 (异地实时备份) on ``db``."""
+    from ihconform.catalog import load_profile
+
+    profile = load_profile(str(HERE.parents[2] / "src" / "ihconform" / "profiles" / "mlps-l3.yaml"))
+    return Check(profile.control("L3-CES1-30"), Obj(ObjectType.DATABASE, db.id, db.id, db), LAB)
+
+
+def offsite(db: Database, facts: HostFacts) -> Verdict:
+    check = offsite_check(db)
+    dp.test_offsite_realtime(check, facts)
+    assert check.verdict is not None
+    return check.verdict
+
+
+def test_local_archive_and_dump_are_not_offsite_realtime(lab_db01: HostFacts) -> None:
+    """The lab's PostgreSQL archives WAL with a local cp and no replica is connected: 不符合,
+    even with a nightly pg_basebackup (which db.backup, L3-CES1-29, accepts)."""
+    cron = text(lab_db01, "crontabs").replace(
+        "## timers", "/etc/cron.d/pgbackup:15 2 * * * postgres pg_basebackup -D /backup/base -Ft -z\n## timers")
+    facts = with_text(lab_db01, "crontabs", cron)
+    v = offsite(LAB_DBS[0], facts)
+    assert v.status is FAIL and v.observed["replicas_connected"] == 0 and "不构成异地实时备份" in v.reason
+
+
+def test_a_connected_replica_or_an_off_host_archive_is_offsite_realtime(lab_db01: HostFacts) -> None:
+    pg_text = text(lab_db01, "db.pg-db01")
+    replica = with_text(lab_db01, "db.pg-db01", pg_text.replace("\n0||0|1795354786|0", "\n0||0|1795354786|1"))
+    assert offsite(LAB_DBS[0], replica).status is PASS
+    barman = pg_text.replace(
+        "archive_command|test ! -f /run/ihlab/hosts/db01/pg/archive/%f && cp %p /run/ihlab/hosts/db01/pg/archive/%f",
+        "archive_command|barman-wal-archive backup1 pg %p")
+    v = offsite(LAB_DBS[0], with_text(lab_db01, "db.pg-db01", barman))
+    assert v.status is PASS and v.observed["remote_wal_archive"] == "barman-wal-archive backup1 pg %p"
+
+
+def test_mysql_offsite_needs_a_binlog_replica(lab_db01: HostFacts) -> None:
+    my_text = text(lab_db01, "db.mariadb-db01")
+    with pytest.raises(FactUnavailable, match="replicas"):  # recorded before the query existed
+        offsite(LAB_DBS[1], lab_db01)
+    none = with_text(lab_db01, "db.mariadb-db01", my_text + "## replicas\n0\n")
+    assert offsite(LAB_DBS[1], none).status is FAIL
+    one = with_text(lab_db01, "db.mariadb-db01", my_text + "## replicas\n1\n")
+    assert offsite(LAB_DBS[1], one).status is PASS

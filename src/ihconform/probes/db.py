@@ -346,6 +346,42 @@ def test_backup(check: Check, host_facts: HostFacts, host: HostView) -> None:
                                 "max_age_h": max_age_h if paths else "(no backup_paths)"})
 
 
+@probe("db.offsite_realtime", facts=("db",))
+def test_offsite_realtime(check: Check, host_facts: HostFacts) -> None:
+    """异地实时备份 (L3-CES1-30 8.1.4.9 b): data leaves this server for a backup site as it is
+    written. Evidence read here: a replica connected now (PostgreSQL ``pg_stat_replication``,
+    MySQL/MariaDB binlog dump threads) or WAL archived to another host (``archive_command``
+    matching ``remote_archive_patterns``). A local binlog, a local WAL archive or a local
+    dump job is never 异地实时: without one of the two the verdict is 不符合, and where the
+    copy is made by storage or backup software this server cannot see, the site's
+    attestation (L3-CES1-30.offsite) is the evidence."""
+    patterns = [str(p) for p in check.list_param("remote_archive_patterns")]
+    db, f = _facts(check, host_facts)
+    remote_archive = ""
+    if f.is_pg:
+        s = f.settings
+        cmd = s.get("archive_command", "")
+        if s.get("archive_mode", "off") in ("on", "always") and any(re.search(p, cmd) for p in patterns):
+            remote_archive = cmd
+        local = {"archive_mode": s.get("archive_mode"), "archive_command": cmd, "archiver": f.archiver}
+    else:
+        local = {"log_bin": f.settings.get("log_bin")}
+    if f.replicas is None and not remote_archive:
+        raise FactUnavailable(f"{db.id}: the server did not report its connected replicas")
+    observed = {"replicas_connected": f.replicas, "remote_wal_archive": remote_archive or None, **local}
+    expected = {"one of": ["a replica connected (streaming / binlog replication)",
+                           f"WAL archive_command to another host ({', '.join(patterns)})"]}
+    if f.replicas:
+        reason = f"{db.id}: {f.replicas} 个复制节点在线 / replica(s) connected; 备份场地位置见 L3-CES1-30.offsite"
+    elif remote_archive:
+        reason = f"{db.id}: WAL 归档发往其他主机 / WAL archived off the host: {remote_archive[:120]}"
+    else:
+        reason = (f"{db.id}: 未发现实时复制或异地归档；本机 binlog/WAL 归档与本机定时导出不构成异地实时备份 / no "
+                  "replica connected and no off-host WAL archive: local logs and dumps are not 异地实时备份"
+                  "（存储级复制或备份软件实时复制由 L3-CES1-30.offsite 证明材料证明）")
+    check.judge(bool(f.replicas) or bool(remote_archive), observed=observed, expected=expected, reason=reason)
+
+
 @probe("db.app_audit_retention", facts=("dbaudit",))
 def test_app_audit_retention(check: Check, host_facts: HostFacts) -> None:
     """The application's audit trail kept long enough (附录1 四(四); 网络安全法 第二十一条):
