@@ -35,7 +35,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "power.redfish": {"min_healthy_psus": int},
     "power.ups": {"bad_status_flags": list, "min_battery_charge": int, "min_runtime_s": int},
     "mlps.assessment": {"required_documents": list, "dated_documents": list, "required_level": int,
-                        "max_age_months": int},
+                        "max_age_months": int, "report_documents": list, "accepted_conclusions": list},
     "host.password_quality": {"min_length": int, "min_classes": int, "history": int},
     "host.password_ageing": {"max_days": int, "min_days": int, "warn_days": int},
     "host.login_lockout": {"max_attempts": int, "min_unlock_s": int},
