@@ -115,3 +115,31 @@ def test_a_backup_agent_process_counts(vm: HostFacts) -> None:
     procs = vm.sections["processes"].output.decode() + "  999 root     dsmcad          /usr/bin/dsmcad\n"
     v = judge(hp.test_backups, "L3-CES1-29.host", with_text(vm, "processes", procs))
     assert v.status is Status.PASS and v.observed["jobs"] == ["agent process dsmcad"]
+
+
+def test_firewalld_default_zone_is_a_default_deny_firewall(vm: HostFacts) -> None:
+    """firewalld keeps ``policy accept`` and rejects at the end of its input chain: the stock
+    public zone is a default-deny firewall, not "no firewall". With SSH limited by a rich rule
+    to the administrators' network, host.mgmt_access passes on the firewall; with the stock
+    ``ssh`` service (open to all) it does not."""
+    from ihconform.facts.host import input_default_deny
+
+    stock = (STOCK / "firewalld-public.txt").read_text()
+    assert input_default_deny(stock)
+    tail = "\t}\n\n\tchain filter_IN_public_pre"
+    accept_zone = stock.replace("\t\treject with icmpx admin-prohibited\n" + tail, "\t\taccept\n" + tail)
+    assert not input_default_deny(accept_zone)  # zone target ACCEPT
+    assert not input_default_deny("## nft\n## iptables\n")  # no firewall at all
+    assert input_default_deny("## nft\n## iptables\n*filter\n:INPUT ACCEPT [0:0]\n"
+                              "-A INPUT -p tcp --dport 22 -j ACCEPT\n"
+                              "-A INPUT -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n")
+    rich = stock.replace("\t\ttcp dport 22 ct state { new, untracked } accept\n",
+                         "\t\tip saddr 198.51.100.0/25 tcp dport 22 ct state { new, untracked } accept\n")
+    # the lab's db01 sshd with its own address limits taken out: only the firewall can limit
+    db01 = load_dir(HERE / "lab" / "db01", "db01")
+    sshd = "\n".join(ln for ln in db01.sections["sshd"].output.decode().splitlines()
+                     if not ln.startswith(("allowusers", "listenaddress"))) + "\nlistenaddress 0.0.0.0:22\n"
+    open_sshd = with_text(db01, "sshd", sshd)
+    v = judge(hp.test_mgmt_access, "L3-CES1-19", with_text(open_sshd, "firewall", rich))
+    assert v.status is Status.PASS and v.observed["met_by"] == ["firewall source on SSH port"]
+    assert judge(hp.test_mgmt_access, "L3-CES1-19", with_text(open_sshd, "firewall", stock)).status is Status.FAIL

@@ -302,6 +302,54 @@ def process_base(comm: str, args: str) -> set[str]:
     return names
 
 
+def nft_chains(text: str) -> dict[str, list[str]]:
+    """``nft list ruleset`` -> chain name -> its lines (declarations and rules, stripped)."""
+    chains: dict[str, list[str]] = {}
+    current: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        m = re.match(r"chain\s+(\S+)\s*\{", line)
+        if m:
+            current = m.group(1)
+            chains[current] = []
+        elif line == "}":
+            current = None
+        elif current is not None and line:
+            chains[current].append(line)
+    return chains
+
+
+_FINAL_DENY = re.compile(r"^(reject|drop)\b")
+
+
+def input_default_deny(text: str) -> bool:
+    """Whether the firewall refuses inbound traffic no rule accepts (the ``firewall`` section).
+
+    nftables: an input-hook chain with ``policy drop``, or whose last rule is an unconditional
+    ``reject``/``drop``: firewalld keeps ``policy accept`` and ends ``filter_INPUT`` with
+    ``reject with icmpx admin-prohibited`` (zone target ``default``/``%%REJECT%%``), unless a
+    zone chain (``filter_IN_<zone>``) ends in ``accept`` (target ACCEPT). iptables-save:
+    ``:INPUT DROP``, or a last ``-A INPUT -j REJECT|DROP`` (RHEL 7 iptables-services)."""
+    groups = split_sections(text)
+    nft = "\n".join(groups.get("nft", []) + groups.get("", []))
+    chains = nft_chains(nft)
+    zone_accepts = any(re.fullmatch(r"filter_IN_(?!.*_(pre|log|deny|allow|post)$)\w+", name) and rules
+                       and rules[-1] == "accept" for name, rules in chains.items())
+    for rules in chains.values():
+        if not any("hook input" in r for r in rules):
+            continue
+        if any(re.search(r"policy drop", r) for r in rules):
+            return True
+        body = [r for r in rules if not r.startswith("type ")]
+        if body and _FINAL_DENY.match(body[-1]) and not zone_accepts:
+            return True
+    ipt = groups.get("iptables", [])
+    if any(re.match(r"^:INPUT DROP", ln) for ln in ipt):
+        return True
+    inputs = [ln.strip() for ln in ipt if ln.startswith("-A INPUT ")]
+    return bool(inputs) and re.fullmatch(r"-A INPUT -j (REJECT|DROP)( --reject-with \S+)?", inputs[-1]) is not None
+
+
 class HostView:
     """Parsed, typed facts of one host. Each property raises FactUnavailable if its section
     could not be gathered, so the probe using it reports 检查错误."""

@@ -404,8 +404,11 @@ def _ssh_firewall_sources(host: HostView, port: int) -> tuple[list[str], bool]:
 
 
 def _firewall_default_drop(host: HostView) -> bool:
-    text = host.facts.text("firewall")
-    return bool(re.search(r"hook input .*policy drop", text) or re.search(r"^:INPUT DROP", text, re.M))
+    """Inbound default deny, firewalld's reject-by-default zones included (see
+    :func:`ihconform.facts.host.input_default_deny`)."""
+    from ihconform.facts.host import input_default_deny
+
+    return input_default_deny(host.facts.text("firewall"))
 
 
 def _hosts_allow_sshd(host: HostView) -> tuple[list[str], bool]:
