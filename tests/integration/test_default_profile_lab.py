@@ -28,8 +28,9 @@ FLIPS: dict[str, dict[tuple[str, str], str]] = {
     "db-on-app": {("CQ-A1-4.1-b", "site"): "fail"},
     # PermitRootLogin yes + PasswordAuthentication yes on app01, reachable from anywhere
     "root-login": {("L3-CES1-04", "app01"): "fail", ("L3-CES1-06", "app01"): "partial"},
-    # pg_hba "host all all 198.51.100.0/25 trust": trust on a network line, not hostssl
-    "pg-trust": {("L3-CES1-03.db", "pg-db01"): "partial", ("L3-CES1-19.db", "pg-db01"): "partial",
+    # pg_hba "host all all 198.51.100.0/25 trust": trust on a network line, not hostssl; the
+    # trust part of db.hba is decisive (T/ISEAA 001-2020 判例): 不符合 alone
+    "pg-trust": {("L3-CES1-03.db", "pg-db01"): "partial", ("L3-CES1-19.db", "pg-db01"): "fail",
                  ("L3-CES1-27.db", "pg-db01"): "partial"},
     # logrotate weekly x 4 on app01: 28 days < 180
     "short-retention": {("L3-CES1-14.retention", "app01"): "fail", ("L3-SMC1-10.retention", "app01"): "fail"},
