@@ -46,7 +46,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "host.default_accounts": {"default_accounts": list, "permit_root_login_allowed": list},
     "host.log_retention": {"min_days": int, "system_logs": list, "central_log_roles": list},
     "host.password_hash": {"allowed_schemes": list, "allowed_encrypt_methods": list},
-    "host.high_risk_ports": {"ports": list},
+    "host.high_risk_ports": {"ports": list, "role_allowed_ports": list},
     "host.mfa": {"min_auth_methods": int, "otp_pam_modules": list, "bastion_addresses": list},
     "host.sudoers": {"admin_groups": list, "admin_users": list},
     "host.file_permissions": {"max_modes": list, "allowed_owners": list, "allowed_groups": list},

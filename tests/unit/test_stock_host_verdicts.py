@@ -143,3 +143,15 @@ def test_firewalld_default_zone_is_a_default_deny_firewall(vm: HostFacts) -> Non
     v = judge(hp.test_mgmt_access, "L3-CES1-19", with_text(open_sshd, "firewall", rich))
     assert v.status is Status.PASS and v.observed["met_by"] == ["firewall source on SSH port"]
     assert judge(hp.test_mgmt_access, "L3-CES1-19", with_text(open_sshd, "firewall", stock)).status is Status.FAIL
+
+
+def test_syslog_514_on_the_declared_log_host_is_not_a_high_risk_port(vm: HostFacts) -> None:
+    """rsyslog receiving on udp/514 (imudp) is the central log host's job, not rsh."""
+    listen = "udp   UNCONN 0      0            0.0.0.0:514        0.0.0.0:*    users:((\"rsyslogd\",pid=411,fd=6))\n"
+    facts = with_text(vm, "listen", listen)
+    assert judge(hp.test_high_risk_ports, "L3-CES1-18", facts).status is Status.FAIL  # an ordinary host
+    log_host = Host(id="vm", address="127.0.0.1", connection="local", roles=("log",))
+    check = Check(PROFILE.control("L3-CES1-18"), Obj(ObjectType.HOST_OS, "vm", "vm", log_host), inventory())
+    hp.test_high_risk_ports(check, HostView(facts))
+    assert check.verdict is not None and check.verdict.status is Status.PASS
+    assert check.verdict.observed["allowed_for_role"] == [514]

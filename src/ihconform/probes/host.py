@@ -338,11 +338,19 @@ def test_password_hash(check: Check, host: HostView) -> None:
 
 @probe("host.high_risk_ports", facts=('listen',))
 def test_high_risk_ports(check: Check, host: HostView) -> None:
-    """No high-risk ports listening beyond loopback (L3-CES1-18)."""
+    """No high-risk ports listening beyond loopback (L3-CES1-18). A port the host's declared
+    role needs (``role_allowed_ports`` ``role:port``, e.g. ``log:514``: a central log host
+    receives syslog on 514, which is also rsh's port) is not counted on a host of that role."""
+    from ihconform.inventory import Host
+
     risky = {int(p) for p in check.list_param("ports")}
+    roles = set(check.obj.ref.roles) if isinstance(check.obj.ref, Host) else set()
+    exempt = {int(port) for role, _, port in (str(x).partition(":") for x in check.list_param("role_allowed_ports"))
+              if role in roles and port.isdigit()}
     found = sorted({f"{s.proto}/{s.port} {s.process or '?'} on {s.address}" for s in host.listening
-                    if s.port in risky and s.address not in ("127.0.0.1", "::1", "localhost")})
-    check.judge(not found, observed={"high_risk_listening": found}, expected=f"none of {sorted(risky)}",
+                    if s.port in risky - exempt and s.address not in ("127.0.0.1", "::1", "localhost")})
+    check.judge(not found, observed={"high_risk_listening": found, "allowed_for_role": sorted(exempt)},
+                expected=f"none of {sorted(risky - exempt)}",
                 reason="; ".join(found) or "no high-risk port open")
 
 
