@@ -66,3 +66,18 @@ def test_aead_only_passes(s_server, pki: dict[str, Path], tmp_path: Path) -> Non
                     "-no_tls1_1")
     v = _judge(port, pki["ca"], tmp_path).verdict
     assert v is not None and v.status is Status.PASS
+
+
+def test_database_tls_honours_the_declared_setting(tmp_path: Path) -> None:
+    """A database the inventory declares ``tls_required: false`` (local clients only) is 不适用
+    for the network TLS check, as for db.tls; nothing is sent to its port."""
+    from ihconform.inventory import Database, Host
+
+    db = Database(id="pg1", host="db01", engine="postgresql", port=5432, tls_required=False)
+    inv = Inventory(institution=Institution(name="x"), system=SystemUnderTest(name="y"),
+                    hosts=(Host(id="db01", address="198.51.100.10"),), databases=(db,))
+    check = Check(load_profile(str(PROFILE)).control("L3-CES1-27.dbtls"), Obj(ObjectType.DATABASE, "pg1", "pg1", db),
+                  inv)
+    tp.test_database(check, EvidenceSink(tmp_path))
+    assert check.verdict is not None and check.verdict.status is Status.NOT_APPLICABLE
+    assert "tls_required: false" in check.verdict.reason
