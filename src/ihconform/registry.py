@@ -66,6 +66,7 @@ PROBES: dict[str, str] = {
     "db.superusers": "ihconform.probes.db:test_superusers",
     "db.backup": "ihconform.probes.db:test_backup",
     "db.app_audit_retention": "ihconform.probes.db:test_app_audit_retention",
+    "db.offsite_realtime": "ihconform.probes.db:test_offsite_realtime",
     # web servers (nginx; Tomcat best effort)
     "web.hardening": "ihconform.probes.web:test_hardening",
     "web.tls_config": "ihconform.probes.web:test_tls_config",

@@ -28,11 +28,15 @@ FLIPS: dict[str, dict[tuple[str, str], str]] = {
     "db-on-app": {("CQ-A1-4.1-b", "site"): "fail"},
     # PermitRootLogin yes + PasswordAuthentication yes on app01, reachable from anywhere
     "root-login": {("L3-CES1-04", "app01"): "fail", ("L3-CES1-06", "app01"): "partial"},
-    # pg_hba "host all all 198.51.100.0/25 trust": trust on a network line, not hostssl
-    "pg-trust": {("L3-CES1-03.db", "pg-db01"): "partial", ("L3-CES1-19.db", "pg-db01"): "partial",
+    # pg_hba "host all all 198.51.100.0/25 trust": trust on a network line, not hostssl; the
+    # trust part of db.hba is decisive (T/ISEAA 001-2020 判例): 不符合 alone
+    "pg-trust": {("L3-CES1-03.db", "pg-db01"): "partial", ("L3-CES1-19.db", "pg-db01"): "fail",
                  ("L3-CES1-27.db", "pg-db01"): "partial"},
-    # logrotate weekly x 4 on app01: 28 days < 180
-    "short-retention": {("L3-CES1-14.retention", "app01"): "fail", ("L3-SMC1-10.retention", "app01"): "fail"},
+    # logrotate weekly x 4 on app01: 28 days < 180, but app01 forwards its logs to the bastion,
+    # the inventory's central log host (role log): the retention is the central store's, so
+    # 未检查 saying so, never 不符合 on the local rotation (docs/high-risk-stock.md)
+    "short-retention": {("L3-CES1-14.retention", "app01"): "not_checked",
+                        ("L3-SMC1-10.retention", "app01"): "not_checked"},
     # nginx on app01 configured for TLS 1.0/1.1 (the wire-level scan is in test_network_lab.py)
     "weak-tls": {("L3-CES1-03.web", "app01:web"): "partial", ("L3-CES1-27.web", "app01:web"): "partial"},
     # Redfish: db01's PSU 2 UnavailableOffline/Critical
@@ -57,7 +61,7 @@ REASONS = {
     "db-on-app": "database engine (postgresql) on an application host",
     "root-login": "remote root login",
     "pg-trust": "no trust on network lines",
-    "short-retention": "kept 28 days",
+    "short-retention": "28 天",
     "weak-tls": "nginx protocols",
     "psu-failed": "UnavailableOffline",
     "ups-on-battery": "OB DISCHRG",
@@ -101,6 +105,8 @@ def test_conforming_lab_has_a_verdict_on_every_host_side_control(baseline):
     # no auditd in the lab (docs/lab.md): decisive, 不符合 with auditctl's own reason, never 检查错误
     audit = {o: r for (c, o), r in baseline.items() if c == "L3-CES1-12"}
     assert audit and all(r["status"] == "fail" and "not running" in r["reason"] for r in audit.values()), audit
+    # the bastion is also the central log host: rsyslog on 514 is its role, not rsh
+    assert baseline[("L3-CES1-18", "bastion")]["status"] == "pass", baseline[("L3-CES1-18", "bastion")]["reason"]
 
 
 @pytest.mark.parametrize("variant", sorted(FLIPS))

@@ -140,6 +140,8 @@ def test_full_host_batch_is_fast_without_security_updates(lab: ihlab.LabInfo) ->
     assert not facts.error, facts.error
     assert facts.round_trips == 1
     assert {"db.pg-db01", "db.mariadb-db01", "sshd", "sudoers"} <= set(facts.sections)
+    # the replica count (L3-CES1-30) is read from the real MariaDB: no replica in the lab
+    assert "## replicas\n0" in facts.text("db.mariadb-db01"), facts.text("db.mariadb-db01")[-300:]
     print(f"db01 batch: {facts.duration_s:.3f} s, {len(facts.sections)} sections")
     assert facts.duration_s < 1.0, facts.duration_s
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import pytest
 
+from ihconform.check import Check, Verdict
 from ihconform.errors import FactUnavailable, NotChecked
 from ihconform.facts.collect import HostFacts
 from ihconform.facts.host import HostView
 from ihconform.inventory import Database
+from ihconform.inventory import TestObject as Obj
 from ihconform.probes import db as dp
+from ihconform.profile import ObjectType
 from ihconform.results import Status
 from tests.fixtures.facts.factsfix import (
     HERE,
+    LAB,
     LAB_DBS,
     db_check,
     db_facts_from,
@@ -54,13 +58,20 @@ def test_accounts() -> None:
 def test_password_encryption() -> None:
     assert judge(dp.test_password_encryption, "db.password_encryption", PG,
                  db_facts_from("hardened", PG)).status is PASS
+    # md5 on PostgreSQL 15 is not its stock default (scram-sha-256 since 14): decisive fail
     v = judge(dp.test_password_encryption, "db.password_encryption", PG, db_facts_from("weak", PG))
-    assert v.status is FAIL and v.observed == {"password_encryption": "md5", "roles_with_weak_hash": ["app"]}
+    assert v.status is FAIL and v.observed["roles_with_weak_hash"] == ["app md5"]
+    assert v.observed["stock_default_in_use"] == [] and "decisive" in v.reason
     # MariaDB: ed25519 for 'his'; root and mysql have no password (unix_socket): pass
     assert judge(dp.test_password_encryption, "db.password_encryption", MY,
                  db_facts_from("hardened", MY)).status is PASS
+    # MariaDB's stock plugin is mysql_native_password: a finding, not a fail
     v = judge(dp.test_password_encryption, "db.password_encryption", MY, db_facts_from("weak", MY))
-    assert v.status is FAIL and v.observed["weak_accounts"] == ["'app'@'%' mysql_native_password"]
+    assert v.status is PARTIAL and v.observed["weak_accounts"] == ["'app'@'%' mysql_native_password"]
+    assert v.observed["stock_default_in_use"] == ["mysql_native_password"]
+    v = judge(dp.test_password_encryption, "db.password_encryption", MY, db_facts_from("weak", MY),
+              stock_defaults=[])
+    assert v.status is FAIL
 
 
 def test_idle_lockout() -> None:
@@ -89,7 +100,7 @@ def test_tls() -> None:
 def test_hba() -> None:
     assert judge(dp.test_hba, "db.hba", PG, db_facts_from("hardened", PG)).status is PASS
     v = judge(dp.test_hba, "db.hba", PG, db_facts_from("weak", PG))
-    assert v.status is PARTIAL
+    assert v.status is FAIL and "decisive: no trust on network lines" in v.reason  # host all all 0.0.0.0/0 trust
     assert v.observed["forbidden_method_lines"] == ["line 2: host all all 0.0.0.0 trust"]
     assert v.observed["world_open_lines"] == ["line 2: host all all 0.0.0.0/0.0.0.0 trust"]
     assert judge(dp.test_hba, "db.hba", MY, db_facts_from("hardened", MY)).status is PASS
@@ -186,3 +197,103 @@ def test_a_failed_query_is_an_error_not_a_pass() -> None:
     facts = with_text(db_facts_from("hardened", PG), "db.pg1", partial, 1)
     with pytest.raises(FactUnavailable, match="hba query failed"):
         judge(dp.test_hba, "db.hba", PG, facts)
+
+
+STOCK = HERE / "db" / "stock"
+MY57 = local_db("mariadb", "my57").model_copy(update={"engine": "mysql"})
+MY80 = local_db("mariadb", "my80").model_copy(update={"engine": "mysql"})
+PG13 = local_db("postgresql", "pg13")
+
+
+def stock_facts(db: Database) -> HostFacts:
+    """The documented stock state of an engine not installed here (db/stock/README.md)."""
+    inv = LAB.model_copy(update={"databases": (db,)})
+    return with_text(HostFacts(host_id=db.host), f"db.{db.id}", (STOCK / f"db.{db.id}.txt").read_text(),
+                     inventory=inv)
+
+
+def test_stock_default_hashing_is_a_finding_not_a_fail() -> None:
+    """MySQL 5.7 (mysql_native_password) and PostgreSQL 13 (md5) as installed: 部分符合."""
+    v = judge(dp.test_password_encryption, "db.password_encryption", MY57, stock_facts(MY57))
+    assert v.status is PARTIAL and v.observed["stock_default_in_use"] == ["mysql_native_password"]
+    assert v.observed["server_version"] == "5.7.44"
+    # the reserved accounts' sentinel is not a weak hash of a usable account
+    assert v.observed["weak_accounts"] == ["'app'@'198.51.100.%' mysql_native_password",
+                                           "'root'@'localhost' mysql_native_password"]
+    v = judge(dp.test_password_encryption, "db.password_encryption", PG13, stock_facts(PG13))
+    assert v.status is PARTIAL and v.observed["stock_default_in_use"] == ["md5"]
+    # MySQL 8.0: mysql_native_password is no longer the default, so an account still on it fails
+    v = judge(dp.test_password_encryption, "db.password_encryption", MY80, stock_facts(MY80))
+    assert v.status is FAIL and v.observed["weak_accounts"] == ["'legacy'@'198.51.100.%' mysql_native_password"]
+
+
+def test_stock_version_limits() -> None:
+    entries = ["postgresql:13:md5", "mysql:5.7:mysql_native_password", "mariadb:*:mysql_native_password"]
+    assert dp.stock_default_hashes(entries, "postgresql", (13, 16)) == {"md5"}
+    assert dp.stock_default_hashes(entries, "postgresql", (14, 0)) == set()
+    assert dp.stock_default_hashes(entries, "postgresql", ()) == set()  # unknown version: never assumed
+    assert dp.stock_default_hashes(entries, "mysql", (5, 7, 44)) == {"mysql_native_password"}
+    assert dp.stock_default_hashes(entries, "mysql", (8, 0, 36)) == set()
+    assert dp.stock_default_hashes(entries, "mariadb", (10, 11, 6)) == {"mysql_native_password"}
+
+
+def test_reserved_system_accounts_are_not_superusers() -> None:
+    """mysql.session holds SUPER but cannot log in (MySQL 5.7/8.0 Reserved Accounts)."""
+    for db in (MY57, MY80):
+        v = judge(dp.test_superusers, "db.superusers", db, stock_facts(db))
+        assert v.status is PASS and v.observed["superusers"] == ["root"]
+        assert v.observed["reserved_system_accounts_not_counted"] == ["'mysql.session'@'localhost'"]
+    # the same account with a usable password is a superuser like any other
+    text = (STOCK / "db.my80.txt").read_text().replace(
+        "mysql.session\tlocalhost\tcaching_sha2_password\tINVALID",
+        "mysql.session\tlocalhost\tcaching_sha2_password\tSET")
+    inv = LAB.model_copy(update={"databases": (MY80,)})
+    facts = with_text(HostFacts(host_id="vm"), "db.my80", text, inventory=inv)
+    v = judge(dp.test_superusers, "db.superusers", MY80, facts)
+    assert v.status is FAIL and "mysql.session" in v.reason
+
+
+def offsite_check(db: Database) -> Check:
+    """The shipped L3-CES1-30 (异地实时备份) on ``db``."""
+    from ihconform.catalog import load_profile
+
+    profile = load_profile(str(HERE.parents[2] / "src" / "ihconform" / "profiles" / "mlps-l3.yaml"))
+    return Check(profile.control("L3-CES1-30"), Obj(ObjectType.DATABASE, db.id, db.id, db), LAB)
+
+
+def offsite(db: Database, facts: HostFacts) -> Verdict:
+    check = offsite_check(db)
+    dp.test_offsite_realtime(check, facts)
+    assert check.verdict is not None
+    return check.verdict
+
+
+def test_local_archive_and_dump_are_not_offsite_realtime(lab_db01: HostFacts) -> None:
+    """The lab's PostgreSQL archives WAL with a local cp and no replica is connected: 不符合,
+    even with a nightly pg_basebackup (which db.backup, L3-CES1-29, accepts)."""
+    cron = text(lab_db01, "crontabs").replace(
+        "## timers", "/etc/cron.d/pgbackup:15 2 * * * postgres pg_basebackup -D /backup/base -Ft -z\n## timers")
+    facts = with_text(lab_db01, "crontabs", cron)
+    v = offsite(LAB_DBS[0], facts)
+    assert v.status is FAIL and v.observed["replicas_connected"] == 0 and "不构成异地实时备份" in v.reason
+
+
+def test_a_connected_replica_or_an_off_host_archive_is_offsite_realtime(lab_db01: HostFacts) -> None:
+    pg_text = text(lab_db01, "db.pg-db01")
+    replica = with_text(lab_db01, "db.pg-db01", pg_text.replace("\n0||0|1795354786|0", "\n0||0|1795354786|1"))
+    assert offsite(LAB_DBS[0], replica).status is PASS
+    barman = pg_text.replace(
+        "archive_command|test ! -f /run/ihlab/hosts/db01/pg/archive/%f && cp %p /run/ihlab/hosts/db01/pg/archive/%f",
+        "archive_command|barman-wal-archive backup1 pg %p")
+    v = offsite(LAB_DBS[0], with_text(lab_db01, "db.pg-db01", barman))
+    assert v.status is PASS and v.observed["remote_wal_archive"] == "barman-wal-archive backup1 pg %p"
+
+
+def test_mysql_offsite_needs_a_binlog_replica(lab_db01: HostFacts) -> None:
+    my_text = text(lab_db01, "db.mariadb-db01")
+    with pytest.raises(FactUnavailable, match="replicas"):  # recorded before the query existed
+        offsite(LAB_DBS[1], lab_db01)
+    none = with_text(lab_db01, "db.mariadb-db01", my_text + "## replicas\n0\n")
+    assert offsite(LAB_DBS[1], none).status is FAIL
+    one = with_text(lab_db01, "db.mariadb-db01", my_text + "## replicas\n1\n")
+    assert offsite(LAB_DBS[1], one).status is PASS

@@ -309,6 +309,14 @@ def test_anti_malware(db01: HostFacts) -> None:
     assert v.status is PARTIAL and v.observed["clamav_signature_age_days"] == 30.0
 
 
+UPDATES = HERE / "updates"
+
+
+def _fresh(out: str, now: int) -> str:
+    """``out`` as if the package cache had been refreshed an hour before ``now``."""
+    return out.replace("## rc ", f"## cache {now - 3600}\n## rc ", 1)
+
+
 def test_security_updates_counted_from_the_security_pocket(vm: HostFacts) -> None:
     v = judge(hp.test_security_updates, "host.security_updates", vm)
     assert v.status is FAIL
@@ -317,24 +325,55 @@ def test_security_updates_counted_from_the_security_pocket(vm: HostFacts) -> Non
     inst = [ln for ln in text(vm, "packages_upgradable").splitlines() if ln.startswith("Inst ")]
     assert 0 < len(pending) <= len(inst)
     assert v.observed["pending_security"] == len(pending)
-    assert judge(hp.test_security_updates, "host.security_updates", vm,
-                 max_pending=len(pending)).status is PASS
+    now = int(text(vm, "now"))
+    fresh = with_text(vm, "packages_upgradable", _fresh(text(vm, "packages_upgradable"), now))
+    v = judge(hp.test_security_updates, "host.security_updates", fresh, max_pending=len(pending))
+    assert v.status is PASS and v.observed["end_of_support"] == "2028-06-30"  # Debian 12 LTS
 
 
 def test_security_updates_errors_are_not_passes(vm: HostFacts) -> None:
     broken = with_text(vm, "packages_upgradable", "## manager apt\n## rc 100\n")
     with pytest.raises(FactUnavailable, match="exit 100"):
         judge(hp.test_security_updates, "host.security_updates", broken)
-    none = with_text(vm, "packages_upgradable", "## manager none\n")
-    with pytest.raises(FactUnavailable, match="package manager"):
-        judge(hp.test_security_updates, "host.security_updates", none)
+    v = judge(hp.test_security_updates, "host.security_updates",
+              with_text(vm, "packages_upgradable", "## manager none\n"))
+    assert v.status is Status.NOT_CHECKED and "包管理器" in v.reason
+
+
+def test_a_stale_or_absent_cache_is_not_a_pass(vm: HostFacts) -> None:
+    """0 pending from a cache 30 days old, or from no cache at all: 未检查 with the age."""
+    now = int(text(vm, "now"))
+    stale = f"## manager apt\n## cache {now - 30 * 86400}\n## rc 0\n"
+    v = judge(hp.test_security_updates, "host.security_updates", with_text(vm, "packages_upgradable", stale))
+    assert v.status is Status.NOT_CHECKED and v.observed["package_cache_age_days"] == 30.0
+    assert "30.0 天" in v.reason
+    never = "## manager apt\n## cache \n## rc 0\n"
+    v = judge(hp.test_security_updates, "host.security_updates", with_text(vm, "packages_upgradable", never))
+    assert v.status is Status.NOT_CHECKED and v.observed["package_cache_age_days"] is None
+    fresh = f"## manager apt\n## cache {now - 86400}\n## rc 0\n"
+    assert judge(hp.test_security_updates, "host.security_updates",
+                 with_text(vm, "packages_upgradable", fresh)).status is PASS
 
 
 def test_security_updates_dnf_format(vm: HostFacts) -> None:
-    out = ("## manager dnf\n## rc 0\nRLSA-2024:3339 Important/Sec. glibc-2.34-100.el9_4.2.x86_64\n"
-           "RLSA-2024:3344 Moderate/Sec.  openssl-libs-1:3.0.7-27.el9_4.x86_64\n")
-    v = judge(hp.test_security_updates, "host.security_updates", with_text(vm, "packages_upgradable", out))
-    assert v.status is FAIL and v.observed["pending_security"] == 2
+    rocky = with_text(vm, "os_release", (UPDATES / "os-release-rocky9.txt").read_text())
+    v = judge(hp.test_security_updates, "host.security_updates",
+              with_text(rocky, "packages_upgradable", (UPDATES / "dnf-security.txt").read_text()))
+    assert v.status is FAIL and v.observed["pending_security"] == 3
+    assert v.observed["packages"][0] == "platform-python-3.6.8-2.el8_0.x86_64 (RHSA-2019:0997 Important/Sec.)"
+    v = judge(hp.test_security_updates, "host.security_updates",
+              with_text(rocky, "packages_upgradable", (UPDATES / "dnf-none.txt").read_text()))
+    assert v.status is PASS and v.observed["package_cache_age_days"] == 0.6
+    assert v.observed["end_of_support"] == "2032-05-31"
+
+
+def test_an_end_of_life_os_fails_whatever_the_cache_says(vm: HostFacts) -> None:
+    """CentOS 7 (maintenance ended 2024-06-30): 不符合 with the source, even with 0 pending."""
+    c7 = with_text(vm, "os_release", (UPDATES / "os-release-centos7.txt").read_text())
+    c7 = with_text(c7, "packages_upgradable", "## manager yum\n## cache 1795300000\n## rc 0\n")
+    v = judge(hp.test_security_updates, "host.security_updates", c7)
+    assert v.status is FAIL and v.observed["end_of_support"] == "2024-06-30"
+    assert "CentOS Linux 7" in v.reason and "wiki.centos.org" in v.reason
 
 
 def test_backups(db01: HostFacts) -> None:

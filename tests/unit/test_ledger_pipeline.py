@@ -62,6 +62,9 @@ def by_control(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def mlps(kind: str, *, rid: str, level: int = 3, issued: dt.date | None = None, **over: Any) -> dict[str, Any]:
     doc = {"kind": kind, "number": f"{rid}-NO", "level": level, "issuer": "某测评机构",
            "issued": issued or TODAY - dt.timedelta(days=60)}
+    if kind == "mlps-assessment-report":  # the official outcome, as the report states it
+        doc |= {"conclusion": "良", "score": 86.5, "high_risk_count": 0}
+    doc |= over.pop("doc", {})
     return attestation(id=rid, control="P-MLPS", statement=f"{kind} 第{level}级", document=doc, **over)
 
 
@@ -192,6 +195,31 @@ def test_no_attestation_is_not_checked_with_expected_evidence(tmp_path: Path, ke
     assert "no attestation recorded; expected: 停电应急预案及演练记录" in res["P-PLAN"]["reason"]
     assert "no tester judgement recorded" in res["P-DEMO"]["reason"]
     assert res["P-MLPS"]["status"] == "fail" and "level 2, required 3" in res["P-MLPS"]["reason"]
+
+
+def test_the_reports_official_outcome_decides(tmp_path: Path, key: Path) -> None:
+    """A level-3 report, in date, attested as passing, whose recorded conclusion is 差 with
+    high-risk issues is not 符合; one with no recorded conclusion is 未检查, never 符合."""
+    site(tmp_path, [signed(mlps("mlps-filing-certificate", rid="F", doc={"filing_number": "50010099999-00001"}), key),
+                    signed(mlps("mlps-assessment-report", rid="R",
+                                doc={"conclusion": "测评结论：差", "score": 62.0, "high_risk_count": 3}), key)], None)
+    _, data, _ = run_site(tmp_path, "P-MLPS")
+    r = by_control(data)["P-MLPS"]
+    assert r["status"] == "fail" and "测评结论为“差”" in r["reason"] and "3 个高风险问题" in r["reason"]
+    assert "综合得分 62" in r["reason"]
+
+
+def test_report_outcome_rules() -> None:
+    from ihconform.ledger.model import DocumentInfo
+    from ihconform.probes.evidence import _report_outcome
+
+    ok = ["优", "良", "中", "符合", "基本符合"]
+    assert _report_outcome(DocumentInfo(kind="mlps-assessment-report"), ok) is None
+    assert _report_outcome(DocumentInfo(kind="mlps-assessment-report", conclusion="良", high_risk_count=0), ok) == ""
+    assert _report_outcome(DocumentInfo(kind="mlps-assessment-report", conclusion="基本符合"), ok) == ""
+    assert "不符合" in str(_report_outcome(DocumentInfo(kind="mlps-assessment-report", conclusion="不符合"), ok))
+    assert "高风险" in str(_report_outcome(DocumentInfo(kind="mlps-assessment-report", conclusion="中",
+                                                       high_risk_count=1), ok))
 
 
 def test_broken_ledger_is_a_usage_error_and_writes_nothing(tmp_path: Path) -> None:

@@ -76,8 +76,13 @@ MY_VARIABLES: tuple[str, ...] = (
     "authentication_policy", "max_password_errors", "server_audit_logging", "server_audit_events",
     "audit_log_policy", "default_password_lifetime", "local_infile", "bind_address", "gtid_mode",
 )
+#: ``INVALID``: MariaDB's 'invalid' marker, or the sentinel MySQL stores for its reserved
+#: accounts (5.7 ``*THISISNOTAVALIDPASSWORDTHATCANBEUSEDHERE``, 8.x ``$A$005$THISISACOMBINATION
+#: OFINVALIDSALTANDPASSWORDTHATMUSTNEVERBRBEUSED``; MySQL manual "Reserved Accounts"): no
+#: password can match it.
 _MY_USERS = ("SELECT User, Host, plugin, IF(authentication_string = '', 'EMPTY', "
-             "IF(authentication_string = 'invalid', 'INVALID', 'SET')), Super_priv, "
+             "IF(authentication_string = 'invalid' OR authentication_string LIKE '%THISIS%VALID%', "
+             "'INVALID', 'SET')), Super_priv, "
              "Grant_priv, IF(password_expired = 'Y', 'Y', 'N') FROM mysql.user ORDER BY User, Host")
 
 #: The scheme the role query reports for a role with no stored password.
@@ -130,6 +135,9 @@ def _my_section(db: Database) -> Section:
         "SELECT '## plugins'", "SELECT PLUGIN_NAME, PLUGIN_STATUS FROM information_schema.PLUGINS "
         "WHERE PLUGIN_TYPE IN ('AUDIT', 'AUTHENTICATION', 'PASSWORD VALIDATION')",
         "SELECT '## users'", _MY_USERS,
+        # replicas connected to this server now: one "Binlog Dump" (GTID) thread each
+        "SELECT '## replicas'", "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+        "WHERE COMMAND LIKE 'Binlog Dump%'",
     ]) + ";"
     return Section(f"{DB_FACTS}.{db.id}", _my_client(db, sql), root=True, timeout=15)
 
@@ -273,6 +281,9 @@ class DbFacts:
     users: list[MyUser] = field(default_factory=list)
     plugins: dict[str, str] = field(default_factory=dict)  # MySQL/MariaDB plugin -> status
     archiver: dict[str, int | None] = field(default_factory=dict)
+    #: Replicas connected now (pg_stat_replication rows; MySQL/MariaDB binlog dump threads);
+    #: None when the section did not report it.
+    replicas: int | None = None
 
     @property
     def is_pg(self) -> bool:
@@ -314,6 +325,7 @@ def parse_pg(text: str, where: str) -> DbFacts:
         if len(f) >= 5:
             out.archiver = {"archived_count": _int(f[0]), "last_archived": _int(f[1]),
                             "failed_count": _int(f[2]), "now": _int(f[3]), "replicas": _int(f[4])}
+            out.replicas = out.archiver["replicas"]
     return out
 
 
@@ -330,6 +342,9 @@ def parse_my(text: str, where: str) -> DbFacts:
         f = line.split("\t")
         if len(f) >= 7:
             out.users.append(MyUser(f[0], f[1], f[2], f[3], f[4] == "Y", f[5] == "Y", f[6] == "Y"))
+    rep = groups.get("replicas", [])
+    if rep and not _errors(rep):
+        out.replicas = _int(rep[0])
     return out
 
 

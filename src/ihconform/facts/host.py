@@ -75,6 +75,12 @@ BACKUP_DIRS: tuple[str, ...] = (
     "/home/backup",
 )
 
+#: ``## cache <epoch>`` of the newest apt package list / dnf-yum repomd.xml (empty: none).
+_APT_CACHE = ("echo \"## cache $(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T@\\n' "
+              "2>/dev/null | sort -n | tail -n 1)\"; ")
+_RPM_CACHE = ("echo \"## cache $(find /var/cache/dnf /var/cache/yum /var/cache/libdnf5 -name repomd.xml "
+              "-printf '%T@\\n' 2>/dev/null | sort -n | tail -n 1)\"; ")
+
 HOST_SECTIONS: list[Section] = [
     Section("os_release", "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release", ok_codes=(0,)),
     Section("uname", "uname -srm"),
@@ -96,17 +102,19 @@ HOST_SECTIONS: list[Section] = [
     # target, so it is as fresh as the last ``dnf makecache``). Gathered only when
     # host.security_updates is planned. It runs in the background from here on,
     # after the process list (which must not show it), while the rest of the batch runs.
+    # ``## cache <mtime>``: the newest package list (apt) or repository metadata (dnf/yum)
+    # file, so the probe can tell "0 pending" from "0 pending in a cache months old".
     Section("packages_upgradable",
             "if command -v apt >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then "
-            "echo '## manager apt'; o=$(apt list --upgradable 2>&1); echo \"## rc $?\"; "
+            "echo '## manager apt'; " + _APT_CACHE + "o=$(apt list --upgradable 2>&1); echo \"## rc $?\"; "
             "printf '%s\\n' \"$o\" | grep ' \\[upgradable from: '; "
-            "elif command -v apt-get >/dev/null 2>&1; then echo '## manager apt'; "
+            "elif command -v apt-get >/dev/null 2>&1; then echo '## manager apt'; " + _APT_CACHE +
             "o=$(apt-get -s -o Debug::NoLocking=1 upgrade 2>&1); echo \"## rc $?\"; "
             "printf '%s\\n' \"$o\" | grep '^Inst '; "
-            "elif command -v dnf >/dev/null 2>&1; then echo '## manager dnf'; "
+            "elif command -v dnf >/dev/null 2>&1; then echo '## manager dnf'; " + _RPM_CACHE +
             "o=$(dnf -q -C updateinfo list --security --available 2>&1); echo \"## rc $?\"; "
             "printf '%s\\n' \"$o\"; "
-            "elif command -v yum >/dev/null 2>&1; then echo '## manager yum'; "
+            "elif command -v yum >/dev/null 2>&1; then echo '## manager yum'; " + _RPM_CACHE +
             "o=$(yum -q -C updateinfo list security 2>&1); echo \"## rc $?\"; printf '%s\\n' \"$o\"; "
             "else echo '## manager none'; fi; true", timeout=30, ok_codes=ANY, background=True),
     Section("passwd", "getent passwd 2>/dev/null || cat /etc/passwd"),
@@ -168,13 +176,20 @@ HOST_SECTIONS: list[Section] = [
     Section("firewall", "echo '## nft'; nft list ruleset 2>/dev/null; echo '## iptables'; "
             "iptables-save 2>/dev/null; true", root=True, ok_codes=ANY),
     # Scheduled jobs with the file they come from: crontabs, and the ExecStart of every
-    # service that a systemd timer starts.
+    # service that a systemd timer starts (the timer's ``Unit=``, else its own name). When
+    # systemd is PID 1 (``/run/systemd/system``), ``systemctl list-timers --all`` says which
+    # timers are actually scheduled; without it (a container, the namespace lab) the unit
+    # files are all there is.
     Section("crontabs", "for f in /etc/crontab /etc/cron.d/* /var/spool/cron/crontabs/* "
             "/var/spool/cron/*; do "
             "[ -f \"$f\" ] && grep -H -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' \"$f\"; done; "
             "echo '## timers'; for t in /etc/systemd/system/*.timer /usr/lib/systemd/system/*.timer "
-            "/lib/systemd/system/*.timer; do [ -f \"$t\" ] || continue; s=${t%.timer}.service; "
-            "[ -f \"$s\" ] && grep -H '^ExecStart' \"$s\"; done; true", root=True, ok_codes=ANY),
+            "/lib/systemd/system/*.timer; do [ -f \"$t\" ] || continue; "
+            "u=$(sed -n 's/^[[:space:]]*Unit=[[:space:]]*//p' \"$t\" | tail -n 1); n=${t##*/}; "
+            "s=${t%/*}/${u:-${n%.timer}.service}; "
+            "[ -f \"$s\" ] && grep -H '^ExecStart' \"$s\"; done; "
+            "if [ -d /run/systemd/system ]; then echo '## list-timers'; "
+            "systemctl list-timers --all --no-pager --no-legend 2>/dev/null; fi; true", root=True, ok_codes=ANY),
     Section("now", "date +%s"),
     # Raw sshd configuration: ``sshd -T`` flattens ``Match`` blocks away, which the
     # management-access and bastion-only judgements need.
@@ -404,6 +419,54 @@ def process_base(comm: str, args: str) -> set[str]:
     return names
 
 
+def nft_chains(text: str) -> dict[str, list[str]]:
+    """``nft list ruleset`` -> chain name -> its lines (declarations and rules, stripped)."""
+    chains: dict[str, list[str]] = {}
+    current: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        m = re.match(r"chain\s+(\S+)\s*\{", line)
+        if m:
+            current = m.group(1)
+            chains[current] = []
+        elif line == "}":
+            current = None
+        elif current is not None and line:
+            chains[current].append(line)
+    return chains
+
+
+_FINAL_DENY = re.compile(r"^(reject|drop)\b")
+
+
+def input_default_deny(text: str) -> bool:
+    """Whether the firewall refuses inbound traffic no rule accepts (the ``firewall`` section).
+
+    nftables: an input-hook chain with ``policy drop``, or whose last rule is an unconditional
+    ``reject``/``drop``: firewalld keeps ``policy accept`` and ends ``filter_INPUT`` with
+    ``reject with icmpx admin-prohibited`` (zone target ``default``/``%%REJECT%%``), unless a
+    zone chain (``filter_IN_<zone>``) ends in ``accept`` (target ACCEPT). iptables-save:
+    ``:INPUT DROP``, or a last ``-A INPUT -j REJECT|DROP`` (RHEL 7 iptables-services)."""
+    groups = split_sections(text)
+    nft = "\n".join(groups.get("nft", []) + groups.get("", []))
+    chains = nft_chains(nft)
+    zone_accepts = any(re.fullmatch(r"filter_IN_(?!.*_(pre|log|deny|allow|post)$)\w+", name) and rules
+                       and rules[-1] == "accept" for name, rules in chains.items())
+    for rules in chains.values():
+        if not any("hook input" in r for r in rules):
+            continue
+        if any(re.search(r"policy drop", r) for r in rules):
+            return True
+        body = [r for r in rules if not r.startswith("type ")]
+        if body and _FINAL_DENY.match(body[-1]) and not zone_accepts:
+            return True
+    ipt = groups.get("iptables", [])
+    if any(re.match(r"^:INPUT DROP", ln) for ln in ipt):
+        return True
+    inputs = [ln.strip() for ln in ipt if ln.startswith("-A INPUT ")]
+    return bool(inputs) and re.fullmatch(r"-A INPUT -j (REJECT|DROP)( --reject-with \S+)?", inputs[-1]) is not None
+
+
 class HostView:
     """Parsed, typed facts of one host. Each property raises FactUnavailable if its section
     could not be gathered, so the probe using it reports 检查错误."""
@@ -537,6 +600,11 @@ class HostView:
 
 
     @cached_property
+    def os_release(self) -> dict[str, str]:
+        """``/etc/os-release`` as KEY -> value (quotes removed)."""
+        return kv(self.facts.text("os_release"), sep="=")
+
+    @cached_property
     def now(self) -> int:
         """The target's clock (epoch seconds): file ages are measured against it."""
         text = self.facts.text("now").strip()
@@ -567,6 +635,20 @@ class HostView:
     @cached_property
     def sudoers_lines(self) -> list[tuple[str, str]]:
         return file_lines(self.facts.lines("sudoers"))
+
+    @cached_property
+    def scheduled_timer_services(self) -> set[str] | None:
+        """Services a systemd timer will start (``systemctl list-timers --all``: a NEXT time,
+        not ``n/a``/``-``), by unit name; None when systemd is not PID 1 (no list)."""
+        groups = split_sections(self.facts.text("crontabs"))
+        if "list-timers" not in groups:
+            return None
+        out = set()
+        for line in groups["list-timers"]:
+            f = line.split()
+            if len(f) >= 2 and f[0] not in ("n/a", "-") and f[-1].endswith(".service"):
+                out.add(f[-1])
+        return out
 
     @cached_property
     def cron_lines(self) -> list[tuple[str, str]]:

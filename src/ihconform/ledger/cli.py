@@ -77,6 +77,10 @@ def register(subparsers: Any) -> None:
     add.add_argument("--document-issuer", default="", help="出具单位 / issuer")
     add.add_argument("--document-level", type=int, help="等级保护级别 / MLPS level")
     add.add_argument("--document-conclusion", default="", help="结论 / conclusion")
+    add.add_argument("--document-score", type=float, help="综合得分 / overall score (2021 template)")
+    add.add_argument("--document-high-risk-count", type=int, help="高风险问题数量 / number of high-risk issues")
+    add.add_argument("--document-medium-risk-count", type=int, help="中风险问题数量 / number of medium-risk issues")
+    add.add_argument("--document-filing-number", default="", help="备案号 / MLPS filing number")
     add.add_argument("--key", type=Path, help="用此私钥立即签名 / sign now with this private key")
     add.set_defaults(func=_attest_add)
 
@@ -269,7 +273,8 @@ def _attest_add(args: argparse.Namespace) -> int:
     }
     if args.document_kind:
         doc: dict[str, Any] = {"kind": args.document_kind}
-        for k in ("number", "issued", "issuer", "level", "conclusion"):
+        for k in ("number", "issued", "issuer", "level", "conclusion", "score", "high_risk_count",
+                  "medium_risk_count", "filing_number"):
             v = getattr(args, f"document_{k}")
             if v not in (None, ""):
                 doc[k] = v

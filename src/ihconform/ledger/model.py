@@ -78,14 +78,24 @@ class AttachedFile(Frozen):
 
 
 class DocumentInfo(Frozen):
-    """What the attested document is, for rules that read it (等保 report, supply contract)."""
+    """What the attested document is, for rules that read it (等保 report, supply contract).
+
+    For an 等级测评报告 the official outcome is recorded as the report states it, so the
+    rule can judge from it and the deliverable can quote it: 测评结论 (``conclusion``: 优/良/
+    中/差 under the 2021 template, 符合/基本符合/不符合 under the 2025 one), 综合得分
+    (``score``, 2021 template), the number of 高风险 issues (``high_risk_count``), 备案号
+    (``filing_number``), 测评机构 (``issuer``) and 报告编号 (``number``)."""
 
     kind: Slug  # e.g. mlps-assessment-report, mlps-filing-certificate, dual-feed-contract
-    number: str = ""  # report or certificate number
+    number: str = ""  # report or certificate number (报告编号 / 备案证明编号)
     issued: _dt.date | None = None
     issuer: str = ""  # 测评机构 / 公安机关 / 供电公司
     level: int | None = Field(default=None, ge=1, le=5)  # MLPS level, for 等保 documents
-    conclusion: str = ""  # e.g. 测评结论 良
+    conclusion: str = ""  # 测评结论, e.g. 良
+    score: float | None = Field(default=None, ge=0, le=100)  # 综合得分 (2021 template)
+    high_risk_count: int | None = Field(default=None, ge=0)  # 高风险问题数量
+    medium_risk_count: int | None = Field(default=None, ge=0)  # 中风险问题数量
+    filing_number: str = ""  # 备案号 (公安机关备案证明编号)
 
 
 class Signature(Frozen):

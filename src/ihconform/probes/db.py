@@ -8,13 +8,15 @@ until their section builders exist (the documented extension point).
 
 from __future__ import annotations
 
+import re
+
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable, NotChecked
 from ihconform.facts.collect import HostFacts
 from ihconform.facts.db import NO_PASSWORD, DbFacts, MyUser, audit_table_age, db_facts
 from ihconform.facts.host import HostView
 from ihconform.inventory import Database
-from ihconform.probes.host import backup_ages_h, backup_jobs
+from ihconform.probes.host import backup_agents, backup_ages_h, backup_jobs
 from ihconform.registry import probe
 
 
@@ -67,36 +69,87 @@ def test_accounts(check: Check, host_facts: HostFacts) -> None:
                 reason="; ".join(problems) or f"{db.id}: every login account has a password")
 
 
+def _engine_version(f: DbFacts) -> tuple[int, ...]:
+    """The server's version as numbers: PostgreSQL ``server_version_num`` (150018 -> (15, 18)),
+    MySQL/MariaDB ``version`` ("5.7.44-log" -> (5, 7, 44)); () when not reported."""
+    if f.is_pg:
+        num = f.settings.get("server_version_num", "")
+        return (int(num) // 10000, int(num) % 10000) if num.isdigit() else ()
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", f.settings.get("version", ""))
+    return tuple(int(x) for x in m.groups() if x is not None) if m else ()
+
+
+def stock_default_hashes(entries: list[str], engine: str, version: tuple[int, ...]) -> set[str]:
+    """The weak hashing methods that are the stock default of this engine and version.
+
+    Each profile entry is ``engine:max_version:method`` (``postgresql:13:md5``: md5 is the
+    default of PostgreSQL up to 13; ``*`` for every version). An unknown version matches only
+    ``*`` entries: a stock default is never assumed."""
+    out = set()
+    for entry in entries:
+        eng, _, rest = entry.partition(":")
+        limit, _, method = rest.partition(":")
+        if eng != engine or not method:
+            continue
+        if limit == "*" or (version and version[:len(lim := tuple(int(x) for x in limit.split(".")))] <= lim):
+            out.add(method.lower())
+    return out
+
+
+#: The probe's names of its two sub-checks (the profile marks the second decisive).
+STRONG_PART = "strong hashing"
+NOT_WEAKER_PART = "nothing weaker than the engine's stock default"
+
+
 @probe("db.password_encryption", facts=("db",))
 def test_password_encryption(check: Check, host_facts: HostFacts) -> None:
     """Stored credentials protected by strong hashing (L3-CES1-28): PostgreSQL SCRAM-SHA-256;
-    MySQL caching_sha2_password, MariaDB ed25519 (mysql_native_password is unsalted SHA-1)."""
+    MySQL caching_sha2_password, MariaDB ed25519 (mysql_native_password is unsalted SHA-1).
+
+    The engine's own stock default (md5 up to PostgreSQL 13, mysql_native_password on MySQL
+    5.7 and MariaDB; ``stock_defaults`` in the profile, with provenance) is a finding, 部分符合,
+    not 不符合: assessors do not fail an unmodified engine on it. Anything weaker than that
+    default (plain text, mysql_old_password) is 不符合 alone (``decisive``)."""
     pg_allowed = {str(x).lower() for x in check.list_param("allowed_pg_methods")}
     my_allowed = {str(x).lower() for x in check.list_param("allowed_mysql_plugins")}
     os_plugins = {str(p) for p in check.list_param("os_auth_plugins")}
     db, f = _facts(check, host_facts)
+    version = _engine_version(f)
+    stock = stock_default_hashes([str(x) for x in check.list_param("stock_defaults")], db.engine, version)
+    ver = ".".join(map(str, version)) or None
     if f.is_pg:
-        method = f.settings.get("password_encryption", "")
-        weak = sorted(r.name for r in f.roles if r.password != NO_PASSWORD and r.password.lower() not in pg_allowed)
-        check.judge_parts(
-            {"password_encryption": method.lower() in pg_allowed, "stored role passwords": not weak},
-            observed={"password_encryption": method, "roles_with_weak_hash": weak},
-            expected={"password_encryption": sorted(pg_allowed), "stored": sorted(pg_allowed)})
-        return
-    weak = sorted(f"{_account(u)} {u.plugin}" for u in f.users if u.auth == "SET" and _login_capable(u)
-                  and u.plugin not in os_plugins and u.plugin.lower() not in my_allowed)
-    parts = {"stored account hashes": not weak}
-    default = f.settings.get("default_authentication_plugin", "")
-    policy = f.settings.get("authentication_policy", "")
-    if default:  # MySQL; MariaDB has no server-wide default plugin setting
-        first = policy.split(",")[0].strip() if policy else ""
-        effective = default if first in ("", "*") else first
-        parts["default authentication plugin"] = effective.lower() in my_allowed
-    check.judge_parts(parts, observed={"weak_accounts": weak, "default_authentication_plugin": default or None,
-                                       "authentication_policy": policy or None},
-                      expected={"plugins": sorted(my_allowed)},
-                      reason="" if weak or not parts.get("default authentication plugin", True) else
-                      f"{db.id}: every password account uses a strong plugin")
+        method = f.settings.get("password_encryption", "").lower()
+        weak = sorted(f"{r.name} {r.password.lower()}" for r in f.roles
+                      if r.password != NO_PASSWORD and r.password.lower() not in pg_allowed)
+        methods = [method] + [w.split()[-1] for w in weak]
+        observed: dict[str, object] = {"password_encryption": method, "roles_with_weak_hash": weak,
+                                       "server_version": ver}
+        expected: dict[str, object] = {"password_encryption": sorted(pg_allowed), "stored": sorted(pg_allowed)}
+    else:
+        weak = sorted(f"{_account(u)} {u.plugin}" for u in f.users if u.auth == "SET" and _login_capable(u)
+                      and u.plugin not in os_plugins and u.plugin.lower() not in my_allowed)
+        methods = [w.split()[-1].lower() for w in weak]
+        default = f.settings.get("default_authentication_plugin", "")
+        policy = f.settings.get("authentication_policy", "")
+        if default:  # MySQL; MariaDB has no server-wide default plugin setting
+            first = policy.split(",")[0].strip() if policy else ""
+            methods.append((default if first in ("", "*") else first).lower())
+        observed = {"weak_accounts": weak, "default_authentication_plugin": default or None,
+                    "authentication_policy": policy or None, "server_version": ver}
+        expected = {"plugins": sorted(my_allowed)}
+    allowed = pg_allowed if f.is_pg else my_allowed
+    below = sorted({m for m in methods if m not in allowed})
+    worse = sorted(set(below) - stock)
+    observed["stock_default_in_use"] = sorted(set(below) & stock)
+    expected["finding only (stock default of this version)"] = sorted(stock)
+    reason = ""
+    if below and not worse:
+        reason = (f"{db.id}: 使用引擎默认的散列方式 {', '.join(below)}（{db.engine} {ver} 出厂默认，记为问题，"
+                  f"建议改为 {sorted(allowed)[0]}） / stock default hashing {', '.join(below)}: a finding")
+    elif not below:
+        reason = f"{db.id}: every stored password uses a strong method"
+    check.judge_parts({STRONG_PART: not below, NOT_WEAKER_PART: not worse}, observed=observed,
+                      expected=expected, reason=reason)
 
 
 @probe("db.idle_lockout", facts=("db",))
@@ -238,25 +291,38 @@ def test_audit(check: Check, host_facts: HostFacts) -> None:
 @probe("db.superusers", facts=("db",))
 def test_superusers(check: Check, host_facts: HostFacts) -> None:
     """Least privilege (L3-CES1-08): superuser held only by the administrators named in the
-    profile; application accounts are not superusers."""
+    profile; application accounts are not superusers.
+
+    The engines' own reserved accounts (``system_accounts``: mysql.session, mysql.sys,
+    mysql.infoschema, mariadb.sys) are not users when they cannot log in: their stored
+    credential is the documented unusable sentinel (``INVALID``) and their plugin is not an
+    OS-authentication one. Such an account that *can* log in still counts."""
     allowed = {str(u) for u in check.list_param("allowed_superusers")}
+    system = {str(u) for u in check.list_param("system_accounts")}
+    os_plugins = {str(p) for p in check.list_param("os_auth_plugins")}
     db, f = _facts(check, host_facts)
+    reserved: list[str] = []
     if f.is_pg:
         holders = sorted(r.name for r in f.roles if r.superuser and r.can_login)
     else:
         # 'invalid' password accounts (MariaDB root) still log in through unix_socket
-        holders = sorted({u.user for u in f.users if u.super_priv and not u.password_expired})
+        supers = [u for u in f.users if u.super_priv and not u.password_expired]
+        reserved = sorted({_account(u) for u in supers if u.user in system and u.auth == "INVALID"
+                           and u.plugin not in os_plugins})
+        holders = sorted({u.user for u in supers if _account(u) not in reserved})
     extra = [h for h in holders if h not in allowed]
-    check.judge(not extra, observed={"superusers": holders}, expected=f"only {sorted(allowed)}",
+    check.judge(not extra, observed={"superusers": holders, "reserved_system_accounts_not_counted": reserved},
+                expected=f"only {sorted(allowed)}",
                 reason=("superuser held by " + ", ".join(extra)) if extra
                 else f"{db.id}: superuser only for {', '.join(holders) or 'nobody'}")
 
 
-@probe("db.backup", facts=("db", "crontabs", "backup_files", "now"))
+@probe("db.backup", facts=("db", "crontabs", "backup_files", "now", "processes"))
 def test_backup(check: Check, host_facts: HostFacts, host: HostView) -> None:
     """Backup and recovery (L3-CES1-29/30): continuous WAL archiving or binary log, and a
     scheduled backup job on the database host (fresh, when backup paths are named)."""
     patterns = [str(p) for p in check.list_param("job_patterns")]
+    agents = [str(p) for p in check.list_param("agent_processes")]
     paths = [str(p).rstrip("/") for p in check.list_param("backup_paths")]
     max_age_h = check.int_param("max_age_h")
     _, f = _facts(check, host_facts)
@@ -270,7 +336,7 @@ def test_backup(check: Check, host_facts: HostFacts, host: HostView) -> None:
     else:
         archiving = _on(f.settings.get("log_bin", ""))
         log_part, observed = "binary log", {"log_bin": f.settings.get("log_bin")}
-    jobs = backup_jobs(host, patterns)
+    jobs = backup_jobs(host, patterns) + backup_agents(host, agents)
     parts = {log_part: archiving, "scheduled backup job": bool(jobs)}
     ages = backup_ages_h(host, paths) if paths else {}
     if paths:
@@ -278,6 +344,42 @@ def test_backup(check: Check, host_facts: HostFacts, host: HostView) -> None:
     check.judge_parts(parts, observed={**observed, "jobs": jobs, "newest_backup_age_h": ages},
                       expected={"archiving": "on", "job": patterns,
                                 "max_age_h": max_age_h if paths else "(no backup_paths)"})
+
+
+@probe("db.offsite_realtime", facts=("db",))
+def test_offsite_realtime(check: Check, host_facts: HostFacts) -> None:
+    """异地实时备份 (L3-CES1-30 8.1.4.9 b): data leaves this server for a backup site as it is
+    written. Evidence read here: a replica connected now (PostgreSQL ``pg_stat_replication``,
+    MySQL/MariaDB binlog dump threads) or WAL archived to another host (``archive_command``
+    matching ``remote_archive_patterns``). A local binlog, a local WAL archive or a local
+    dump job is never 异地实时: without one of the two the verdict is 不符合, and where the
+    copy is made by storage or backup software this server cannot see, the site's
+    attestation (L3-CES1-30.offsite) is the evidence."""
+    patterns = [str(p) for p in check.list_param("remote_archive_patterns")]
+    db, f = _facts(check, host_facts)
+    remote_archive = ""
+    if f.is_pg:
+        s = f.settings
+        cmd = s.get("archive_command", "")
+        if s.get("archive_mode", "off") in ("on", "always") and any(re.search(p, cmd) for p in patterns):
+            remote_archive = cmd
+        local = {"archive_mode": s.get("archive_mode"), "archive_command": cmd, "archiver": f.archiver}
+    else:
+        local = {"log_bin": f.settings.get("log_bin")}
+    if f.replicas is None and not remote_archive:
+        raise FactUnavailable(f"{db.id}: the server did not report its connected replicas")
+    observed = {"replicas_connected": f.replicas, "remote_wal_archive": remote_archive or None, **local}
+    expected = {"one of": ["a replica connected (streaming / binlog replication)",
+                           f"WAL archive_command to another host ({', '.join(patterns)})"]}
+    if f.replicas:
+        reason = f"{db.id}: {f.replicas} 个复制节点在线 / replica(s) connected; 备份场地位置见 L3-CES1-30.offsite"
+    elif remote_archive:
+        reason = f"{db.id}: WAL 归档发往其他主机 / WAL archived off the host: {remote_archive[:120]}"
+    else:
+        reason = (f"{db.id}: 未发现实时复制或异地归档；本机 binlog/WAL 归档与本机定时导出不构成异地实时备份 / no "
+                  "replica connected and no off-host WAL archive: local logs and dumps are not 异地实时备份"
+                  "（存储级复制或备份软件实时复制由 L3-CES1-30.offsite 证明材料证明）")
+    check.judge(bool(f.replicas) or bool(remote_archive), observed=observed, expected=expected, reason=reason)
 
 
 @probe("db.app_audit_retention", facts=("dbaudit",))

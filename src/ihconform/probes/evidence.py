@@ -19,12 +19,13 @@ attestation supersedes an older one, as a re-inspection after remediation does.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import Any
 
 from ihconform.check import Check, Verdict
 from ihconform.errors import NotChecked
 from ihconform.ledger.core import INTEGRITY_ERRORS, VALID, Checked, Ledger
-from ihconform.ledger.model import Attestation
+from ihconform.ledger.model import Attestation, DocumentInfo
 from ihconform.registry import probe
 from ihconform.results import Status
 
@@ -132,6 +133,27 @@ def _months_before(day: _dt.date, months: int) -> _dt.date:
     raise ValueError(day)  # pragma: no cover
 
 
+#: How a recorded 测评结论 may be prefixed ("测评结论：良").
+_CONCLUSION_PREFIX = re.compile(r"^\s*(测评结论|等级测评结论|结论)?\s*[:：]?\s*")
+
+
+def _report_outcome(doc: DocumentInfo, accepted: list[str]) -> str | None:
+    """Why the recorded official outcome of an 等级测评报告 is not 符合 ("" when it is), or
+    None when the conclusion is not recorded. A conclusion outside ``accepted`` (差, 不符合)
+    or any 高风险 issue in the report decides; the report's own words are quoted."""
+    conclusion = _CONCLUSION_PREFIX.sub("", doc.conclusion).strip()
+    if not conclusion:
+        return None
+    why = []
+    if conclusion not in accepted:
+        why.append(f"测评结论为“{conclusion}” / official conclusion {conclusion}")
+    if doc.high_risk_count:
+        why.append(f"报告列出 {doc.high_risk_count} 个高风险问题 / {doc.high_risk_count} high-risk issue(s)")
+    if why and doc.score is not None:
+        why.append(f"综合得分 {doc.score:g}")
+    return "; ".join(why)
+
+
 @probe("mlps.assessment", facts=())
 def test_mlps_assessment(check: Check, ledger: Ledger) -> None:
     """附录1 四(六), 第十八条: the system is protected at MLPS level 3, shown by the filing
@@ -145,6 +167,8 @@ def test_mlps_assessment(check: Check, ledger: Ledger) -> None:
     dated = {str(k) for k in check.list_param("dated_documents")}
     level = check.int_param("required_level")
     max_age = check.int_param("max_age_months")
+    reports = {str(k) for k in check.list_param("report_documents")}
+    accepted = [str(c) for c in check.list_param("accepted_conclusions")]
     if not required:
         raise ValueError(f"{check.control.id}.required_documents is empty: nothing would be checked")
     oldest = _months_before(ledger.today, max_age)
@@ -183,6 +207,13 @@ def test_mlps_assessment(check: Check, ledger: Ledger) -> None:
                                 f"older than {max_age} months (before {oldest})")
         if a.result.status is not Status.PASS:
             problems.append(f"{kind} {a.id}: attested result is {a.result.status.zh} ({a.result.value})")
+        if kind in reports:
+            verdict = _report_outcome(doc, accepted)
+            if verdict is None:
+                missing.append(f"{kind} {doc.number or a.id}: 未记录测评结论（document.conclusion）/ the report's "
+                               "official conclusion is not recorded")
+            elif verdict:
+                problems.append(f"{kind} {doc.number or a.id}: {verdict}")
     link_attestations(check, ledger, used)
     expected = (f"level {level}: {', '.join(required)}; {', '.join(sorted(dated))} issued on or after "
                 f"{oldest} ({max_age} months)")

@@ -90,6 +90,24 @@ def vantage_inside(inv: Inventory) -> list[str]:
     return inside
 
 
+#: AV endpoint protocols that listen on TCP (the exposure scan is a TCP scan).
+_AV_TCP = ("stun-tcp", "turn-tcp", "sip-tcp", "sip-tls", "https", "wss")
+
+
+def declared_av_tcp_ports(inv: Inventory, host: Host) -> dict[int, str]:
+    """TCP ports the inventory's AV systems publish on ``host`` (STUN/TURN 3478, SIP 5060/5061,
+    their HTTPS/WSS signalling): an endpoint whose address is one of the host's addresses, or
+    any endpoint of an AV system declared on the host. Port -> which AV system declares it.
+    A fixed 80/443 allow-list would otherwise fail the video service the hospital must run."""
+    mine = set(_host_addresses(host))
+    out: dict[int, str] = {}
+    for av in inv.av_systems:
+        for ep in av.endpoints:
+            if ep.protocol in _AV_TCP and (ep.address in mine or av.host == host.id):
+                out[ep.port] = f"{av.id} {ep.protocol}"
+    return out
+
+
 @probe(PROBE_ID, facts=())
 def test_open_ports(check: Check, run_cache: RunCache, evidence: EvidenceSink,
                     host_transport: Callable[[str], Transport]) -> None:
@@ -110,6 +128,8 @@ def test_open_ports(check: Check, run_cache: RunCache, evidence: EvidenceSink,
     allowed = {int(p) for p in check.list_param("allowed_tcp")}
     if "bastion" in host.roles:
         allowed |= {int(p) for p in check.list_param("bastion_allowed_tcp")}
+    av_ports = declared_av_tcp_ports(check.inventory, host)
+    allowed |= set(av_ports)
     high_risk = {int(p) for p in check.list_param("high_risk_ports")}
     db_admin = {int(p) for p in check.list_param("db_admin_ports")}
     scan = run_cache.get(f"exposure:{ports}", lambda: _compute(check.inventory, ports, host_transport))
@@ -126,7 +146,8 @@ def test_open_ports(check: Check, run_cache: RunCache, evidence: EvidenceSink,
              + (" 数据库或管理端口/db-admin" if p in db_admin else "")
              for a, ports in open_by_addr.items() for p in ports if p not in allowed]
     seen = "; ".join(f"{a} {','.join(map(str, ports)) or 'none'}" for a, ports in open_by_addr.items())
-    check.judge(not flags, observed={"open_tcp": open_by_addr, "vantage": scan.vantage, "nmap": scan.arguments},
+    check.judge(not flags, observed={"open_tcp": open_by_addr, "vantage": scan.vantage, "nmap": scan.arguments,
+                                     "declared_av_ports": [f"{p} ({who})" for p, who in sorted(av_ports.items())]},
                 expected={"allowed_tcp": sorted(allowed)},
                 reason=(f"从外部可达的非许可端口 / reachable from outside, not allowed: {', '.join(flags)}" if flags
                         else f"仅开放许可端口 / only allowed ports open ({seen})"))

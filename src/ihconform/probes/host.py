@@ -273,18 +273,68 @@ def logrotate_retention(text: str, logs: list[str]) -> dict[str, int | None]:
     return out
 
 
-@probe("host.log_retention", facts=('logrotate',))
+#: Where a forwarding line sends to: rsyslog ``@@host:port`` / ``@host``, ``target="host"``,
+#: syslog-ng ``network("host"``/``tcp(``/``udp(``/``syslog(``, a journal-upload URL.
+_FWD_TARGETS = (
+    re.compile(r"\s@@?(?:\([^)]*\))?\[?([\w.\-:]+?)\]?(?::\d+)?(?:;|\s|$)"),
+    re.compile(r"target\s*=\s*\"([^\"]+)\"", re.I),
+    re.compile(r"(?:network|tcp|udp|syslog)\s*\(\s*\"?([\w.\-:]+)", re.I),
+)
+
+
+def log_forward_targets(host: HostView) -> list[str]:
+    """Remote destinations the host's syslog / journald configuration sends logs to."""
+    from ihconform.facts.host import split_sections
+
+    groups = split_sections(host.facts.text("syslog_conf"))
+    out: list[str] = []
+    for line in groups.get("", []):
+        if not any(pat.search(" " + line) for pat, _ in _FWD_PATTERNS):
+            continue
+        for pat in _FWD_TARGETS:
+            m = pat.search(" " + line)
+            if m:
+                out.append(m.group(1))
+                break
+    url = kv("\n".join(groups.get("journal-upload", [])), sep="=").get("URL", "")
+    if url:
+        out.append(re.sub(r"^\w+://|[:/].*$", "", url))
+    return sorted(set(out))
+
+
+@probe("host.log_retention", facts=("logrotate", "syslog_conf"))
 def test_log_retention(check: Check, host: HostView) -> None:
-    """Logs kept at least 180 days (网络安全法 第二十一条; L3-CES1-14, L3-SMC1-10)."""
+    """Logs kept at least 180 days (网络安全法 第二十一条; L3-CES1-14, L3-SMC1-10).
+
+    Where the host forwards its logs to a central log host the inventory declares (a host
+    with role ``log``), the 180 days are the central store's to keep, not logrotate's: a
+    shorter local rotation is then no failure, and the control is 未检查 here, saying that
+    the retention is a declared fact of the central store (judged on that host, or by its
+    attestation), never 符合 on the strength of the forwarding alone."""
     min_days = check.int_param("min_days")
     candidates = check.list_param("system_logs")
+    central_roles = {str(r) for r in check.list_param("central_log_roles")}
     text = host.facts.text("logrotate")
     kept = logrotate_retention(text, candidates)
     present = {k: v for k, v in kept.items() if v is not None}
+    short = {k: v for k, v in present.items() if v < min_days}
+    if not present or short:
+        declared = {a: h.id for h in check.inventory.hosts if central_roles & set(h.roles)
+                    for a in (h.id, h.address, *h.public_addresses)}
+        targets = log_forward_targets(host)
+        central = sorted({declared[t] for t in targets if t in declared})
+        if central:
+            local = "; ".join(f"{k} {v} 天" for k, v in short.items()) or "本机未配置 logrotate 轮转"
+            check.not_checked(
+                f"日志外发至声明的集中日志服务器 {', '.join(central)}，留存期由集中存储保证（本机 {local}）；"
+                f"集中存储保留不少于 {min_days} 天为声明事实，在该主机或其证明材料上核查 / logs forwarded to "
+                f"the declared central log host {', '.join(central)}: retention is the central store's",
+                observed={"retention_days": present, "forwarded_to": targets, "central_log_hosts": central},
+                expected=f">= {min_days} days (central store)")
+            return
     if not present:
         raise FactUnavailable("no logrotate stanza covers the system logs "
                               f"({', '.join(candidates)}); retention cannot be read")
-    short = {k: v for k, v in present.items() if v < min_days}
     check.judge(not short, observed={"retention_days": present}, expected=f">= {min_days} days",
                 reason=("; ".join(f"{k} kept {v} days" for k, v in short.items())
                         or f"system logs kept >= {min_days} days"))
@@ -306,11 +356,19 @@ def test_password_hash(check: Check, host: HostView) -> None:
 
 @probe("host.high_risk_ports", facts=('listen',))
 def test_high_risk_ports(check: Check, host: HostView) -> None:
-    """No high-risk ports listening beyond loopback (L3-CES1-18)."""
+    """No high-risk ports listening beyond loopback (L3-CES1-18). A port the host's declared
+    role needs (``role_allowed_ports`` ``role:port``, e.g. ``log:514``: a central log host
+    receives syslog on 514, which is also rsh's port) is not counted on a host of that role."""
+    from ihconform.inventory import Host
+
     risky = {int(p) for p in check.list_param("ports")}
+    roles = set(check.obj.ref.roles) if isinstance(check.obj.ref, Host) else set()
+    exempt = {int(port) for role, _, port in (str(x).partition(":") for x in check.list_param("role_allowed_ports"))
+              if role in roles and port.isdigit()}
     found = sorted({f"{s.proto}/{s.port} {s.process or '?'} on {s.address}" for s in host.listening
-                    if s.port in risky and s.address not in ("127.0.0.1", "::1", "localhost")})
-    check.judge(not found, observed={"high_risk_listening": found}, expected=f"none of {sorted(risky)}",
+                    if s.port in risky - exempt and s.address not in ("127.0.0.1", "::1", "localhost")})
+    check.judge(not found, observed={"high_risk_listening": found, "allowed_for_role": sorted(exempt)},
+                expected=f"none of {sorted(risky - exempt)}",
                 reason="; ".join(found) or "no high-risk port open")
 
 
@@ -372,8 +430,11 @@ def _ssh_firewall_sources(host: HostView, port: int) -> tuple[list[str], bool]:
 
 
 def _firewall_default_drop(host: HostView) -> bool:
-    text = host.facts.text("firewall")
-    return bool(re.search(r"hook input .*policy drop", text) or re.search(r"^:INPUT DROP", text, re.M))
+    """Inbound default deny, firewalld's reject-by-default zones included (see
+    :func:`ihconform.facts.host.input_default_deny`)."""
+    from ihconform.facts.host import input_default_deny
+
+    return input_default_deny(host.facts.text("firewall"))
 
 
 def _hosts_allow_sshd(host: HostView) -> tuple[list[str], bool]:
@@ -815,25 +876,93 @@ def pending_security_updates(text: str) -> tuple[str, int | None, list[str]]:
     return manager, rc, pending
 
 
-@probe("host.security_updates", facts=("packages_upgradable",))
+def package_cache_mtime(text: str) -> float | None:
+    """The ``## cache <epoch>`` line of ``packages_upgradable``: when the package lists (apt)
+    or repository metadata (dnf/yum) were last downloaded. None: no cache file at all, or
+    output from a collector that did not report it."""
+    for line in text.splitlines():
+        if line.startswith("## cache"):
+            value = line[len("## cache"):].strip()
+            try:
+                return float(value) if value else None
+            except ValueError:
+                return None
+    return None
+
+
+@probe("host.security_updates", facts=("packages_upgradable", "os_release", "now"))
 def test_security_updates(check: Check, host: HostView) -> None:
-    """Known vulnerabilities patched in time (L3-CES1-21): pending security updates."""
+    """Known vulnerabilities patched in time (L3-CES1-21): pending security updates, and the
+    operating system still within its vendor's security support.
+
+    An OS past its end of support (``ihconform/data/os_eol.yaml``, with sources) is 不符合
+    whatever the package manager reports: no updates are published for it. "0 pending" is
+    believed only from a package cache younger than ``max_cache_age_days``; an older or
+    absent cache, or an unknown package manager, is 未检查 with the reason, never 符合."""
+    import datetime as _dt
+
+    from ihconform.lifecycle import lookup
+
     max_pending = check.int_param("max_pending")
-    manager, rc, pending = pending_security_updates(host.facts.text("packages_upgradable"))
+    max_cache_days = check.float_param("max_cache_age_days")
+    osr = host.os_release
+    os_name = osr.get("PRETTY_NAME") or f"{osr.get('ID', '?')} {osr.get('VERSION_ID', '')}".strip()
+    eol = lookup(osr)
+    today = _dt.datetime.fromtimestamp(host.now, _dt.UTC).date()
+    support = ({"os": os_name, "end_of_support": eol.end.isoformat(), "source": eol.source} if eol else
+               {"os": os_name, "end_of_support": None, "source": "not in the end-of-support table"})
+    if eol is not None and eol.end < today:
+        check.judge(False, observed=support, expected="an operating system within vendor security support",
+                    reason=f"操作系统已停止维护 / {os_name} out of vendor security support since "
+                           f"{eol.end.isoformat()} ({eol.source})")
+        return
+    text = host.facts.text("packages_upgradable")
+    manager, rc, pending = pending_security_updates(text)
     if manager in ("", "none"):
-        raise FactUnavailable("no supported package manager (apt-get, dnf, yum) on the host")
+        check.not_checked("未找到支持的包管理器（apt-get、dnf、yum），无法读取待安装安全更新 / no supported "
+                          f"package manager on {os_name}", observed=support)
+        return
     if rc != 0:
         raise FactUnavailable(f"{manager} could not list updates (exit {rc})")
-    check.judge(len(pending) <= max_pending,
-                observed={"manager": manager, "pending_security": len(pending), "packages": pending[:50]},
-                expected=f"<= {max_pending}",
-                reason=f"{len(pending)} 个待安装安全更新 / pending security updates")
+    mtime = package_cache_mtime(text)
+    age_days = round((host.now - mtime) / 86400, 1) if mtime is not None else None
+    observed = {"manager": manager, "pending_security": len(pending), "packages": pending[:50],
+                "package_cache_age_days": age_days, **support}
+    expected = f"<= {max_pending} (package cache <= {max_cache_days:g} days old)"
+    if len(pending) > max_pending:  # a stale cache can only under-count: this many are pending at least
+        check.judge(False, observed=observed, expected=expected,
+                    reason=f"{len(pending)} 个待安装安全更新 / pending security updates")
+        return
+    if age_days is None or age_days > max_cache_days:
+        check.not_checked(
+            (f"软件包缓存已 {age_days} 天未更新（阈值 {max_cache_days:g} 天），待安装安全更新数不可信 / package "
+             f"cache {age_days} days old" if age_days is not None else
+             "未找到软件包缓存（从未执行 apt update / dnf makecache），待安装安全更新数不可信 / no package cache")
+            + "; 请在目标主机更新软件包缓存后重新检查", observed=observed, expected=expected)
+        return
+    check.judge(True, observed=observed, expected=expected,
+                reason=f"{len(pending)} 个待安装安全更新 / pending security updates (cache {age_days} days old)"
+                + ("" if eol else "; 操作系统不在停止维护表中 / OS not in the end-of-support table"))
 
 
 def backup_jobs(host: HostView, patterns: list[str]) -> list[str]:
-    """Scheduled jobs (crontab lines, timer ExecStart) that run one of the backup tools."""
-    return sorted({f"{path}: {line[:160]}" for path, line in host.cron_lines
-                   for p in patterns if re.search(rf"(^|[\s/=]){re.escape(p)}(\s|$|;|\")", line)})
+    """Scheduled jobs (crontab lines, timer ExecStart) that run one of the backup tools. A
+    timer-started service counts only if ``systemctl list-timers`` schedules it, when that
+    list exists (systemd as PID 1); otherwise its unit files are the evidence."""
+    scheduled = host.scheduled_timer_services
+    out = set()
+    for path, line in host.cron_lines:
+        if path.endswith(".service") and scheduled is not None and path.rsplit("/", 1)[-1] not in scheduled:
+            continue  # a timer unit on disk that is not enabled runs nothing
+        if any(re.search(rf"(^|[\s/=]){re.escape(p)}(\s|$|;|\")", line) for p in patterns):
+            out.add(f"{path}: {line[:160]}")
+    return sorted(out)
+
+
+def backup_agents(host: HostView, names: list[str]) -> list[str]:
+    """Backup agents running on the host (enterprise backup software schedules its jobs on
+    its own server, so no crontab or timer shows them): ``agent_processes`` of the profile."""
+    return [f"agent process {n}" for n in host.running(names)]
 
 
 def backup_ages_h(host: HostView, paths: list[str]) -> dict[str, float | None]:
@@ -856,21 +985,24 @@ def backup_ages_h(host: HostView, paths: list[str]) -> dict[str, float | None]:
     return out
 
 
-@probe("host.backups", facts=("crontabs", "backup_files", "now"))
+@probe("host.backups", facts=("crontabs", "backup_files", "now", "processes"))
 def test_backups(check: Check, host: HostView) -> None:
-    """Local backup and recovery (L3-CES1-29): a scheduled backup job, and when backup
-    directories are named, their newest file no older than the limit."""
+    """Local backup and recovery (L3-CES1-29): a scheduled backup job (cron, a scheduled
+    systemd timer, or a running backup agent), and when backup directories are named,
+    their newest file no older than the limit."""
     patterns = [str(p) for p in check.list_param("job_patterns")]
+    agents = [str(p) for p in check.list_param("agent_processes")]
     paths = [str(p).rstrip("/") for p in check.list_param("backup_paths")]
     max_age_h = check.int_param("max_age_h")
-    jobs = backup_jobs(host, patterns)
+    jobs = backup_jobs(host, patterns) + backup_agents(host, agents)
     parts = {"scheduled backup job": bool(jobs)}
     ages = backup_ages_h(host, paths) if paths else {}
     if paths:
         parts[f"newest backup <= {max_age_h} h old"] = all(a is not None and a <= max_age_h
                                                             for a in ages.values())
     check.judge_parts(parts, observed={"jobs": jobs, "newest_backup_age_h": ages},
-                      expected={"job": patterns, "max_age_h": max_age_h if paths else "(no backup_paths)"})
+                      expected={"job": patterns, "or_agent": agents,
+                                "max_age_h": max_age_h if paths else "(no backup_paths)"})
 
 
 @probe("host.minimal_services", facts=("processes",))

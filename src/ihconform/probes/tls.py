@@ -80,16 +80,36 @@ def test_protocols(check: Check, run_cache: RunCache, evidence: EvidenceSink) ->
                         f"仅启用 / only {', '.join(scan.offered)}"))
 
 
+#: The probe's names of its two sub-checks; the profile marks the first decisive.
+WEAK_PART = "no weak suite"
+LEGACY_PART = "no legacy suite"
+
+
 @probe("tls.cipher_suites", facts=())
 def test_cipher_suites(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> None:
+    """No weak suite (``weak_patterns``: NULL, anonymous, EXPORT, RC4, DES/3DES …) and, as a
+    finding only, no legacy suite (``legacy_patterns``: CBC, static-RSA key exchange). The
+    split is the assessors' practice: nginx's stock ``HIGH:!aNULL:!MD5`` on OpenSSL 1.1/3
+    offers CBC and TLS_RSA_WITH_* suites under TLS 1.2, which are accepted (部分符合 at most),
+    while a truly weak suite decides the control alone (``decisive`` in the profile)."""
     patterns = [str(p) for p in check.list_param("weak_patterns")]
+    legacy_patterns = [str(p) for p in check.list_param("legacy_patterns")]
     _, scan = _scan(check, run_cache, evidence)
     weak = tls_scan.weak_suites(scan, patterns)
-    check.judge(not weak, observed={"weak": weak, "accepted": [f"{s.protocol}:{s.name}" for s in scan.suites]},
-                expected={"no suite matching": patterns},
-                reason=(f"{len(weak)} 个弱密码套件 / weak suites accepted: {', '.join(weak[:8])}"
-                        + (" ..." if len(weak) > 8 else "") if weak else
-                        f"{len(scan.suites)} 个套件均非弱套件 / no weak suite among {len(scan.suites)}"))
+    legacy = [s for s in tls_scan.weak_suites(scan, legacy_patterns) if s not in weak]
+    why = []
+    if weak:
+        why.append(f"{len(weak)} 个弱密码套件 / weak suites accepted: {', '.join(weak[:8])}"
+                   + (" ..." if len(weak) > 8 else ""))
+    if legacy:
+        why.append(f"{len(legacy)} 个遗留套件（CBC/RSA 密钥交换，可接受但建议关闭） / legacy suites accepted: "
+                   + ", ".join(legacy[:6]) + (" ..." if len(legacy) > 6 else ""))
+    check.judge_parts({WEAK_PART: not weak, LEGACY_PART: not legacy},
+                      observed={"weak": weak, "legacy": legacy,
+                                "accepted": [f"{s.protocol}:{s.name}" for s in scan.suites]},
+                      expected={"no suite matching": patterns, "finding only": legacy_patterns},
+                      reason="; ".join(why) or
+                      f"{len(scan.suites)} 个套件均非弱套件 / no weak suite among {len(scan.suites)}")
 
 
 @probe("tls.certificate", facts=(), parts=("path_validation", "hostname_match", "expiry_window", "key_size"))
@@ -184,14 +204,15 @@ def test_database(check: Check, evidence: EvidenceSink) -> None:
     if db.engine not in ("postgresql", "mysql", "mariadb"):
         check.not_checked(f"no network TLS check for {db.engine} yet")
         return
+    if not db.tls_required:
+        # The inventory's declaration (no remote clients) is what db.tls honours too: judging
+        # the port's TLS here would fail a database that only serves its own host.
+        check.not_applicable(f"inventory declares tls_required: false for {db.id} (no remote clients)")
+        return
     address = check.inventory.host(db.host).address
     res = dbtls.database_tls(db.engine, address, db.port, check.float_param("timeout_s"))
     check.attach(evidence.write(("tls", db.id, "db-tls.json"), dataclasses.asdict(res), kind="db-tls"))
     observed = {"tls_offered": res.tls_offered, "plaintext_refused": res.plaintext_refused, "detail": res.detail}
-    if not db.tls_required:
-        check.judge(res.tls_offered, observed=observed, expected="TLS offered",
-                    reason=res.detail)
-        return
     parts = {"tls_offered": res.tls_offered}
     if res.plaintext_refused is not None:
         parts["plaintext_refused"] = res.plaintext_refused

@@ -1,0 +1,1 @@
+"""Reference data shipped with ihconform (tables with their sources), read by the probes."""
