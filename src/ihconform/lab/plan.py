@@ -162,6 +162,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "internet reaches port 22 on its uplink addresses"),
     Variant("hostkey-changed", "主机密钥已变更",
             "app01's host key differs from the one pinned in the inventory"),
+    Variant("isp-via-a", "第二条线路经第一家运营商出口",
+            "ISP B's router reaches the internet through ISP A, behind A's carrier NAT: one egress address "
+            "for both lines, B's upload at A's rate", conflicts=("one-isp",)),
 )}
 
 
