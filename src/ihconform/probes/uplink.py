@@ -6,6 +6,12 @@ verdict respects measurement error (:mod:`ihconform.net.bandwidth`): a median wh
 uncertainty band is above the threshold passes, one whose band is below fails, and one whose
 band straddles it is reported 未检查 ("inside the uncertainty band") with every sample, never
 decided by rounding.
+
+Providers are judged as observed, not as declared (issue 20): the same measurement session reads
+the egress address a reflector on the internet saw, the first provider hops and the interface
+counters (:mod:`ihconform.net.egress`); two uplinks that share an egress address or a first
+provider router, or an uplink whose measured traffic left through another interface, are not
+two providers whatever names the inventory gives (docs/network.md).
 """
 
 from __future__ import annotations
