@@ -119,7 +119,7 @@ class Uplink(Frozen):
     repeats: int = Field(default=3, ge=1, le=20)
     # An echo service on the internet that answers with the client address it saw (the egress
     # address as the outside sees it); without it the providers' independence is not checked.
-    reflector: str = ""
+    reflector: str = Field(default="", pattern=r"^(https?://\S+)?$")
     edge_hops: int = Field(default=0, ge=0, le=5)  # the site's own routers before the provider's
 
     @model_validator(mode="after")
