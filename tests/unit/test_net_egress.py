@@ -10,7 +10,7 @@ import pytest
 from ihconform.errors import FactUnavailable
 from ihconform.inventory import Uplink
 from ihconform.net import bandwidth, egress, paths
-from ihconform.probes.uplink import _Independence
+from ihconform.probes.uplink import _Independence, _trace_target
 from ihconform.transport.base import CommandResult
 
 _ROW = "{:>6}: {} 10 0 0 0 0 0 0 {} 10 0 0 0 0 0 0\n"
@@ -168,3 +168,13 @@ def test_a_silent_first_hop_or_the_server_itself_is_unknown() -> None:
     assert parts["distinct_first_hop"] is None
     parts, _ = _judge(Host("wan-a", "198.51.100.130", " 1  198.51.100.200  0.1 ms\n"), Host())
     assert parts["distinct_first_hop"] is None
+
+
+def test_the_trace_goes_to_a_literal_server_else_the_reflector() -> None:
+    def up(server: str, reflector: str) -> Uplink:
+        return Uplink(id="u", isp="x", host="h", source="198.51.100.134", server=server, reflector=reflector)
+
+    assert _trace_target(up("198.51.100.200", "")) == "198.51.100.200"
+    assert _trace_target(up("", "http://198.51.100.201/ip")) == "198.51.100.201"
+    assert _trace_target(up("http://speedtest.example/", "http://198.51.100.201/ip")) == "198.51.100.201"
+    assert _trace_target(up("http://speedtest.example/", "")) == ""

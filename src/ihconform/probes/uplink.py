@@ -72,7 +72,8 @@ def _trace_target(u: Uplink) -> str:
     literal address)."""
     for where in (u.server, u.reflector):
         try:
-            return _address_of(where) if where else ""
+            if where:
+                return _address_of(where)
         except FactUnavailable:
             continue
     return ""
