@@ -4,13 +4,17 @@ the bandwidth session that reads them, and the providers judgement on recorded o
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.inventory import Uplink
 from ihconform.net import bandwidth, egress, paths
 from ihconform.probes.uplink import _Independence, _trace_target
+from ihconform.results import Status
 from ihconform.transport.base import CommandResult
 
 _ROW = "{:>6}: {} 10 0 0 0 0 0 0 {} 10 0 0 0 0 0 0\n"
@@ -178,3 +182,82 @@ def test_the_trace_goes_to_a_literal_server_else_the_reflector() -> None:
     assert _trace_target(up("", "http://198.51.100.201/ip")) == "198.51.100.201"
     assert _trace_target(up("http://speedtest.example/", "http://198.51.100.201/ip")) == "198.51.100.201"
     assert _trace_target(up("http://speedtest.example/", "")) == ""
+
+
+# ---- the providers control end to end on a recorded app01 -------------------------------------
+
+
+class App01:
+    """Both uplinks' host: routes as declared; iperf3 bound to a source moves 10 MB through
+    ``via[source]``; the reflector answers ``seen[source]``; traceroute answers ``traces[source]``."""
+
+    ROUTE: ClassVar[dict[str, tuple[str, str, int]]] = {
+        "198.51.100.130": ("198.51.100.129", "wan-a", 101), "198.51.100.134": ("198.51.100.133", "wan-b", 102)}
+
+    def __init__(self, seen: dict[str, str], via: dict[str, str] | None = None) -> None:
+        self.seen = seen
+        self.via = via or {"198.51.100.130": "wan-a", "198.51.100.134": "wan-b"}
+        self.traces = {"198.51.100.130": TRACE_A, "198.51.100.134": TRACE_B}
+        self.moved = {"wan-a": 0, "wan-b": 0}
+
+    def run(self, cmd: str, *, timeout: float = 60.0) -> CommandResult:
+        words = cmd.split()
+        if cmd.startswith("ip route get"):
+            gw, dev, table = self.ROUTE[words[5]]
+            return _res(cmd, f"198.51.100.200 from {words[5]} via {gw} dev {dev} table {table}\n")
+        if cmd.startswith("iperf3"):
+            self.moved[self.via[words[words.index("-B") + 1]]] += 10_000_000
+            return _res(cmd, json.dumps({"end": {"sum_received": {"bits_per_second": 19e6, "bytes": 10_000_000}}}))
+        if cmd == egress.NETDEV_COMMAND:
+            return _res(cmd, NETDEV.format(e_rx=1, e_tx=1, a_rx=self.moved["wan-a"], a_tx=0,
+                                           b_rx=self.moved["wan-b"], b_tx=0))
+        if cmd == egress.ADDR_COMMAND:
+            return _res(cmd, ADDRS)
+        if cmd.startswith("curl"):
+            src = words[words.index("--interface") + 1]
+            return _res(cmd, self.seen[src] + "\n")
+        if cmd.startswith("traceroute"):
+            return _res(cmd, self.traces[words[words.index("-s") + 1]])
+        return _res(cmd, "0.1 0.1 0.1 1/1 1" if cmd == "cat /proc/loadavg" else "", 0)
+
+
+def _providers(host: App01, tmp_path: Path, reflectors: tuple[str, str] = ("http://198.51.100.200/ip",) * 2) -> Check:
+    from ihconform import catalog
+    from ihconform.inventory import Inventory
+    from ihconform.probes.uplink import test_distinct_isps
+    from ihconform.runcache import EvidenceSink, RunCache
+
+    control = catalog.load_profile("cq-ih-basic-2023").control("CQ-A1-4.3-b")
+    ups = tuple(u.model_copy(update={"reflector": r, "repeats": 1}) for u, r in zip(UPLINKS, reflectors, strict=True))
+    check = Check(control, None, Inventory.model_construct(uplinks=ups))  # type: ignore[arg-type,call-arg]
+    cache = RunCache(1)
+    try:
+        test_distinct_isps(check, lambda _h: host, cache, EvidenceSink(tmp_path))  # type: ignore[arg-type,return-value]
+    finally:
+        cache.close()
+    assert check.verdict is not None
+    return check
+
+
+def test_providers_pass_when_shown_and_say_what_was_declared(tmp_path: Path) -> None:
+    v = _providers(App01({"198.51.100.130": "198.51.100.130", "198.51.100.134": "198.51.100.134"}), tmp_path).verdict
+    assert v is not None and v.status is Status.PASS, v
+    assert "independent as observed" in v.reason and "inventory says '联通'" in v.reason
+    assert (tmp_path / "evidence" / "uplink" / "site" / "independence.json").is_file()
+
+
+def test_one_egress_for_both_is_decisively_not_two_providers(tmp_path: Path) -> None:
+    v = _providers(App01({"198.51.100.130": "198.51.100.137", "198.51.100.134": "198.51.100.137"}), tmp_path).verdict
+    assert v is not None and v.status is Status.FAIL, v
+    assert "same address 198.51.100.137" in v.reason and "decisive: distinct_egress_seen" in v.reason
+
+
+def test_no_reflector_is_never_a_pass_but_a_shown_failure_still_decides(tmp_path: Path) -> None:
+    seen = {"198.51.100.130": "198.51.100.130", "198.51.100.134": "198.51.100.134"}
+    v = _providers(App01(seen), tmp_path / "a", ("http://198.51.100.200/ip", "")).verdict
+    assert v is not None and v.status is Status.NOT_CHECKED, v
+    assert "isp-b egress: no reflector declared" in v.reason
+    misrouted = App01(seen, via={"198.51.100.130": "wan-a", "198.51.100.134": "wan-a"})
+    v = _providers(misrouted, tmp_path / "b", ("http://198.51.100.200/ip", "")).verdict
+    assert v is not None and v.status is Status.FAIL, v
+    assert "isp-b: wan-b carried 0%" in v.reason and "decisive: traffic_on_own_link" in v.reason
