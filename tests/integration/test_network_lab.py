@@ -90,6 +90,7 @@ def test_conforming_lab_passes_every_network_control(lab: ihlab.LabInfo, tmp_pat
     # uplink's own address, each entered its own ISP router, and each measurement left through its
     # own interface
     isps = res[("N-ISPS", "site")]["observed"]
+    print("N-ISPS conforming:", res[("N-ISPS", "site")]["reason"], json.dumps(isps, ensure_ascii=False))
     for uid, src, gw, dev in (("isp-a", plan.WAN_A_APP, plan.WAN_A_ISP, "wan-a"),
                               ("isp-b", plan.WAN_B_APP, plan.WAN_B_ISP, "wan-b")):
         assert isps[uid]["egress_seen"] == src, isps
@@ -229,6 +230,7 @@ def test_second_isp_routed_through_the_first_fails_the_provider_control(
     r = res[("N-ISPS", "site")]
     assert r["status"] == "fail", r
     seen = r["observed"]
+    print("N-ISPS isp-via-a:", r["reason"], json.dumps(seen, ensure_ascii=False))
     # one address for both lines as the internet saw it: ISP A's carrier-NAT address
     assert seen["isp-a"]["egress_seen"] == seen["isp-b"]["egress_seen"] == plan.CORE_A_ISP, seen
     assert f"isp-a and isp-b leave from the same address {plan.CORE_A_ISP}" in r["reason"]
