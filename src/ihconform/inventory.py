@@ -154,6 +154,10 @@ class Uplink(Frozen):
     method: Literal["iperf3", "speedtest", "http"] = "iperf3"
     server: str = ""  # iperf3 server address, speedtest mini URL, or HTTP base URL
     repeats: int = Field(default=3, ge=1, le=20)
+    # An echo service on the internet that answers with the client address it saw (the egress
+    # address as the outside sees it); without it the providers' independence is not checked.
+    reflector: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    edge_hops: int = Field(default=0, ge=0, le=5)  # the site's own routers before the provider's
 
     @model_validator(mode="after")
     def _bind(self) -> Uplink:

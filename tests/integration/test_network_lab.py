@@ -26,7 +26,7 @@ import pytest
 
 from ihconform import catalog
 from ihconform import lab as ihlab
-from ihconform.lab import plan
+from ihconform.lab import network, plan
 from ihconform.net import bandwidth, exposure, tlcp, tls_scan
 from ihconform.transport.base import CommandResult
 
@@ -86,6 +86,17 @@ def test_conforming_lab_passes_every_network_control(lab: ihlab.LabInfo, tmp_pat
     assert res[("N-DB-TLS", "pg-db01")]["observed"]["plaintext_refused"] is True
     ev = [e["path"] for e in res[("N-TLS-PROTO", "app01-https")]["evidence"]]
     assert any(p.endswith("sslyze-intermediate.json") for p in ev)
+    # the two providers shown, not declared (issue 20): the reflector on the lab's internet saw each
+    # uplink's own address, each entered its own ISP router, and each measurement left through its
+    # own interface
+    isps = res[("N-ISPS", "site")]["observed"]
+    print("N-ISPS conforming:", res[("N-ISPS", "site")]["reason"], json.dumps(isps, ensure_ascii=False))
+    for uid, src, gw, dev in (("isp-a", plan.WAN_A_APP, plan.WAN_A_ISP, "wan-a"),
+                              ("isp-b", plan.WAN_B_APP, plan.WAN_B_ISP, "wan-b")):
+        assert isps[uid]["egress_seen"] == src, isps
+        assert isps[uid]["first_provider_hop"] == gw and isps[uid]["hops"][-1] == plan.INET_SERVER, isps
+        assert isps[uid]["interface"] == dev and isps[uid]["link_share"] >= 0.95, isps
+    assert "independent as observed" in res[("N-ISPS", "site")]["reason"]
 
 
 def test_gm_probe_on_an_ordinary_tls_server(lab: ihlab.LabInfo) -> None:
@@ -205,6 +216,32 @@ def test_one_isp_fails_the_provider_control(lab_variant: Callable[..., ihlab.Lab
                                                  for k, r in res.items()}
     assert "only 1 uplink" in res[("N-ISPS", "site")]["reason"]
     assert res[("N-BW", "isp-a")]["status"] == "pass"
+
+
+def test_second_isp_routed_through_the_first_fails_the_provider_control(
+        lab_variant: Callable[..., ihlab.LabInfo], tmp_path: Path) -> None:
+    """Issue 20's finding rebuilt: ISP B's router forwards through ISP A (carrier NAT). The
+    inventory still names two providers and each line still leaves app01 through its own
+    interface and gateway; only the providers control may flip, on the observed egress."""
+    info = lab_variant("isp-via-a")
+    res = run_network_profile(info, tmp_path, only=("N-ISPS", "N-BW", "N-UPLINK-PATH"))
+    assert failing(res) == {("N-ISPS", "site")}, {f"{k[0]}@{k[1]}": (r["status"], r["reason"][:300])
+                                                 for k, r in res.items()}
+    r = res[("N-ISPS", "site")]
+    assert r["status"] == "fail", r
+    seen = r["observed"]
+    print("N-ISPS isp-via-a:", r["reason"], json.dumps(seen, ensure_ascii=False))
+    # one address for both lines as the internet saw it: ISP A's carrier-NAT address
+    assert seen["isp-a"]["egress_seen"] == seen["isp-b"]["egress_seen"] == plan.CORE_A_ISP, seen
+    assert f"isp-a and isp-b leave from the same address {plan.CORE_A_ISP}" in r["reason"]
+    assert "decisive: distinct_egress_seen" in r["reason"]
+    assert f"inventory says {plan.ISP_B_NAME!r}" in r["reason"]  # declared names shown as declared
+    # B's path shows ISP A's router behind B's; the traffic did leave app01 through wan-b
+    assert seen["isp-b"]["hops"][:2] == [plan.WAN_B_ISP, network.VIA_A_A_END], seen
+    assert seen["isp-b"]["interface"] == "wan-b" and seen["isp-b"]["link_share"] >= 0.95, seen
+    # and, as in the finding, B's upload ran at A's shaping (50), its download at its own (20)
+    bw = res[("N-BW", "isp-b")]["observed"]
+    assert bw["upload"]["median_mbps"] > 30 and bw["download"]["median_mbps"] < 21, bw
 
 
 # ---- bandwidth accuracy on shaped links ---------------------------------------------------------

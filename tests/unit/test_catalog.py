@@ -91,7 +91,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "uplink.bandwidth": {"min_mbps": int, "seconds": int, "max_seconds": int, "directions": list,
                          "uncertainty_iperf3": float, "uncertainty_http": float, "uncertainty_speedtest": float},
     "uplink.path": {},
-    "uplink.distinct_isps": {"min_uplinks": int},
+    "uplink.distinct_isps": {"min_uplinks": int, "seconds": int, "max_seconds": int, "min_link_share": float},
     "av.system": {"timeout_s": int, "sip_ok_codes": list},
     "av.independence": {"min_systems": int, "timeout_s": int, "sip_ok_codes": list},
     "platform.dedicated_line": {"timeout_s": int},

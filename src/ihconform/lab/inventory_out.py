@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ihconform.lab import databases, plan
+from ihconform.lab.web import REFLECTOR_PATH
 
 TURN_USER_ENV, TURN_PASSWORD_ENV = "IHLAB_TURN_USER", "IHLAB_TURN_PASSWORD"
 
@@ -39,7 +40,8 @@ def build(runtime: Path, variants: tuple[str, ...], pinned: dict[str, str], ca_f
     my = databases.my_paths(runtime)
     uplinks = [{"id": u["id"], "isp": u["isp"], "host": "app01", "source": u["source"], "interface": u["dev"],
                 "gateway": u["gateway"], "contracted_mbps": plan.DEFAULT_RATES_MBIT[str(u["id"])],
-                "method": "iperf3", "server": plan.INET_SERVER, "repeats": 1}
+                "method": "iperf3", "server": plan.INET_SERVER, "repeats": 1,
+                "reflector": f"http://{plan.INET_SERVER}{REFLECTOR_PATH}"}
                for u in plan.uplinks(variants)]
     av1, av2 = plan.HOST_BY_ID["av1"], plan.HOST_BY_ID["av2"]
     return {

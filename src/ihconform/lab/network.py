@@ -127,6 +127,33 @@ def build_wan(variants: tuple[str, ...]) -> None:
              "pref", str(1000 + i + 1)])
         for d in ("to-app", "to-inet"):  # download = egress to app01, upload = egress to the internet
             shape(ns, d, float(up["rate"]))
+    if "isp-via-a" in variants:
+        route_b_through_a()
+
+
+#: Variant isp-via-a: a link between the two ISP routers (.160/30, unused elsewhere).
+VIA_A_B_END, VIA_A_A_END = "198.51.100.161", "198.51.100.162"
+CARRIER_NAT = """table ip nat {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "to-inet" masquerade
+  }
+}
+"""
+
+
+def route_b_through_a() -> None:
+    """Variant ``isp-via-a`` (issue 20): ISP B's router sends internet traffic through ISP A,
+    which puts every customer flow behind its one carrier-NAT address. What the finding showed:
+    the internet sees one egress address for both lines, and B's upload runs at A's shaping (the
+    A-to-internet link), while B's own link, route and declared name are unchanged."""
+    a, b = plan.ISPA_NS, plan.ISPB_NS
+    _veth(b, "to-ispa", a, "from-ispb")
+    _addr_up(b, "to-ispa", f"{VIA_A_B_END}/30")
+    _addr_up(a, "from-ispb", f"{VIA_A_A_END}/30")
+    run(["ip", "-n", b, "route", "replace", f"{plan.INET_SERVER}/32", "via", VIA_A_A_END])
+    run(["ip", "-n", a, "route", "add", f"{plan.WAN_B_APP}/32", "via", VIA_A_B_END])
+    run(["ip", "netns", "exec", a, "nft", "-f", "-"], input=CARRIER_NAT)
 
 
 def build_outside(variants: tuple[str, ...]) -> None:

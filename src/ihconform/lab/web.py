@@ -102,6 +102,11 @@ def start_app(ctx: LabContext, host_id: str) -> None:
     run(host_exec(init, ["nginx", "-e", d / "error.log", "-c", d / "nginx.conf"]))
 
 
+#: The reflector on the lab's internet: answers with the client address it saw (the egress
+#: address of an uplink as the outside sees it), like a speedtest server's echo service.
+REFLECTOR_PATH = "/ip"
+
+
 def inet_nginx_conf(d: Path, www: Path) -> str:
     isp_map = "".join(f'    {u["source"]} "{u["isp"]}";\n' for u in plan.uplinks(()))
     return (_head(d)
@@ -114,6 +119,8 @@ def inet_nginx_conf(d: Path, www: Path) -> str:
               f"      return 200 '{SPEEDTEST_CONFIG}';\n    }}\n"
               "    location = /speedtest/upload.php {\n      echo_read_request_body;\n"
               "      echo 'size=$content_length';\n    }\n"
+              f"    location = {REFLECTOR_PATH} {{\n      default_type text/plain;\n"
+              "      return 200 '$remote_addr\\n';\n    }\n"
               "    location / {\n      expires -1;\n    }\n  }\n}\n")
 
 

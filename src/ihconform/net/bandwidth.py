@@ -21,6 +21,12 @@ either way.
 
 Measurements are serialised process-wide (:data:`MEASURE_LOCK`): two uplinks measured at the
 same time would share the CPU and, often, the test server, and both would read low.
+
+With ``Plan.observe`` the same session also reads what shows the uplink is its own
+(:mod:`ihconform.net.egress`): the interface counters before and after the series, the egress
+address a reflector on the internet saw, and the first hops beyond the customer edge. A failure
+to read one of them is recorded in ``Series.unobserved`` (the judge says 未检查 for that part);
+it never stops the bandwidth series.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ihconform.errors import FactUnavailable
+from ihconform.net import egress as egress_obs
 from ihconform.transport.base import CommandResult, quote_command
 
 Runner = Callable[[str, float], CommandResult]
@@ -48,6 +55,7 @@ class Sample:
     seconds: float
     command: str
     note: str = ""
+    nbytes: int = 0  # payload bytes the measurement moved (0: the tool does not say)
 
 
 @dataclass
@@ -61,6 +69,10 @@ class Series:
     isp_reported: set[str] = field(default_factory=set)  # speedtest's client.isp
     wall_seconds: float = 0.0
     load: list[str] = field(default_factory=list)  # the host's /proc/loadavg before and after
+    outside_egress: str = ""  # the client address the reflector saw
+    hops: tuple[egress_obs.Hop, ...] = ()  # TTL-limited probes beyond the customer edge
+    share: egress_obs.LinkShare | None = None  # the uplink interface's bytes during the series
+    unobserved: dict[str, str] = field(default_factory=dict)  # observation -> why it could not be read
 
     def values(self, direction: Direction) -> list[float]:
         return [s.mbps for s in self.samples if s.direction == direction]
@@ -101,6 +113,15 @@ def parse_iperf3(text: str) -> tuple[float, str]:
 
 #: Bytes fetched first on the same connection before the timed download (see below).
 WARMUP_BYTES = 262144
+
+
+def iperf3_bytes(text: str) -> int:
+    """Bytes received in an ``iperf3 -J`` test (``end.sum_received.bytes``; 0 when absent)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return 0
+    return int(((doc.get("end") or {}).get("sum_received") or {}).get("bytes") or 0)
 
 
 def curl_download_command(url: str, secs: float, bind: str) -> str:
@@ -158,6 +179,15 @@ def parse_speedtest(text: str) -> tuple[float, float, str, str]:
             str(client.get("isp", "")))
 
 
+def speedtest_bytes(text: str) -> tuple[int, int]:
+    """(bytes_received, bytes_sent) of a ``speedtest-cli --json`` run (0 when absent)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return 0, 0
+    return int(doc.get("bytes_received") or 0), int(doc.get("bytes_sent") or 0)
+
+
 def _num(x: float) -> str:
     return f"{x:g}"
 
@@ -178,6 +208,10 @@ class Plan:
     http_download_path: str = "/speedtest/random4000x4000.jpg"
     http_upload_path: str = "/speedtest/upload.php"
     timeout: float = 60.0
+    observe: bool = False  # also read counters, the reflector and the first hops (module doc)
+    reflector: str = ""  # URL of an echo service that answers with the client address
+    trace_to: str = ""  # literal address the TTL-limited probes go towards
+    edge_hops: int = 0  # the customer's own routers between the host and the provider
 
 
 def measure(run: Runner, plan: Plan) -> Series:
@@ -186,6 +220,7 @@ def measure(run: Runner, plan: Plan) -> Series:
         t0 = time.monotonic()
         series = Series(plan.method)
         series.load.append(_loadavg(run))
+        before = _counters(run, series) if plan.observe else None
         for i in range(plan.repeats):
             if plan.method == "iperf3":
                 _iperf3_round(run, plan, series, i)
@@ -195,9 +230,64 @@ def measure(run: Runner, plan: Plan) -> Series:
                 _speedtest_round(run, plan, series, i)
             else:
                 raise FactUnavailable(f"unknown bandwidth method {plan.method!r}")
+        if plan.observe:
+            _observe(run, plan, series, before)
         series.load.append(_loadavg(run))
         series.wall_seconds = round(time.monotonic() - t0, 2)
         return series
+
+
+def _counters(run: Runner, series: Series) -> dict[str, tuple[int, int]] | None:
+    res = run(egress_obs.NETDEV_COMMAND, 10.0)
+    try:
+        if res.exit_code != 0:
+            raise FactUnavailable(f"`{egress_obs.NETDEV_COMMAND}` failed ({res.exit_code})")
+        return egress_obs.parse_netdev(res.text)
+    except FactUnavailable as exc:
+        series.unobserved["counters"] = str(exc)
+        return None
+
+
+def _observe(run: Runner, plan: Plan, series: Series, before: dict[str, tuple[int, int]] | None) -> None:
+    """Counters after the series, then the reflector and the trace (each failure kept, not raised)."""
+    after = _counters(run, series)
+    try:
+        if before is None or after is None:
+            raise FactUnavailable(series.unobserved.get("counters", "cannot read /proc/net/dev"))
+        iface = plan.interface
+        if plan.source:
+            res = run(egress_obs.ADDR_COMMAND, 10.0)
+            iface = egress_obs.owner_of(res.text, plan.source)
+        measured = sum(s.nbytes for s in series.samples)
+        if measured <= 0:
+            raise FactUnavailable(f"{plan.method} did not report the bytes it moved")
+        series.share = egress_obs.link_share(before, after, iface, measured)
+    except FactUnavailable as exc:
+        series.unobserved["counters"] = str(exc)
+    bind = plan.source or plan.interface
+    if plan.reflector:
+        cmd = egress_obs.reflector_command(plan.reflector, bind)
+        res = run(cmd, egress_obs.REFLECTOR_TIMEOUT_S + 5.0)
+        series.raw.append({"observation": "reflector", "command": cmd, "exit_code": res.exit_code,
+                           "stdout": res.text[-2000:], "stderr": res.stderr.decode("utf-8", "replace")[-500:]})
+        try:
+            series.outside_egress = egress_obs.parse_reflector(res)
+        except FactUnavailable as exc:
+            series.unobserved["egress"] = str(exc)
+    else:
+        series.unobserved["egress"] = "no reflector declared for this uplink (inventory uplinks[*].reflector)"
+    if plan.trace_to:
+        cmd = egress_obs.traceroute_command(plan.trace_to, source=plan.source, interface=plan.interface,
+                                            first=plan.edge_hops + 1)
+        res = run(cmd, egress_obs.TRACE_WAIT_S * egress_obs.TRACE_HOPS + 10.0)
+        series.raw.append({"observation": "traceroute", "command": cmd, "exit_code": res.exit_code,
+                           "stdout": res.text[-2000:], "stderr": res.stderr.decode("utf-8", "replace")[-500:]})
+        try:
+            series.hops = egress_obs.parse_traceroute(res)
+        except FactUnavailable as exc:
+            series.unobserved["hops"] = str(exc)
+    else:
+        series.unobserved["hops"] = "no literal test-server address to trace towards"
 
 
 def _loadavg(run: Runner) -> str:
@@ -244,7 +334,8 @@ def _iperf3_round(run: Runner, plan: Plan, series: Series, i: int) -> None:
         mbps, local = parse_iperf3(res.text)
         if local:
             series.egress.add(local)
-        series.samples.append(Sample(direction, round(mbps, 3), secs, cmd))  # type: ignore[arg-type]
+        series.samples.append(Sample(direction, round(mbps, 3), secs, cmd,  # type: ignore[arg-type]
+                                     nbytes=iperf3_bytes(res.text)))
 
 
 def _http_round(run: Runner, plan: Plan, series: Series, i: int) -> None:
@@ -255,12 +346,13 @@ def _http_round(run: Runner, plan: Plan, series: Series, i: int) -> None:
     cmd = curl_download_command(base + plan.http_download_path, plan.seconds, bind)
     res, _ = _exec(run, cmd, plan.seconds + plan.timeout, series, i)
     down, secs, local, note = parse_curl(res, upload=False)
-    series.samples.append(Sample("download", round(down, 3), secs, cmd, note))
+    series.samples.append(Sample("download", round(down, 3), secs, cmd, note,
+                                 nbytes=int(float(res.text.split()[0])) + WARMUP_BYTES))
     nbytes = max(65536, int(down * 1e6 / 8 * plan.seconds))  # about SECS at the download rate
     cmd = curl_upload_command(base + plan.http_upload_path, nbytes, plan.seconds * 3, bind)
     res, _ = _exec(run, cmd, plan.seconds * 3 + plan.timeout, series, i)
     up, secs, local2, note = parse_curl(res, upload=True)
-    series.samples.append(Sample("upload", round(up, 3), secs, cmd, note))
+    series.samples.append(Sample("upload", round(up, 3), secs, cmd, note, nbytes=int(float(res.text.split()[0]))))
     series.egress.update(x for x in (local, local2) if x)
 
 
@@ -271,8 +363,9 @@ def _speedtest_round(run: Runner, plan: Plan, series: Series, i: int) -> None:
         raise FactUnavailable(f"`{cmd}` failed ({res.exit_code}): "
                               f"{res.stderr.decode('utf-8', 'replace').strip()[-300:]}")
     down, up, ip, isp = parse_speedtest(res.text)
-    series.samples.append(Sample("download", round(down, 3), secs, cmd))
-    series.samples.append(Sample("upload", round(up, 3), secs, cmd))
+    received, sent = speedtest_bytes(res.text)
+    series.samples.append(Sample("download", round(down, 3), secs, cmd, nbytes=received))
+    series.samples.append(Sample("upload", round(up, 3), secs, cmd, nbytes=sent))
     if ip:
         series.egress.add(ip)
     if isp:
