@@ -242,8 +242,13 @@ def test_remote_admin(check: Check, host: HostView) -> None:
                               check.list_param("weak_kex"))
     legacy = [str(p) for p in check.list_param("legacy_algorithms")]
     max_tries = check.int_param("max_auth_tries")
-    open_clear = sorted({f"{s.proto}/{s.port}" for s in host.listening
-                         if s.port in cleartext_ports and s.address not in ("127.0.0.1", "::1")})
+    shared = set(check.list_param("shared_cleartext_ports"))
+    shells = {str(p) for p in check.list_param("remote_shell_processes")}
+    # a port shared with another service (514/tcp: rsh and syslog over TCP) counts when an rsh
+    # daemon or an inet super-server holds it, or when the holder is not known
+    open_clear = sorted({f"{s.proto}/{s.port}" + (f" ({s.process})" if s.process else "") for s in host.listening
+                         if s.port in cleartext_ports and s.address not in ("127.0.0.1", "::1")
+                         and (s.port not in shared or not s.process or s.process in shells)})
     bad_c = _algorithms_everywhere(host, "ciphers", weak_c)
     bad_m = _algorithms_everywhere(host, "macs", weak_m)
     bad_k = _algorithms_everywhere(host, "kexalgorithms", weak_k)
