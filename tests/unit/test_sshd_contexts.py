@@ -76,6 +76,17 @@ def test_contexts_planned_from_the_inventory() -> None:
         "sshd -T -C user=root,host=198.51.100.1,addr=198.51.100.1"
 
 
+def test_contexts_gathered_only_when_a_planned_probe_reads_them() -> None:
+    from ihconform.facts.sections import sections_for
+    from ihconform.registry import facts_needed
+
+    assert not [s for s in sections_for(INV, {"sshd"})["app01"] if s.name.startswith("sshd_ctx")]
+    needed = facts_needed(["host.mfa"])
+    assert needed is not None and "sshd_ctx" in needed
+    names = [s.name for s in sections_for(INV, needed)["app01"]]
+    assert "sshd_ctx.root@198.51.100.254" in names and NAMED_SECTION in names
+
+
 def test_every_context_argument_is_shell_quoted() -> None:
     odd = Host(id="odd", address="198.51.100.77", user="a'b;reboot", jump="bastion")
     inv = INV.model_copy(update={"hosts": (*INV.hosts, odd)})
@@ -125,7 +136,8 @@ def test_no_context_gathered_is_an_error(app01_base: HostFacts) -> None:
 @needs_sshd
 def test_conforming_lab_passes_every_ssh_control(conforming: HostFacts) -> None:
     ctx = HostView(conforming).sshd_contexts
-    assert {c.label for c in ctx.contexts} >= {"user=root,addr=198.51.100.254", "user=ihprobe,addr=198.51.100.1"}
+    assert set(ctx.by_label) >= {"user=root,addr=198.51.100.254", "user=ihprobe,addr=198.51.100.1"}
+    assert ctx.by_label["user=root,addr=198.51.100.254"]["permitrootlogin"] == "no"
     for fn, pid in ((hp.test_remote_admin, "host.remote_admin"), (hp.test_mfa, "host.mfa"),
                     (hp.test_default_accounts, "host.default_accounts"), (hp.test_idle_timeout, "host.idle_timeout"),
                     (hp.test_mgmt_access, "host.mgmt_access")):

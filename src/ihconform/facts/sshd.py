@@ -151,6 +151,11 @@ class SshdContexts:
     contexts: tuple[SshdContext, ...]
     notes: tuple[str, ...]
 
+    @property
+    def by_label(self) -> dict[str, dict[str, str]]:
+        """{``user=…,addr=…`` -> settings}."""
+        return {c.label: c.settings for c in self.contexts}
+
 
 def parse_contexts(facts: HostFacts) -> SshdContexts:
     """Every ``sshd_ctx.*`` section of ``facts``. A context that could not be evaluated raises
