@@ -26,8 +26,17 @@ HOST_SIDE = ("host.", "db.", "web.", "servers.", "power.")
 FLIPS: dict[str, dict[tuple[str, str], str]] = {
     # a PostgreSQL on app01: 附录1 四(一) 数据库服务器与应用系统服务器需划分
     "db-on-app": {("CQ-A1-4.1-b", "site"): "fail"},
-    # PermitRootLogin yes + PasswordAuthentication yes on app01, reachable from anywhere
-    "root-login": {("L3-CES1-04", "app01"): "fail", ("L3-CES1-06", "app01"): "partial"},
+    # PermitRootLogin yes + PasswordAuthentication yes on app01, reachable from anywhere; root
+    # login by password is decisive for L3-CES1-06 (不符合, no longer 部分符合)
+    "root-login": {("L3-CES1-04", "app01"): "fail", ("L3-CES1-06", "app01"): "fail"},
+    # app01: global PermitRootLogin no, a final "Match User root" block sets it to yes. Plain
+    # `sshd -T` shows "no"; `sshd -T -C user=root,...` shows "yes" (decisive for L3-CES1-06).
+    # Password login stays off, so L3-CES1-04 holds.
+    "match-root-login": {("L3-CES1-06", "app01"): "fail"},
+    # app01: a final "Match Address 198.51.100.0/24" block sets PasswordAuthentication yes: a
+    # password alone logs in from 198.51.100.254, outside the management addresses (decisive
+    # for L3-CES1-04). L3-CES1-19 holds by AllowUsers, not by that block (the reason says so).
+    "match-password": {("L3-CES1-04", "app01"): "fail"},
     # pg_hba "host all all 198.51.100.0/25 trust": trust on a network line, not hostssl; the
     # trust part of db.hba is decisive (T/ISEAA 001-2020 判例): 不符合 alone
     "pg-trust": {("L3-CES1-03.db", "pg-db01"): "partial", ("L3-CES1-19.db", "pg-db01"): "fail",
@@ -60,6 +69,8 @@ FLIPS: dict[str, dict[tuple[str, str], str]] = {
 REASONS = {
     "db-on-app": "database engine (postgresql) on an application host",
     "root-login": "remote root login",
+    "match-root-login": '/etc/ssh/sshd_config:35 "Match User root"',
+    "match-password": '"Match Address 198.51.100.0/24"',
     "pg-trust": "no trust on network lines",
     "short-retention": "28 天",
     "weak-tls": "nginx protocols",
@@ -72,6 +83,8 @@ REASONS = {
 }
 #: For a variant that flips nothing host-side: the verdict that holds, and the reason it holds.
 HOLDS = {"exposed-admin": (("L3-CES1-19", "app01"), "AllowUsers user@address")}
+#: SSH hosts of the lab (each judged on the sshd controls).
+SSH_HOSTS = ("bastion", "db01", "app01", "app02", "his01", "av1", "av2")
 
 
 def run_default(lab: ihlab.LabInfo, out: Path) -> dict[tuple[str, str], dict[str, Any]]:
@@ -109,6 +122,18 @@ def test_conforming_lab_has_a_verdict_on_every_host_side_control(baseline):
     assert baseline[("L3-CES1-18", "bastion")]["status"] == "pass", baseline[("L3-CES1-18", "bastion")]["reason"]
 
 
+def test_conforming_lab_sshd_controls_pass_in_every_context(baseline):
+    # issue 20 point 7: the documented hardened KEX (diffie-hellman-group16/18-sha512) is not weak,
+    # and the bastion is judged as the bastion (key-only SSH), not failed for having no bastion
+    for host in SSH_HOSTS:
+        for control in ("L3-CES1-03", "L3-CES1-04", "L3-CES1-06", "L3-CES1-19"):
+            r = baseline[(control, host)]
+            assert r["status"] == "pass", (control, host, r["reason"])
+        contexts = baseline[("L3-CES1-03", host)]["observed"]["sshd_contexts"]
+        assert any(c.startswith("user=root,addr=198.51.100.254") for c in contexts), contexts
+    assert baseline[("L3-CES1-04", "bastion")]["observed"]["judged_as"] == "bastion"
+
+
 @pytest.mark.parametrize("variant", sorted(FLIPS))
 def test_variant_flips_exactly_its_controls(baseline, lab_variant: Callable[..., ihlab.LabInfo], variant: str,
                                             tmp_path: Path) -> None:
@@ -120,6 +145,10 @@ def test_variant_flips_exactly_its_controls(baseline, lab_variant: Callable[...,
         key, why = HOLDS[variant]
         assert now[key]["status"] == "pass" and why in now[key]["reason"], now[key]["reason"]
         return
-    # the reason quotes what is wrong, plainly
-    assert any(REASONS[variant] in now[k]["reason"] for k in FLIPS[variant]), \
+    # the reason (or, for a decisive part, the observed findings) quotes what is wrong, plainly
+    assert any(REASONS[variant] in now[k]["reason"] + str(now[k]["observed"]) for k in FLIPS[variant]), \
         {f"{c}@{o}": now[(c, o)]["reason"] for c, o in FLIPS[variant]}
+    if variant == "match-password":  # the block is no address restriction for L3-CES1-19
+        mgmt = now[("L3-CES1-19", "app01")]
+        assert mgmt["status"] == "pass" and mgmt["observed"]["Match Address"] == [], mgmt["observed"]
+        assert "loosens, restricts nothing" in json.dumps(mgmt["observed"], ensure_ascii=False)

@@ -44,6 +44,8 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "host.idle_timeout": {"shell_tmout_max_s": int, "sshd_client_alive_interval_max_s": int,
                           "sshd_client_alive_count_max": int},
     "host.remote_admin": {"cleartext_ports": list, "weak_ciphers": list, "weak_macs": list, "weak_kex": list,
+                          "legacy_algorithms": list, "shared_cleartext_ports": list,
+                          "remote_shell_processes": list,
                           "max_auth_tries": int},
     "host.default_accounts": {"default_accounts": list, "permit_root_login_allowed": list},
     "host.log_retention": {"min_days": int, "system_logs": list, "central_log_roles": list},

@@ -65,6 +65,12 @@ def test_sshd_config_is_hardened_and_restricted_to_the_bastion(tmp_path: Path) -
     weak = baseline.sshd_config(app, tmp_path, ("root-login",))
     assert "PermitRootLogin yes" in weak and "PasswordAuthentication yes" in weak
     assert "PermitRootLogin no" in baseline.sshd_config(plan.HOST_BY_ID["app02"], tmp_path, ("root-login",))
+    # the Match variants keep the global lines and add one final block (a Match block runs to the end)
+    for variant, block in (("match-root-login", ["Match User root", "    PermitRootLogin yes"]),
+                           ("match-password", ["Match Address 198.51.100.0/24", "    PasswordAuthentication yes"])):
+        lines = baseline.sshd_config(app, tmp_path, (variant,)).splitlines()
+        assert lines[-2:] == block and "PermitRootLogin no" in lines and "PasswordAuthentication no" in lines
+        assert "Match" not in baseline.sshd_config(plan.HOST_BY_ID["app02"], tmp_path, (variant,))
 
 
 def test_login_defs_and_retention() -> None:

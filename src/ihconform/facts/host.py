@@ -16,6 +16,7 @@ from functools import cached_property
 
 from ihconform.errors import FactUnavailable
 from ihconform.facts.collect import HostFacts, Section
+from ihconform.facts.sshd import MatchBlock, SshdContexts, config_lines, match_blocks, parse_contexts, parse_sshd_t
 
 ANY = tuple(range(256))  # exit codes that still count as "gathered" for best-effort reads
 
@@ -191,10 +192,10 @@ HOST_SECTIONS: list[Section] = [
             "if [ -d /run/systemd/system ]; then echo '## list-timers'; "
             "systemctl list-timers --all --no-pager --no-legend 2>/dev/null; fi; true", root=True, ok_codes=ANY),
     Section("now", "date +%s"),
-    # Raw sshd configuration: ``sshd -T`` flattens ``Match`` blocks away, which the
-    # management-access and bastion-only judgements need.
+    # Raw sshd configuration with line numbers: ``sshd -T`` skips ``Match`` blocks, and a
+    # finding names the block that loosens a setting (file:line "Match User root").
     Section("sshd_config", "for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do "
-            "[ -f \"$f\" ] && grep -H -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' \"$f\"; done; true",
+            "[ -f \"$f\" ] && grep -nH -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' \"$f\"; done; true",
             root=True, ok_codes=ANY),
     Section("hids_files", "for p in " + " ".join(HIDS_PATHS) + "; do [ -e \"$p\" ] && "
             "stat -c '%Y %n' \"$p\"; done; true", root=True, ok_codes=ANY),
@@ -545,13 +546,18 @@ class HostView:
 
     @cached_property
     def sshd(self) -> dict[str, str]:
-        """Effective sshd settings (``sshd -T``), keys lower-case; repeated keys joined by ','."""
-        out: dict[str, str] = {}
-        for line in self.facts.lines("sshd"):
-            k, _, v = line.partition(" ")
-            k = k.lower()
-            out[k] = f"{out[k]},{v}" if k in out and k in ("listenaddress", "allowusers", "hostkey") else v
-        return out
+        """Global sshd settings (plain ``sshd -T``: Match blocks skipped), keys lower-case."""
+        return parse_sshd_t(self.facts.lines("sshd"))
+
+    @cached_property
+    def sshd_contexts(self) -> SshdContexts:
+        """sshd settings per connection context (``sshd -T -C``): {context -> settings}."""
+        return parse_contexts(self.facts)
+
+    @cached_property
+    def sshd_match_blocks(self) -> list[MatchBlock]:
+        """The Match blocks as written in sshd_config and sshd_config.d, with file and line."""
+        return match_blocks(config_lines(self.facts.lines("sshd_config")))
 
     @cached_property
     def listening(self) -> list[ListeningSocket]:
@@ -630,7 +636,8 @@ class HostView:
 
     @cached_property
     def sshd_config_lines(self) -> list[tuple[str, str]]:
-        return file_lines(self.facts.lines("sshd_config"))
+        """(file, line) of the active sshd configuration lines (line numbers dropped)."""
+        return [(f, text) for f, _, text in config_lines(self.facts.lines("sshd_config"))]
 
     @cached_property
     def sudoers_lines(self) -> list[tuple[str, str]]:

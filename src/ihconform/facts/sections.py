@@ -12,11 +12,12 @@ from __future__ import annotations
 from ihconform.facts.collect import Section
 from ihconform.facts.db import DB_AUDIT_FACTS, DB_FACTS, database_sections
 from ihconform.facts.host import sections_for_host
+from ihconform.facts.sshd import SSHD_CTX_FACTS, context_sections
 from ihconform.facts.web import WEB_SECTIONS
 from ihconform.inventory import Inventory
 
 #: Fact names that stand for a family of per-object sections.
-FAMILIES: frozenset[str] = frozenset({DB_FACTS, DB_AUDIT_FACTS})
+FAMILIES: frozenset[str] = frozenset({DB_FACTS, DB_AUDIT_FACTS, SSHD_CTX_FACTS})
 #: Host roles that make a web-server object (``inventory.objects``): only their batches
 #: carry the web sections (``nginx -T`` on a database host would only add noise and time).
 WEB_ROLES: frozenset[str] = frozenset({"app", "web"})
@@ -41,6 +42,8 @@ def sections_for(inventory: Inventory, needed: set[str] | None = None) -> dict[s
         secs = [s for s in static_sections() if (needed is None or s.name in needed)
                 and (web or s.name not in _WEB_NAMES)]
         families = None if needed is None else needed & FAMILIES
+        if needed is None or SSHD_CTX_FACTS in needed:  # sshd per connection context (facts/sshd.py)
+            secs += context_sections(inventory, h)
         for db in inventory.databases:
             if db.host == h.id:
                 secs += database_sections(db, families)

@@ -314,6 +314,11 @@ def sshd_config(host: plan.HostSpec, host_dir: Path, variants: tuple[str, ...]) 
         "Subsystem sftp /usr/lib/openssh/sftp-server -f AUTHPRIV -l INFO",
         "MaxStartups 50:30:100",
     ]
+    # Match blocks last: a Match block runs to the next Match or the end of the file.
+    if host.id == "app01" and "match-root-login" in variants:
+        lines += ["Match User root", "    PermitRootLogin yes"]
+    if host.id == "app01" and "match-password" in variants:
+        lines += [f"Match Address {plan.LAB_RANGE}", "    PasswordAuthentication yes"]
     return "\n".join(lines) + "\n"
 
 

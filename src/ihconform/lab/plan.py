@@ -172,6 +172,12 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "app01:443 serves TLS 1.0/1.1, CBC suites and an expired certificate"),
     Variant("root-login", "允许 root 口令登录",
             "app01 sshd: PermitRootLogin yes, PasswordAuthentication yes"),
+    Variant("match-root-login", "Match 块放开 root 登录",
+            "app01 sshd: global PermitRootLogin stays no; a final \"Match User root\" block sets "
+            "PermitRootLogin yes"),
+    Variant("match-password", "Match 块放开口令登录",
+            "app01 sshd: global PasswordAuthentication stays no; a final \"Match Address 198.51.100.0/24\" "
+            "block sets PasswordAuthentication yes"),
     Variant("pg-trust", "pg_hba 网络行为 trust", "pg_hba: host all all 198.51.100.0/25 trust"),
     Variant("psu-failed", "一个电源模块故障",
             "db01's BMC: PSU 2 UnavailableOffline/Critical, Redundancy Warning"),

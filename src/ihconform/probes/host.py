@@ -6,11 +6,14 @@ threshold comes from the profile (``check.param``), with its provenance there.
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from collections.abc import Callable
 
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.host import HostView, kv
+from ihconform.facts.sshd import OUTSIDE_ADDR, SSHD_CTX_FACTS, management_addresses
 from ihconform.registry import probe
 
 
@@ -146,69 +149,173 @@ def _tmout(host: HostView) -> tuple[int | None, bool]:
     return (min(values) if values else None), readonly
 
 
-@probe("host.idle_timeout", facts=('profile_tmout', 'sshd'))
+@probe("host.idle_timeout", facts=('profile_tmout', 'sshd', SSHD_CTX_FACTS, 'sshd_config'))
 def test_idle_timeout(check: Check, host: HostView) -> None:
-    """Idle sessions end automatically (L3-CES1-02): shell TMOUT and sshd keep-alive limits.
+    """Idle sessions end automatically (L3-CES1-02): shell TMOUT and sshd keep-alive limits,
+    the latter in every connection context (a Match block may lift them for some).
     "shell idle timeout on" is unmet when no TMOUT is set or one sets 0 (bash: never time out)."""
     tmax = check.int_param("shell_tmout_max_s")
     imax = check.int_param("sshd_client_alive_interval_max_s")
     cmax = check.int_param("sshd_client_alive_count_max")
     tmout, readonly = _tmout(host)
-    interval = int(host.sshd.get("clientaliveinterval", "0") or 0)
-    count = int(host.sshd.get("clientalivecountmax", "3") or 3)
+    interval = _int_setting(host.sshd, "clientaliveinterval", 0)
+    count = _int_setting(host.sshd, "clientalivecountmax", 3)
+    loose = sorted(set(
+        _sshd_findings(host, "clientaliveinterval", lambda v: not 0 < _num(v, 0) <= imax)
+        + _sshd_findings(host, "clientalivecountmax", lambda v: not 0 < _num(v, 3) <= cmax)))
     check.judge_parts(
         {"shell idle timeout on": tmout is not None and tmout > 0,
          "shell TMOUT": tmout is not None and 0 < tmout <= tmax and readonly,
-         "sshd ClientAlive": 0 < interval <= imax and 0 < count <= cmax},
+         "sshd ClientAlive": not loose},
         observed={"TMOUT": tmout, "TMOUT_readonly": readonly, "ClientAliveInterval": interval,
-                  "ClientAliveCountMax": count},
+                  "ClientAliveCountMax": count, "sshd_contexts_failing": loose,
+                  "sshd_contexts": _context_labels(host)},
         expected={"TMOUT": f"1..{tmax} s, readonly", "ClientAliveInterval": f"1..{imax} s",
-                  "ClientAliveCountMax": f"1..{cmax}"})
+                  "ClientAliveCountMax": f"1..{cmax}", "sshd": "in every connection context"})
 
 
-def _weak(algorithms: str, patterns: list[str]) -> list[str]:
-    return sorted(a for a in algorithms.split(",") if a and any(p in a for p in patterns))
+# ---- sshd per connection context -----------------------------------------------------------
 
 
-@probe("host.remote_admin", facts=('listen', 'sshd'))
+def _num(value: str, default: int) -> int:
+    v = value.strip().split()[0] if value.strip() else ""
+    return int(v) if v.isdigit() else default
+
+
+def _int_setting(settings: dict[str, str], key: str, default: int) -> int:
+    return _num(settings.get(key, ""), default)
+
+
+def _contexts(host: HostView) -> list[tuple[str, str, dict[str, str]]]:
+    """(label, address, settings): the global ``sshd -T`` and every ``sshd -T -C`` context."""
+    out = [("global (sshd -T)", "", host.sshd)]
+    for c in host.sshd_contexts.contexts:
+        out.append((f"{c.label} ({c.origin})", c.addr, c.settings))
+    return out
+
+
+def _context_labels(host: HostView) -> list[str]:
+    ctx = host.sshd_contexts
+    return [label for label, _, _ in _contexts(host)] + list(ctx.notes)
+
+
+def _set_by(host: HostView, key: str, value: str) -> str:
+    """The Match blocks that set ``key`` to ``value``, for naming in a finding."""
+    names = [b.name for b in host.sshd_match_blocks if b.settings.get(key, "").lower() == value.lower()]
+    return f" (set by {', '.join(names)})" if names else ""
+
+
+def _sshd_findings(host: HostView, key: str, bad: Callable[[str], bool],
+                   where: Callable[[str], bool] = lambda addr: True) -> list[str]:
+    """Every context (whose address passes ``where``) in which ``key`` has a bad value, naming
+    the Match block that set it; and every Match block that sets a bad value no evaluated
+    context reached (its criteria named nothing the batch evaluated)."""
+    out: list[str] = []
+    seen_values: set[str] = set()
+    for label, addr, settings in _contexts(host):
+        value = settings.get(key)
+        if value is not None and where(addr) and bad(value.lower()):
+            out.append(f"{label}: {key} {value}{_set_by(host, key, value)}")
+            seen_values.add(value.lower())
+    for b in host.sshd_match_blocks:
+        value = b.settings.get(key)
+        if value is not None and value.lower() not in seen_values and bad(value.lower()) \
+                and _block_reaches_outside(b.criterion("address"), where):
+            out.append(f"{b.name}: {key} {value} (no evaluated context matched this block)")
+    return out
+
+
+def _block_reaches_outside(addresses: list[str], where: Callable[[str], bool]) -> bool:
+    """A block limited to addresses ``where`` rejects (management ones) does not count."""
+    positive = [a for a in addresses if not a.startswith("!")]
+    if not positive:
+        return where(OUTSIDE_ADDR)
+    return any(where(a.split("/")[0]) or "*" in a for a in positive)
+
+
+def _algorithm_hits(algorithms: str, patterns: list[str]) -> list[str]:
+    """Algorithms equal to, or matching a glob of, one of ``patterns`` (exact names, so
+    ``diffie-hellman-group1-sha1`` never matches ``diffie-hellman-group16-sha512``)."""
+    return sorted(a for a in algorithms.split(",")
+                  if a and any(fnmatch.fnmatchcase(a, str(p)) for p in patterns))
+
+
+def _algorithms_everywhere(host: HostView, key: str, patterns: list[str]) -> list[str]:
+    hits: set[str] = set()
+    for _, _, settings in _contexts(host):
+        hits.update(_algorithm_hits(settings.get(key, ""), patterns))
+    return sorted(hits)
+
+
+@probe("host.remote_admin", facts=('listen', 'sshd', SSHD_CTX_FACTS, 'sshd_config'))
 def test_remote_admin(check: Check, host: HostView) -> None:
     """Remote administration cannot be eavesdropped (L3-CES1-03): no cleartext remote shells,
-    SSH with strong ciphers, MACs and key exchange only, bounded authentication tries."""
+    SSH with no broken cipher, MAC or key exchange, bounded authentication tries, in every
+    connection context. Legacy algorithms an assessor accepts in a stock OpenSSH (hmac-sha1,
+    umac-64, diffie-hellman-group14-sha1: docs/high-risk-ssh.md) are noted, not failed."""
     cleartext_ports = set(check.list_param("cleartext_ports"))
     weak_c, weak_m, weak_k = (check.list_param("weak_ciphers"), check.list_param("weak_macs"),
                               check.list_param("weak_kex"))
+    legacy = [str(p) for p in check.list_param("legacy_algorithms")]
     max_tries = check.int_param("max_auth_tries")
-    open_clear = sorted({f"{s.proto}/{s.port}" for s in host.listening
-                         if s.port in cleartext_ports and s.address not in ("127.0.0.1", "::1")})
-    sshd = host.sshd
-    bad_c = _weak(sshd.get("ciphers", ""), weak_c)
-    bad_m = _weak(sshd.get("macs", ""), weak_m)
-    bad_k = _weak(sshd.get("kexalgorithms", ""), weak_k)
-    tries = int(sshd.get("maxauthtries", "6") or 6)
+    shared = set(check.list_param("shared_cleartext_ports"))
+    shells = {str(p) for p in check.list_param("remote_shell_processes")}
+    # a port shared with another service (514/tcp: rsh and syslog over TCP) counts when an rsh
+    # daemon or an inet super-server holds it, or when the holder is not known
+    open_clear = sorted({f"{s.proto}/{s.port}" + (f" ({s.process})" if s.process else "") for s in host.listening
+                         if s.port in cleartext_ports and s.address not in ("127.0.0.1", "::1")
+                         and (s.port not in shared or not s.process or s.process in shells)})
+    bad_c = _algorithms_everywhere(host, "ciphers", weak_c)
+    bad_m = _algorithms_everywhere(host, "macs", weak_m)
+    bad_k = _algorithms_everywhere(host, "kexalgorithms", weak_k)
+    noted = sorted({a for key in ("ciphers", "macs", "kexalgorithms")
+                    for a in _algorithms_everywhere(host, key, legacy)} - set(bad_c + bad_m + bad_k))
+    tries_over = _sshd_findings(host, "maxauthtries", lambda v: _num(v, 6) > max_tries)
     check.judge_parts(
         {"no cleartext remote shell": not open_clear, "strong ciphers": not bad_c, "strong MACs": not bad_m,
-         "strong key exchange": not bad_k, f"MaxAuthTries <= {max_tries}": tries <= max_tries},
+         "strong key exchange": not bad_k, f"MaxAuthTries <= {max_tries}": not tries_over},
         observed={"cleartext_listening": open_clear, "weak_ciphers": bad_c, "weak_macs": bad_m,
-                  "weak_kex": bad_k, "MaxAuthTries": tries},
-        expected={"cleartext_ports": "none listening", "ciphers/macs/kex": "no weak algorithm",
-                  "MaxAuthTries": f"<= {max_tries}"})
+                  "weak_kex": bad_k, "legacy_but_accepted": noted,
+                  "MaxAuthTries": _int_setting(host.sshd, "maxauthtries", 6), "MaxAuthTries_over": tries_over,
+                  "sshd_contexts": _context_labels(host)},
+        expected={"cleartext_ports": "none listening", "ciphers/macs/kex": "no broken algorithm in any context",
+                  "MaxAuthTries": f"<= {max_tries} in every context"},
+        reason=("legacy algorithms offered (accepted in a stock OpenSSH, see docs/high-risk-ssh.md): "
+                + ", ".join(noted)) if noted and not (open_clear or bad_c or bad_m or bad_k or tries_over)
+        else "")
 
 
-@probe("host.default_accounts", facts=('passwd', 'shadow', 'sshd', 'shells', 'now'))
+_ROOT_RANK = {"no": 0, "forced-commands-only": 1, "prohibit-password": 2, "without-password": 2, "yes": 3}
+
+
+def _root_login(check: Check, host: HostView) -> tuple[dict[str, bool], dict[str, object]]:
+    """The remote-root-login parts of L3-CES1-06, in every connection context: PermitRootLogin
+    within the profile's list, and (decisive) never ``yes``, which lets root log in by password."""
+    allowed = [str(x) for x in check.list_param("permit_root_login_allowed")]
+    not_allowed = _sshd_findings(host, "permitrootlogin", lambda v: v not in allowed)
+    with_password = _sshd_findings(host, "permitrootlogin", lambda v: _ROOT_RANK.get(v, 3) >= 3)
+    parts = {"remote root login": not not_allowed, "no root login by password": not with_password}
+    observed: dict[str, object] = {"PermitRootLogin": host.sshd.get("permitrootlogin", ""),
+                                   "PermitRootLogin_not_allowed": not_allowed,
+                                   "root_password_login": with_password, "sshd_contexts": _context_labels(host)}
+    return parts, observed
+
+
+@probe("host.default_accounts", facts=('passwd', 'shadow', 'sshd', 'shells', 'now', SSHD_CTX_FACTS, 'sshd_config'),
+       parts=("only root has UID 0", "default accounts disabled", "remote root login", "no root login by password"))
 def test_default_accounts(check: Check, host: HostView) -> None:
     """Default accounts removed or disabled, root not logging in remotely (L3-CES1-06). A
     default account is usable when it has a login shell and a password state that lets a
     login through: an empty hash (no password) as much as a set one."""
     defaults = set(check.list_param("default_accounts"))
     allowed_root = [str(x) for x in check.list_param("permit_root_login_allowed")]
+    root_parts, root_observed = _root_login(check, host)
     uid0 = sorted(a.name for a in host.accounts if a.uid == 0 and a.name != "root")
     states = host.account_states
     usable = sorted(n for n, a in states.items() if n in defaults and a.can_log_in)
-    root_login = host.sshd.get("permitrootlogin", "")
     check.judge_parts(
-        {"only root has UID 0": not uid0, "default accounts disabled": not usable,
-         "remote root login": root_login in allowed_root},
-        observed={"uid0_besides_root": uid0, "usable_default_accounts": usable, "PermitRootLogin": root_login,
+        {"only root has UID 0": not uid0, "default accounts disabled": not usable, **root_parts},
+        observed={"uid0_besides_root": uid0, "usable_default_accounts": usable, **root_observed,
                   "usable_how": {n: f"{states[n].shell}, password {states[n].password}" for n in usable},
                   "login_shells_from": _shells_note(host)},
         expected={"PermitRootLogin": allowed_root, "default accounts": "locked or nologin"})
@@ -458,19 +565,72 @@ def host_lines(host: HostView, section: str) -> list[tuple[str, str]]:
     return file_lines(host.facts.lines(section))
 
 
-def _match_address_blocks(host: HostView) -> list[str]:
-    return [line.split(None, 1)[1] for _, line in host.sshd_config_lines
-            if line.lower().startswith("match ") and "address" in line.lower()]
+#: Keywords a Match block restricts logins with (who may log in at all from those addresses).
+_RESTRICTING = ("denyusers", "denygroups", "allowusers", "allowgroups")
+#: Keywords whose value in a Match block may loosen what the global configuration sets.
+_LOOSER: dict[str, Callable[[str, str], bool]] = {
+    "passwordauthentication": lambda block, glob: block == "yes" and glob != "yes",
+    "kbdinteractiveauthentication": lambda block, glob: block == "yes" and glob != "yes",
+    "challengeresponseauthentication": lambda block, glob: block == "yes" and glob != "yes",
+    "permitemptypasswords": lambda block, glob: block == "yes" and glob != "yes",
+    "permitrootlogin": lambda block, glob: _ROOT_RANK.get(block, 3) > _ROOT_RANK.get(glob, 3),
+    "authenticationmethods": lambda block, glob: block == "any" and glob != "any",
+    "maxauthtries": lambda block, glob: _num(block, 6) > _num(glob, 6),
+}
 
 
-@probe("host.mfa", facts=("sshd", "sshd_config", "pam", "firewall", "hosts_access"))
+def _loosens(host: HostView, settings: dict[str, str]) -> list[str]:
+    """The settings of a Match block that are looser than the global ones."""
+    return [f"{k} {v}" for k, v in settings.items()
+            if k in _LOOSER and _LOOSER[k](v.lower(), host.sshd.get(k, "").lower())]
+
+
+def _match_address_blocks(host: HostView) -> tuple[list[str], list[str]]:
+    """Match Address blocks that restrict who may log in from those addresses (and loosen
+    nothing), and the others, each named with what it sets. A block that only enables
+    PasswordAuthentication for some addresses is no address restriction."""
+    restricting, other = [], []
+    for b in host.sshd_match_blocks:
+        if not b.criterion("address"):
+            continue
+        looser = _loosens(host, b.settings)
+        if any(k in b.settings for k in _RESTRICTING) and not looser:
+            restricting.append(b.name)
+        else:
+            sets = ", ".join(f"{k} {v}" for k, v in b.settings.items()) or "nothing"
+            other.append(f"{b.name} sets {sets}" + (" (loosens, restricts nothing)" if looser else ""))
+    return restricting, other
+
+
+_PASSWORD_METHODS = {"password", "keyboard-interactive", "keyboard-interactive:pam"}
+
+
+def _password_only(settings: dict[str, str], otp_active: bool) -> bool:
+    """A context in which a password alone logs a user in."""
+    methods = settings.get("authenticationmethods", "any").lower()
+    if methods != "any":
+        return any(set(chain.split(",")) <= _PASSWORD_METHODS and len(set(chain.split(","))) < 2
+                   for chain in methods.split())
+    kbd = settings.get("kbdinteractiveauthentication", settings.get("challengeresponseauthentication", "no"))
+    return settings.get("passwordauthentication", "yes").lower() == "yes" or (
+        kbd.lower() == "yes" and not otp_active)
+
+
+@probe("host.mfa", facts=("sshd", SSHD_CTX_FACTS, "sshd_config", "pam", "firewall", "hosts_access"))
 def test_mfa(check: Check, host: HostView) -> None:
     """Two or more authentication techniques for administrators, one cryptographic
     (L3-CES1-04): sshd chained AuthenticationMethods, a PAM one-time-password module, or
-    administration reachable only from the bastion (堡垒机, which carries the MFA)."""
+    administration reachable only from the bastion (堡垒机, which carries the MFA). The bastion
+    itself is judged as the bastion: key-only SSH (the cryptographic technique) in every
+    context, its administrators' second factor attested under L3-CES1-04.bastion. In every
+    context from outside the management addresses a password alone must not log in, and no
+    context accepts an empty password."""
     min_methods = check.int_param("min_auth_methods")
     otp_modules = [str(m) for m in check.list_param("otp_pam_modules")]
     bastions = _bastion_addresses(check)
+    me = check.inventory.host(check.obj.id)
+    mgmt = set(management_addresses(check.inventory, me)) | bastions
+    is_bastion = "bastion" in me.roles
     sshd = host.sshd
     methods = sshd.get("authenticationmethods", "any")
     chains = [c.split(",") for c in methods.split()] if methods != "any" else []
@@ -490,20 +650,60 @@ def test_mfa(check: Check, host: HostView) -> None:
     ha_allowed, ha_deny_all = _hosts_allow_sshd(host)
     via_tcpw = bool(bastions) and ha_deny_all and bool(ha_allowed) and all(
         _addr_in(c, bastions) for c in ha_allowed)
+    contexts = _contexts(host)
+    key_only = not any(_password_only(st, otp_active) for _, _, st in contexts) and all(
+        st.get("pubkeyauthentication", "yes").lower() == "yes" for _, _, st in contexts)
     ways = {"AuthenticationMethods": chained, "PAM OTP": otp_active,
             "bastion-only (AllowUsers)": via_allow, "bastion-only (firewall)": via_fw,
             "bastion-only (hosts.allow)": via_tcpw}
+    if is_bastion:
+        ways = {"bastion itself (key-only SSH; second factor: L3-CES1-04.bastion)": key_only, **ways}
     met = [k for k, v in ways.items() if v]
-    check.judge(bool(met),
-                observed={"AuthenticationMethods": methods, "otp_pam_modules": otp, "AllowUsers":
-                          [f"{u}@{s}" if s else u for u, s in allow], "ssh_firewall_sources": fw_sources,
-                          "hosts_allow_sshd": ha_allowed, "bastion_addresses": sorted(bastions),
-                          "met_by": met},
-                expected=f"AuthenticationMethods with >= {min_methods} methods, a PAM OTP module, or SSH "
-                         "accepted only from the bastion",
-                reason=("双因素/堡垒机: " + ", ".join(met)) if met else
-                ("no second factor: AuthenticationMethods not chained, no OTP module in PAM, and SSH is not "
-                 "restricted to bastion addresses" + ("" if bastions else " (no bastion declared)")))
+
+    def outside(addr: str) -> bool:
+        return addr == "" or not _addr_in(addr, mgmt)
+
+    password_only = [
+        f"{label}: PasswordAuthentication {st.get('passwordauthentication', '')}"
+        + _set_by(host, "passwordauthentication", st.get("passwordauthentication", ""))
+        for label, addr, st in contexts if outside(addr) and _password_only(st, otp_active)]
+    for b in host.sshd_match_blocks:
+        looser = [x for x in _loosens(host, b.settings)
+                  if x.startswith(("passwordauthentication", "kbdinteractive", "challenge"))]
+        if looser and _block_reaches_outside(b.criterion("address"), outside) \
+                and not any(b.name in f for f in password_only):
+            password_only.append(f"{b.name} sets {', '.join(looser)}")
+    empty = _sshd_findings(host, "permitemptypasswords", lambda v: v == "yes")
+    check.judge_parts(
+        {"second factor": bool(met), "no password-only login from non-management addresses": not password_only,
+         "no empty-password login": not empty},
+        observed={"AuthenticationMethods": methods, "otp_pam_modules": otp, "AllowUsers":
+                  [f"{u}@{s}" if s else u for u, s in allow], "ssh_firewall_sources": fw_sources,
+                  "hosts_allow_sshd": ha_allowed, "bastion_addresses": sorted(bastions),
+                  "management_addresses": sorted(mgmt), "judged_as": "bastion" if is_bastion else "server",
+                  "met_by": met, "password_only_login": password_only, "empty_password_login": empty,
+                  "sshd_contexts": _context_labels(host)},
+        expected=f"AuthenticationMethods with >= {min_methods} methods, a PAM OTP module, or SSH "
+                 "accepted only from the bastion; no password-only login from outside the management "
+                 "addresses in any context; PermitEmptyPasswords no",
+        reason=_mfa_reason(met, password_only, empty, bool(bastions), is_bastion))
+
+
+def _mfa_reason(met: list[str], password_only: list[str], empty: list[str], bastions: bool,
+                is_bastion: bool) -> str:
+    why: list[str] = []
+    if met:
+        why.append("双因素/堡垒机: " + ", ".join(met))
+    elif is_bastion:
+        why.append("no second factor: the bastion's own SSH accepts passwords or no keys")
+    else:
+        why.append("no second factor: AuthenticationMethods not chained, no OTP module in PAM, and SSH is not "
+                   "restricted to bastion addresses" + ("" if bastions else " (no bastion declared)"))
+    if password_only:
+        why.append("password-only login from non-management addresses: " + "; ".join(password_only))
+    if empty:
+        why.append("empty passwords accepted: " + "; ".join(empty))
+    return "; ".join(why)
 
 
 def _sudo_rules(host: HostView) -> list[tuple[str, str, str]]:
@@ -772,14 +972,16 @@ _WILDCARD = ("0.0.0.0", "[::]", "::")  # noqa: S104 - recognised, not bound
 @probe("host.mgmt_access", facts=("sshd", "sshd_config", "hosts_access", "firewall"))
 def test_mgmt_access(check: Check, host: HostView) -> None:
     """Management terminals limited by address (L3-CES1-19): sshd AllowUsers user@addr,
-    Match Address, a specific ListenAddress, hosts.allow, or firewall sources on the SSH port."""
+    a Match Address block that restricts who may log in (never one that only loosens, such as
+    PasswordAuthentication yes for some addresses), a specific ListenAddress, hosts.allow, or
+    firewall sources on the SSH port."""
     accept_listen = bool(check.param("accept_listen_address"))
     sshd = host.sshd
     allow = _allow_users_from(host)
     listen = [a for a in sshd.get("listenaddress", "").split(",") if a]
     specific_listen = bool(listen) and all(
         not a.startswith(_WILDCARD) for a in listen)
-    match_blocks = _match_address_blocks(host)
+    match_blocks, match_other = _match_address_blocks(host)
     port = int(sshd.get("port", "22").split(",")[0] or 22)
     fw_sources, fw_open = _ssh_firewall_sources(host, port)
     ha_allowed, ha_deny_all = _hosts_allow_sshd(host)
@@ -795,7 +997,8 @@ def test_mgmt_access(check: Check, host: HostView) -> None:
     check.judge(bool(met),
                 observed={"AllowUsers": [f"{u}@{s}" if s else u for u, s in allow],
                           "AllowGroups": sshd.get("allowgroups", ""), "ListenAddress": listen,
-                          "Match Address": match_blocks, "hosts_allow_sshd": ha_allowed,
+                          "Match Address": match_blocks, "Match Address (not a restriction)": match_other,
+                          "hosts_allow_sshd": ha_allowed,
                           "firewall_ssh_sources": fw_sources, "met_by": met},
                 expected="SSH administration restricted to known addresses",
                 reason=("限制管理地址: " + ", ".join(met)) if met else

@@ -85,7 +85,7 @@ WEAK_PART = "no weak suite"
 LEGACY_PART = "no legacy suite"
 
 
-@probe("tls.cipher_suites", facts=())
+@probe("tls.cipher_suites", facts=(), parts=(WEAK_PART, LEGACY_PART))
 def test_cipher_suites(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> None:
     """No weak suite (``weak_patterns``: NULL, anonymous, EXPORT, RC4, DES/3DES …) and, as a
     finding only, no legacy suite (``legacy_patterns``: CBC, static-RSA key exchange). The

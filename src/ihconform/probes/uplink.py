@@ -275,7 +275,8 @@ class _Independence:
                    "counters": dataclasses.asdict(x.share) if x.share else None} for x in self.seen}}
 
 
-@probe("uplink.distinct_isps", facts=())
+@probe("uplink.distinct_isps", facts=(), parts=("count", "distinct_providers", "distinct_paths", "distinct_egress_seen",
+                                               "distinct_first_hop", "traffic_on_own_link"))
 def test_distinct_isps(check: Check, host_transport: HostTransport, run_cache: RunCache,
                        evidence: EvidenceSink) -> None:
     """Site-wide: at least N uplinks, from providers that are different as observed, not only as
