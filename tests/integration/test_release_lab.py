@@ -69,7 +69,7 @@ def test_each_release_host_runs_its_own_release(release_lab: ihlab.LabInfo) -> N
         release = roots.RELEASES[name]
         t = open_transport(host, inv)
         try:
-            res = t.run("hostname; cat /etc/debian_version; /usr/sbin/sshd -V 2>&1 | head -1; readlink -f /bin/sh")
+            res = t.run("hostname; cat /etc/debian_version; ssh -V 2>&1 | head -1; readlink -f /bin/sh")
         finally:
             t.close()
         lines = res.text.splitlines()
