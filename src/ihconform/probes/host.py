@@ -395,7 +395,8 @@ def log_forward_targets(host: HostView) -> list[str]:
 
     groups = split_sections(host.facts.text("syslog_conf"))
     out: list[str] = []
-    for line in groups.get("", []):
+    lines = [ln for g, body in groups.items() if g == "" or g.startswith(("rsyslog ", "syslog-ng ")) for ln in body]
+    for line in lines:  # the files the daemon loads (one group per file since the loaded-files read)
         if not any(pat.search(" " + line) for pat, _ in _FWD_PATTERNS):
             continue
         for pat in _FWD_TARGETS:
