@@ -440,7 +440,8 @@ def test_log_retention(check: Check, host: HostView) -> None:
                 observed={"retention_days": present, "forwarded_to": targets, "central_log_hosts": central},
                 expected=f">= {min_days} days (central store)")
             return
-    if not present and not host.running(["rsyslogd", "syslog-ng", "syslogd", "systemd-journald"]):
+    daemons = host.running(["rsyslogd", "syslog-ng", "syslogd", "systemd-journald"])  # a cut list: 检查错误
+    if not present and not daemons:
         # a stock minimal install (Debian 12/13 log to the journal only; no journald without systemd):
         # nothing writes the system logs at all, so nothing keeps them for 180 days
         check.judge(False, observed={"retention_days": {}, "log_daemons_running": []},
