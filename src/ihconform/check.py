@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ihconform.inventory import Inventory, TestObject
-from ihconform.profile import Control, ParamValue
+from ihconform.profile import Control, Decisive, ParamValue
 from ihconform.registry import declared_parts
 from ihconform.results import EvidenceRef, Status
+from ihconform.text import clean_note
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class Check:
         status = Status.PASS if met == len(parts) else Status.FAIL if met == 0 or decided else Status.PARTIAL
         why = reason or ("unmet: " + ", ".join(unmet) if unmet else "all parts met")
         if decided and not reason:
-            why += "; decisive: " + "; ".join(f"{d.part} ({d.provenance})" for d in decided)
+            why += decisive_note(decided)
         self._record(Verdict(status, observed, expected, why))
 
     def not_applicable(self, reason: str) -> None:
@@ -105,3 +106,9 @@ class Check:
     def attach(self, ref: EvidenceRef) -> None:
         """Link an evidence file (transcript, scan output, samples) to this verdict."""
         self.evidence.append(ref)
+
+
+def decisive_note(decided: list[Decisive]) -> str:
+    """The tail of a reason naming the decisive parts that decided it, each with its provenance
+    (the 判例 or the standard's words), research notes left out: reasons reach every output."""
+    return "; decisive: " + "; ".join(f"{d.part} ({clean_note(d.provenance)})" for d in decided)

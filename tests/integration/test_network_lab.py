@@ -174,14 +174,18 @@ EXPECTED_DEFECTS = {
     ("N-AV", "av2"), ("N-AV-2", "site"),
     ("N-EXPOSURE", "app01"),
 }
+#: The one defect that is a finding, not a failure: weak-tls serves CBC and static-RSA suites (the
+#: system OpenSSL 3 has no 3DES/RC4 to serve), which the profile's ``legacy_patterns`` judge
+#: 部分符合, as nginx's stock HIGH:!aNULL:!MD5 is (docs/high-risk-stock.md).
+PARTIAL_DEFECTS = {("N-TLS-CIPHERS", "app01-https")}
 
 
 def test_defect_variants_fail_exactly_the_right_controls(defects: Results) -> None:
     got = failing(defects)
     assert got == EXPECTED_DEFECTS, {f"{k[0]}@{k[1]}": (defects[k]["status"], defects[k]["reason"][:200])
                                      for k in got ^ EXPECTED_DEFECTS if k in defects}
-    assert all(defects[k]["status"] == "fail" for k in EXPECTED_DEFECTS), \
-        {k: defects[k]["status"] for k in EXPECTED_DEFECTS}
+    statuses = {k: defects[k]["status"] for k in EXPECTED_DEFECTS}
+    assert statuses == {k: "partial" if k in PARTIAL_DEFECTS else "fail" for k in EXPECTED_DEFECTS}, statuses
 
 
 def test_defect_reasons_are_plain(defects: Results) -> None:

@@ -60,3 +60,16 @@ def test_no_markup_from_data_reaches_the_html(text):
 @given(hostile)
 def test_pdf_renders_whatever_the_data(text):
     assert render_pdf(render_html(build_view(inject(text)))).startswith(b"%PDF-")
+
+
+def test_a_partial_run_cover_uses_only_the_allowed_tags() -> None:
+    """The template's own markup is held to the same set: a 专项检查 cover once added <strong>,
+    which the hostile-data lab test then reported as a tag from nowhere."""
+    r = rich_result()
+    r = r.model_copy(update={"run": r.run.model_copy(update={"only": ("L3-CES1-01",)})})
+    assert r.run.partial
+    html = render_html(build_view(r))
+    assert "cover-partial" in html
+    p = Tags()
+    p.feed(html)
+    assert p.tags <= ALLOWED_TAGS, p.tags - ALLOWED_TAGS

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ihconform.check import Check
+from ihconform.check import Check, decisive_note
 from ihconform.errors import FactUnavailable
 from ihconform.inventory import Uplink
 from ihconform.net import bandwidth, paths
@@ -298,7 +298,7 @@ def test_distinct_isps(check: Check, host_transport: HostTransport, run_cache: R
                 f"first provider hops, >= {min_share:.0%} of each measurement on its own interface")
     why = "; ".join(seen.findings(parts, need))
     if decided:
-        why += "; decisive: " + "; ".join(f"{d.part} ({d.provenance})" for d in decided)
+        why += decisive_note(decided)
     if failed and (decided or not unknown):
         reason = f"{why} ({declared})"
         if unknown:  # a decisive failure decides whatever the unread parts would say

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ihconform.report.i18n import OBJECT_TYPES, Lang
+from ihconform.text import INTERNAL_MARKERS as INTERNAL_MARKERS  # re-exported: the report strips them
+from ihconform.text import clean_note as clean_note
 
 #: China Standard Time: the report's times are 北京时间 (UTC+08:00), never UTC ISO stamps.
 BEIJING = _dt.timezone(_dt.timedelta(hours=8), "北京时间")
@@ -74,23 +76,6 @@ def level(value: object, lang: Lang) -> str:
     except ValueError:
         return str(value)
     return (_LEVELS if lang == "zh" else _LEVELS_EN).get(n, str(value))
-
-
-# ---- internal notes never reach an output ----------------------------------------------------
-
-#: Markers of the project's research notes. Profile texts (provenance, rules) may carry them for
-#: the maintainers; the deliverable never does.
-INTERNAL_MARKERS = ("研究笔记", "[K]", "待以官方模板核实")
-_NOTE_GROUP = re.compile(r"[（(][^（）()]*(?:研究笔记|\[K\]|待以官方模板核实|待核实)[^（）()]*[）)]")
-_NOTE_TAIL = re.compile(r"[；;，,]?\s*(?:研究笔记[^；;。）)]*|\[K\][^；;。）)]*|待以官方模板核实|待核实)")
-
-
-def clean_note(text: str) -> str:
-    """``text`` without the research-note parts: a parenthesis naming 研究笔记 / [K] / 待…核实
-    goes whole; a bare marker goes up to the end of its clause."""
-    out = _NOTE_GROUP.sub("", text)
-    out = _NOTE_TAIL.sub("", out)
-    return re.sub(r"[ \t]{2,}", " ", out).strip()
 
 
 # ---- reasons: the cause first -----------------------------------------------------------------
