@@ -7,6 +7,8 @@ import inspect
 
 import pytest
 
+from ihconform.facts.contract import COLLECTORS, collector_for
+from ihconform.facts.neutral import ADAPTERS, adapters_for
 from ihconform.facts.sections import known_fact_names
 from ihconform.registry import FACTS_ATTR, PROBE_ATTR, PROBES, facts_needed, probe_function
 
@@ -36,3 +38,23 @@ def test_probe_docstrings_say_why() -> None:
 def test_facts_needed_is_the_union() -> None:
     assert facts_needed(["db.tls", "web.logging"]) == {"db", "nginx", "tomcat"}
     assert facts_needed(["no.such_probe"]) is None
+
+
+@pytest.mark.parametrize("platform", sorted(COLLECTORS))
+def test_every_collector_loads_and_fits_the_contract(platform: str) -> None:
+    """Each registered collector is an object with the contract's three calls for its platform."""
+    c = collector_for(platform)
+    assert c.platform == platform
+    for call in ("script", "parse", "collect"):
+        assert callable(getattr(c, call)), call
+
+
+def test_an_unknown_platform_names_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="known: .*linux"):
+        collector_for("vms")
+
+
+@pytest.mark.parametrize("platform", sorted(ADAPTERS))
+def test_every_neutral_adapter_set_loads(platform: str) -> None:
+    found = adapters_for(platform)
+    assert found is not None and found.platform == platform and found.functions

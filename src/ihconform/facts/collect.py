@@ -19,122 +19,18 @@ the end. The batch lists it after the process list, so the process list never sh
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import shlex
-from dataclasses import dataclass, field
-from typing import Any
+import time
+from collections.abc import Sequence
 
-from ihconform.errors import FactUnavailable, TransportError
+from ihconform.errors import TransportError
+from ihconform.facts.contract import HostFacts as HostFacts  # re-exported: the posix collector's callers
+from ihconform.facts.contract import Section as Section
+from ihconform.facts.contract import SectionResult as SectionResult
+from ihconform.facts.contract import failure_cause as failure_cause
 from ihconform.transport.base import Transport
-
-
-@dataclass(frozen=True)
-class Section:
-    """One command of the batch. ``ok_codes``: exit codes that still mean "fact gathered"."""
-
-    name: str
-    command: str
-    root: bool = False
-    timeout: int = 10
-    cap: int = 1024 * 1024
-    ok_codes: tuple[int, ...] = (0,)
-    background: bool = False  # slow and independent: overlap it with the sections after it
-
-
-@dataclass(frozen=True)
-class SectionResult:
-    name: str
-    command: str
-    exit_code: int
-    output: bytes
-    truncated: bool
-    root: bool
-    duration_ms: int | None = None  # 10 ms resolution; None where the target has no /proc/uptime
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.output).hexdigest()
-
-    @property
-    def text(self) -> str:
-        return self.output.decode("utf-8", "replace")
-
-
-#: Lines that state why a command failed, as the tools word them (psql, mysql, runuser, sudo, sh).
-_CAUSE = re.compile(r"^\s*(psql:|mysql:|mariadb:|ERROR\b|FATAL\b|runuser:|sudo:|su:|sh:|bash:|.*\berror\b)",
-                    re.IGNORECASE)
-
-
-def failure_cause(output: str) -> str:
-    """The server's or tool's own message from a failed command's output, for the head of a
-    检查错误 reason: the first line that reads as an error (``psql: error: … FATAL: password
-    authentication failed``, ``ERROR 1045 (28000): Access denied …``), else the last line."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    cause = next((ln for ln in lines if _CAUSE.match(ln)), lines[-1] if lines else "no output")
-    return cause[:300]
-
-
-def _short(command: str, limit: int = 80) -> str:
-    """A command cut for a message; the whole one is in the host's transcript evidence."""
-    one = " ".join(command.split())
-    return one if len(one) <= limit else one[:limit] + "…"
-
-
-@dataclass
-class HostFacts:
-    """What was gathered from one host, with the transcript of how."""
-
-    host_id: str
-    sections: dict[str, SectionResult] = field(default_factory=dict)
-    specs: dict[str, Section] = field(default_factory=dict)
-    identity: dict[str, str] = field(default_factory=dict)
-    round_trips: int = 0
-    duration_s: float = 0.0
-    error: str = ""  # set when the host could not be reached or dropped mid-run
-
-    def raw(self, name: str) -> SectionResult:
-        """The section's result, or FactUnavailable explaining why it is missing."""
-        if self.error:
-            raise FactUnavailable(f"host {self.host_id}: {self.error}")
-        res = self.sections.get(name)
-        spec = self.specs.get(name)
-        if res is None or spec is None:
-            raise FactUnavailable(f"host {self.host_id}: fact {name!r} was not gathered")
-        if res.exit_code == 124:
-            raise FactUnavailable(f"host {self.host_id}: {name} timed out after {spec.timeout} s "
-                                  f"(command `{_short(spec.command)}`)")
-        if res.exit_code not in spec.ok_codes:
-            raise FactUnavailable(f"host {self.host_id}: {failure_cause(res.text)} "
-                                  f"({name} exited {res.exit_code}; command `{_short(spec.command)}`)")
-        if res.truncated:  # a flooded `ps` lists no forbidden service: an incomplete listing passes nothing
-            raise FactUnavailable(f"host {self.host_id}: {name} output exceeded the {spec.cap} byte cap and was cut "
-                                  f"off; an incomplete listing is not judged (command `{_short(spec.command)}`)")
-        return res
-
-    def text(self, name: str) -> str:
-        return self.raw(name).text
-
-    def lines(self, name: str) -> list[str]:
-        return [ln for ln in self.text(name).splitlines() if ln.strip()]
-
-    def transcript(self) -> dict[str, Any]:
-        """The evidence record: every command sent, its exit code and output digest."""
-        return {
-            "host": self.host_id,
-            "identity": self.identity,
-            "round_trips": self.round_trips,
-            "duration_s": round(self.duration_s, 3),
-            "error": self.error,
-            "commands": [
-                {"section": r.name, "command": r.command, "as_root": r.root, "exit_code": r.exit_code,
-                 "bytes": len(r.output), "truncated": r.truncated, "sha256": r.sha256,
-                 "duration_ms": r.duration_ms}
-                for r in self.sections.values()
-            ],
-        }
-
 
 _SH_PRELUDE = r"""LC_ALL=C; LANG=C; export LC_ALL LANG
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
@@ -161,7 +57,7 @@ ihc_bgout() {
 """
 
 
-def build_script(sections: list[Section], nonce: str, use_sudo: bool, sudo_password: bool) -> str:
+def build_script(sections: Sequence[Section], nonce: str, use_sudo: bool, sudo_password: bool) -> str:
     """The shell script for ``sections``. Root sections run inside one sudo call if needed."""
     plain = [s for s in sections if not s.root or not use_sudo]
     priv = [s for s in sections if s.root and use_sudo]
@@ -169,10 +65,10 @@ def build_script(sections: list[Section], nonce: str, use_sudo: bool, sudo_passw
     def line(fn: str, s: Section) -> str:
         return f"{fn} {shlex.quote(s.name)} {s.timeout} {shlex.quote(s.command)} {s.cap}\n"
 
-    def body(items: list[Section]) -> str:
+    def body(items: Sequence[Section]) -> str:
         return "".join(line("ihc_bg" if s.background else "ihc_sec", s) for s in items)
 
-    def collect_bg(items: list[Section]) -> str:
+    def collect_bg(items: Sequence[Section]) -> str:
         names = [shlex.quote(s.name) for s in items if s.background]
         return f"ihc_bgout {' '.join(names)}\n" if names else ""
 
@@ -209,12 +105,10 @@ def parse_output(output: bytes, nonce: str, sections: dict[str, Section]) -> dic
     return out
 
 
-def collect(transport: Transport, sections: list[Section], *, sudo: bool = False,
+def collect(transport: Transport, sections: Sequence[Section], *, sudo: bool = False,
             sudo_password: str | None = None, overall_timeout: float = 120.0) -> HostFacts:
     """Run every section on the host in one round trip. Transport failures are recorded in
     ``HostFacts.error`` (so every probe on this host reports 检查错误), not raised."""
-    import time
-
     facts = HostFacts(host_id=transport.host_id, specs={s.name: s for s in sections},
                       identity=dict(transport.identity))
     nonce = secrets.token_hex(8)
@@ -245,3 +139,24 @@ def collect(transport: Transport, sections: list[Section], *, sudo: bool = False
                     output=f"sudo refused: {why[0][:200] if why else 'no output'}".encode(),
                     truncated=False, root=True)
     return facts
+
+
+class PosixShell:
+    """The Linux/Unix collector of the contract (:mod:`ihconform.facts.contract`): one POSIX
+    ``sh`` script per host, root sections in one sudo call."""
+
+    platform = "linux"
+
+    def script(self, sections: Sequence[Section], nonce: str, *, sudo: bool = False,
+               sudo_password: bool = False) -> str:
+        return build_script(sections, nonce, sudo, sudo_password)
+
+    def parse(self, output: bytes, nonce: str, sections: Sequence[Section]) -> dict[str, SectionResult]:
+        return parse_output(output, nonce, {s.name: s for s in sections})
+
+    def collect(self, transport: Transport, sections: Sequence[Section], *, timeout: float,
+                sudo: bool = False, sudo_password: str | None = None) -> HostFacts:
+        return collect(transport, sections, sudo=sudo, sudo_password=sudo_password, overall_timeout=timeout)
+
+
+POSIX_SHELL = PosixShell()
