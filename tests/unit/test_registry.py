@@ -50,7 +50,7 @@ def test_every_collector_loads_and_fits_the_contract(platform: str) -> None:
 
 
 def test_an_unknown_platform_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="known: .*linux"):
+    with pytest.raises(KeyError, match=r"known: .*linux"):
         collector_for("vms")
 
 

@@ -115,7 +115,7 @@ class HostFacts:
         if status is SectionStatus.FAILED:
             raise FactUnavailable(f"host {self.host_id}: {failure_cause(res.text)} "
                                   f"({name} exited {res.exit_code}; command `{_short(spec.command)}`)")
-        if status is SectionStatus.CUT:  # a flooded `ps` lists no forbidden service: an incomplete listing passes nothing
+        if status is SectionStatus.CUT:  # a flooded `ps` lists no forbidden service: a cut listing passes nothing
             raise FactUnavailable(f"host {self.host_id}: {name} output exceeded the {spec.cap} byte cap and was cut "
                                   f"off; an incomplete listing is not judged (command `{_short(spec.command)}`)")
         return res
