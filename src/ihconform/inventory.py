@@ -114,6 +114,9 @@ class Host(Frozen):
     roles: tuple[Role, ...] = ()
     host_key: str = ""  # pinned "ssh-ed25519 AAAA..."; else known_hosts is used
     connection: Literal["ssh", "local"] = "ssh"
+    # which collector gathers its facts (facts/contract.py COLLECTORS); "linux" covers the Linux
+    # releases and 国产 distributions alike
+    platform: Literal["linux"] = "linux"
     timeout_s: float = Field(default=10.0, gt=0, le=600)
     location: str = ""
     #: Addresses the outside reaches this host at (public, NAT or WAN side), scanned from the
