@@ -25,9 +25,12 @@ import hashlib
 import json
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ihconform.errors import IhconformError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 Algorithm = Literal["ed25519", "sm2-sm3"]
 ALGORITHMS: tuple[Algorithm, ...] = ("ed25519", "sm2-sm3")
@@ -80,7 +83,8 @@ def _public_bytes(algorithm: str, public_key: str) -> bytes:
 # ---- Ed25519 ------------------------------------------------------------------------------
 
 
-def _ed25519_sign(private_pem: bytes, message: bytes) -> tuple[str, str]:
+def _ed25519_key(private_pem: bytes) -> tuple[Ed25519PrivateKey, str]:
+    """The Ed25519 private key of a PEM file and its public key (base64 raw), or SignatureError."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -90,8 +94,13 @@ def _ed25519_sign(private_pem: bytes, message: bytes) -> tuple[str, str]:
         raise SignatureError(f"not an unencrypted PEM private key: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SignatureError("the key file does not hold an Ed25519 private key")
-    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(pub).decode(), base64.b64encode(key.sign(message)).decode()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return key, base64.b64encode(raw).decode()
+
+
+def _ed25519_sign(private_pem: bytes, message: bytes) -> tuple[str, str]:
+    key, pub = _ed25519_key(private_pem)
+    return pub, base64.b64encode(key.sign(message)).decode()
 
 
 def _ed25519_verify(public_key: str, value: str, message: bytes) -> bool:
@@ -243,15 +252,5 @@ def public_key(private_key: bytes) -> tuple[Algorithm, str]:
     ``attest keygen`` printed once, recovered for a keyring entry or a platform registration."""
     algorithm = detect_algorithm(private_key)
     if algorithm == "ed25519":
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        try:
-            key = serialization.load_pem_private_key(private_key, password=None)
-        except (ValueError, TypeError) as exc:
-            raise SignatureError(f"not an unencrypted PEM private key: {exc}") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise SignatureError("the key file does not hold an Ed25519 private key")
-        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        return algorithm, base64.b64encode(raw).decode()
+        return algorithm, _ed25519_key(private_key)[1]
     return algorithm, _sm2_public(_gmssl(), _read_sm2_private(private_key))
