@@ -19,8 +19,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-#: A GB/T 28448-2019 level-3 unit id: L3-<安全类 code><1 general | 2 cloud>-<nn>.
-UNIT_ID = re.compile(r"^L3-[A-Z]{3}[12]-\d{2}$")
+#: A GB/T 28448-2019 level-3 unit id: L3-<安全类 code><1 general, 2 cloud, 3 mobile, 4 IoT, 5 ICS>-<nn>.
+UNIT_ID = re.compile(r"^L3-[A-Z]{3}[1-5]-\d{2}$")
 
 Part = Literal["technical", "management", "cloud"]
 
