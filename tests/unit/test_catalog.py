@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, load_profile
+from ihconform.data.mlps_units import mlps_l3_units
 from ihconform.errors import ConfigError
 from ihconform.profile import Control, Method, ObjectType, Profile
 from ihconform.registry import PROBES, probe_function
@@ -311,12 +312,8 @@ def test_planned_controls_apply_to_the_object_their_probe_will_judge(default: Pr
 # ---- 5. MLPS level-3 unit ids -------------------------------------------------------------------
 
 def _unit_ids() -> list[str]:
-    ids = [f"L3-CNS1-{i:02d}" for i in range(1, 9)]
-    ids += [f"L3-ABS1-{i:02d}" for i in range(1, 21)]
-    ids += [f"L3-CES1-{i:02d}" for i in range(1, 36) if i != 16]
-    ids += [f"L3-SMC1-{i:02d}" for i in range(1, 13)]
-    ids += [f"L3-PES1-{i:02d}" for i in range(1, 23)]
-    return ids
+    """The technical units, from the shipped list (src/ihconform/data/mlps_l3_units.yaml)."""
+    return list(mlps_l3_units().ids("technical"))
 
 
 def test_every_level3_technical_unit_is_present(profiles: dict[str, Profile]) -> None:
@@ -424,7 +421,7 @@ MANAGEMENT_POINTS: dict[str, tuple[str, tuple[int, ...]]] = {
 
 
 def _management_ids() -> list[str]:
-    return [f"L3-{code}-{n:02d}" for code, counts in MANAGEMENT_POINTS.values() for n in range(1, sum(counts) + 1)]
+    return list(mlps_l3_units().ids("management"))
 
 
 def test_every_management_item_is_its_own_control_under_its_control_point(profiles: dict[str, Profile]) -> None:
@@ -447,33 +444,6 @@ def test_every_management_item_is_its_own_control_under_its_control_point(profil
             assert len(items) == n, f"{section}.{i}: {len(items)} items, want {n}"
     probed = {"L3-PES1-19", "L3-PES1-20"}  # UPS and server power supplies are read live (power.ups/redfish)
     assert all(c.method is Method.ATTEST for c in p.controls if c.id.startswith("L3-PES1") and c.id not in probed)
-
-
-UNIT_ID = re.compile(r"^L3-[A-Z]{3}[1-5]-\d{2}$")  # GB/T 28448-2019 测评单元 of level 3
-
-
-def _units_of(profile: Profile) -> dict[str, list[Control]]:
-    """Controls by the 测评单元 they judge (source.item), for items that are unit ids."""
-    return {item: cs for item, cs in _by_item(profile).items() if UNIT_ID.match(item)}
-
-
-def _assert_one_control_per_unit(profile: Profile, units: list[str]) -> None:
-    """The unit counts once: exactly one control carries the unit id itself; any further control on
-    the unit is an aspect (``<unit>.<aspect>``) judged together with it (docs/catalog.md §2)."""
-    got = _units_of(profile)
-    assert sorted(got) == sorted(units), (sorted(set(units) - set(got)), sorted(set(got) - set(units)))
-    for unit, controls in got.items():
-        plain = [c.id for c in controls if c.id == unit]
-        assert plain == [unit], f"{unit}: {len(plain)} controls with the unit id"
-        stray = [c.id for c in controls if c.id != unit and not c.id.startswith(f"{unit}.")]
-        assert not stray, f"{unit}: controls on the unit that are not its aspects: {stray}"
-
-
-def test_every_level3_unit_has_exactly_one_control(default: Profile) -> None:
-    """Technical (96) and management (115) units of level 3: 211, each counted once."""
-    units = _unit_ids() + _management_ids()
-    assert len(units) == len(set(units)) == 211
-    _assert_one_control_per_unit(default, units)
 
 
 def test_severity_follows_the_research_notes(profiles: dict[str, Profile]) -> None:
@@ -654,13 +624,9 @@ def test_a_site_can_mark_a_management_item_not_applicable(tmp_path: Path) -> Non
 
 # ---- the cloud extension (mlps-l3-cloud) ---------------------------------------------------------
 
-#: GB/T 22239-2019 8.2 云计算安全扩展要求, level 3: units per 类 (the level-comparison table's level-3
-#: column; the technical numbering matches the public MLPS3 mapping of 184 items, docs/catalog.md §1).
-CLOUD_UNITS = {"PES2": 1, "CNS2": 5, "ABS2": 8, "CES2": 19, "SMC2": 4, "CMS2": 8, "MMS2": 1}
-
-
 def _cloud_ids() -> list[str]:
-    return [f"L3-{code}-{n:02d}" for code, count in CLOUD_UNITS.items() for n in range(1, count + 1)]
+    """The cloud-extension units, from the shipped list (src/ihconform/data/mlps_l3_units.yaml)."""
+    return list(mlps_l3_units().ids("cloud"))
 
 
 def _inventory(tmp_path: Path, hosting: dict[str, Any] | None) -> Path:
@@ -690,7 +656,8 @@ def test_a_cloud_hosted_inventory_pulls_in_the_cloud_extension(tmp_path: Path, h
     assert bool(cloud) is pulled_in
     if pulled_in:
         assert any(s.endswith("mlps-l3-cloud.yaml") for s in p.sources)
-        _assert_one_control_per_unit(p, _unit_ids() + _management_ids() + _cloud_ids())  # 211 + 46
+        # every cloud unit is there (exactly one control each: tests/unit/test_catalog_units.py)
+        assert {c.source.item for c in p.controls} >= set(_cloud_ids())
     else:
         assert not any(s.endswith("mlps-l3-cloud.yaml") for s in p.sources)
 
