@@ -28,6 +28,7 @@ from ihconform.facts.neutral import (
     RemoteLogging,
     TimeSource,
 )
+from ihconform.facts.sshd import sshd_int
 
 #: Login-failure modules, in the order PAM stacks are searched for them.
 LOCKOUT_MODULES = ("pam_faillock", "pam_tally2", "pam_tally")
@@ -107,14 +108,9 @@ def shell_tmout(host: HostView) -> tuple[int | None, bool]:
     return (min(values) if values else None), readonly
 
 
-def _num(value: str, default: int) -> int:
-    v = value.strip().split()[0] if value.strip() else ""
-    return int(v) if v.isdigit() else default
-
-
 def _keepalive(name: str, interval: str | None, count: str | None, set_by: str) -> IdleChannel:
-    i = _num(interval, CLIENT_ALIVE_INTERVAL_DEFAULT) if interval is not None else None
-    c = _num(count, CLIENT_ALIVE_COUNT_DEFAULT) if count is not None else None
+    i = sshd_int(interval, CLIENT_ALIVE_INTERVAL_DEFAULT) if interval is not None else None
+    c = sshd_int(count, CLIENT_ALIVE_COUNT_DEFAULT) if count is not None else None
     seconds = i * c if i and c else None
     return IdleChannel(name, seconds, locked=True, kind="keepalive", interval_s=i, count=c, set_by=set_by)
 
@@ -149,8 +145,8 @@ def idle_timeout(facts: HostFacts) -> IdleTimeout:
     return IdleTimeout(
         channels=tuple(channels), source="profile scripts (TMOUT), sshd -T and sshd -T -C per context",
         record=(("TMOUT", tmout), ("TMOUT_readonly", readonly),
-                ("ClientAliveInterval", _num(global_sshd.get(keys[0], ""), CLIENT_ALIVE_INTERVAL_DEFAULT)),
-                ("ClientAliveCountMax", _num(global_sshd.get(keys[1], ""), CLIENT_ALIVE_COUNT_DEFAULT)),
+                ("ClientAliveInterval", sshd_int(global_sshd.get(keys[0], ""), CLIENT_ALIVE_INTERVAL_DEFAULT)),
+                ("ClientAliveCountMax", sshd_int(global_sshd.get(keys[1], ""), CLIENT_ALIVE_COUNT_DEFAULT)),
                 ("sshd_contexts", [label for label, _, _ in contexts] + list(ctx.notes))))
 
 

@@ -27,7 +27,7 @@ from ihconform.facts.neutral import (
     programs_running,
 )
 from ihconform.facts.packages import package_cache_mtime, pending_security_updates
-from ihconform.facts.sshd import OUTSIDE_ADDR, SSHD_CTX_FACTS, management_addresses
+from ihconform.facts.sshd import OUTSIDE_ADDR, SSHD_CTX_FACTS, management_addresses, sshd_int
 from ihconform.inventory import Host
 from ihconform.registry import probe
 
@@ -192,13 +192,8 @@ def test_idle_timeout(check: Check, host: HostView) -> None:
 # ---- sshd per connection context -----------------------------------------------------------
 
 
-def _num(value: str, default: int) -> int:
-    v = value.strip().split()[0] if value.strip() else ""
-    return int(v) if v.isdigit() else default
-
-
 def _int_setting(settings: dict[str, str], key: str, default: int) -> int:
-    return _num(settings.get(key, ""), default)
+    return sshd_int(settings.get(key, ""), default)
 
 
 def _contexts(host: HostView) -> list[tuple[str, str, dict[str, str]]]:
@@ -281,7 +276,7 @@ def test_remote_admin(check: Check, host: HostView) -> None:
     bad_k = _algorithms_everywhere(host, "kexalgorithms", weak_k)
     noted = sorted({a for key in ("ciphers", "macs", "kexalgorithms")
                     for a in _algorithms_everywhere(host, key, legacy)} - set(bad_c + bad_m + bad_k))
-    tries_over = _sshd_findings(host, "maxauthtries", lambda v: _num(v, 6) > max_tries)
+    tries_over = _sshd_findings(host, "maxauthtries", lambda v: sshd_int(v, 6) > max_tries)
     check.judge_parts(
         {"no cleartext remote shell": not open_clear, "strong ciphers": not bad_c, "strong MACs": not bad_m,
          "strong key exchange": not bad_k, f"MaxAuthTries <= {max_tries}": not tries_over},
@@ -505,7 +500,7 @@ _LOOSER: dict[str, Callable[[str, str], bool]] = {
     "permitemptypasswords": lambda block, glob: block == "yes" and glob != "yes",
     "permitrootlogin": lambda block, glob: _ROOT_RANK.get(block, 3) > _ROOT_RANK.get(glob, 3),
     "authenticationmethods": lambda block, glob: block == "any" and glob != "any",
-    "maxauthtries": lambda block, glob: _num(block, 6) > _num(glob, 6),
+    "maxauthtries": lambda block, glob: sshd_int(block, 6) > sshd_int(glob, 6),
 }
 
 
