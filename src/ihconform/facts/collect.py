@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 
 from ihconform.errors import TransportError
+from ihconform.facts.contract import EXIT_UNKNOWN
 from ihconform.facts.contract import HostFacts as HostFacts  # re-exported: the posix collector's callers
 from ihconform.facts.contract import Section as Section
 from ihconform.facts.contract import SectionResult as SectionResult
@@ -102,6 +103,14 @@ def parse_output(output: bytes, nonce: str, sections: dict[str, Section]) -> dic
         out[name] = SectionResult(name=name, command=spec.command, exit_code=code, output=body,
                                   truncated=len(body) >= spec.cap, root=spec.root,
                                   duration_ms=int(m.group(4)) if m.group(4) else None)
+    # a section that began but whose end marker never came (the answer stopped inside it): CUT
+    begun = re.compile(rb"\n" + marker + rb" B (\S+)\n(.*?)(?=\n" + marker + rb" |\Z)", re.S)
+    for m in begun.finditer(b"\n" + output):
+        name = m.group(1).decode("ascii", "replace")
+        if name in sections and name not in out:
+            spec = sections[name]
+            out[name] = SectionResult(name=name, command=spec.command, exit_code=EXIT_UNKNOWN, output=m.group(2),
+                                      truncated=True, root=spec.root)
     return out
 
 

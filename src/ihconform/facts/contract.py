@@ -34,6 +34,8 @@ from ihconform.transport.base import Transport
 
 #: exit code a section carries when the command timed out (``timeout`` prints 124)
 EXIT_TIMEOUT = 124
+#: exit code of a section whose end marker never came (the answer or recording stopped inside it)
+EXIT_UNKNOWN = -1
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,10 @@ class HostFacts:
         if status is SectionStatus.FAILED:
             raise FactUnavailable(f"host {self.host_id}: {failure_cause(res.text)} "
                                   f"({name} exited {res.exit_code}; command `{_short(spec.command)}`)")
+        if status is SectionStatus.CUT and res.exit_code == EXIT_UNKNOWN:
+            raise FactUnavailable(f"host {self.host_id}: {name} output ended before the section's end marker "
+                                  f"(the answer was cut off); an incomplete listing is not judged "
+                                  f"(command `{_short(spec.command)}`)")
         if status is SectionStatus.CUT:  # a flooded `ps` lists no forbidden service: a cut listing passes nothing
             raise FactUnavailable(f"host {self.host_id}: {name} output exceeded the {spec.cap} byte cap and was cut "
                                   f"off; an incomplete listing is not judged (command `{_short(spec.command)}`)")
@@ -144,6 +150,10 @@ class HostFacts:
                  "status": self.status(r.name).value,
                  "duration_ms": r.duration_ms}
                 for r in self.sections.values()
+            ] + [  # asked for, never answered: listed, so the record shows what is missing
+                {"section": s.name, "command": s.command, "as_root": s.root, "exit_code": None, "bytes": 0,
+                 "truncated": False, "sha256": None, "status": SectionStatus.ABSENT.value, "duration_ms": None}
+                for s in self.specs.values() if s.name not in self.sections
             ],
         }
 
@@ -162,6 +172,8 @@ def section_status(spec: Section | None, result: SectionResult | None) -> Sectio
     """The status of one section, from what was asked (``spec``) and what came back."""
     if spec is None or result is None:
         return SectionStatus.ABSENT
+    if result.truncated and result.exit_code == EXIT_UNKNOWN:  # begun, never ended: no exit code to judge
+        return SectionStatus.CUT
     if result.exit_code == EXIT_TIMEOUT or result.exit_code not in spec.ok_codes:
         return SectionStatus.FAILED
     if result.truncated:

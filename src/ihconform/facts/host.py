@@ -16,6 +16,7 @@ from functools import cached_property
 
 from ihconform.errors import FactUnavailable
 from ihconform.facts.collect import HostFacts, Section
+from ihconform.facts.neutral import programs_running
 from ihconform.facts.sshd import MatchBlock, SshdContexts, config_lines, match_blocks, parse_contexts, parse_sshd_t
 
 ANY = tuple(range(256))  # exit codes that still count as "gathered" for best-effort reads
@@ -631,8 +632,14 @@ class HostView:
 
     def running(self, names: list[str]) -> list[str]:
         """Which of ``names`` run (exact process name, or a ``comm`` prefix for names > 15 chars)."""
-        have = self.process_names
-        return sorted({n for n in names if n in have or (len(n) > 15 and n[:15] in have)})
+        return programs_running(names, self.process_names)
+
+    def sshd_settings_by_context(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(label, address, settings): the global ``sshd -T`` and every ``sshd -T -C`` context."""
+        out = [("global (sshd -T)", "", self.sshd)]
+        for c in self.sshd_contexts.contexts:
+            out.append((f"{c.label} ({c.origin})", c.addr, c.settings))
+        return out
 
     @cached_property
     def sshd_config_lines(self) -> list[tuple[str, str]]:

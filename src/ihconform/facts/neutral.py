@@ -16,7 +16,7 @@ probe decides what an unset value means, with the platform's documented default 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -49,13 +49,30 @@ class LockoutPolicy:
     defaults: tuple[str, ...] = ()
 
 
+#: Platform-specific observations a model carries for the verdict's record: shown in
+#: ``observed`` as they are, never judged (the judged facts are the model's own fields).
+Record = tuple[tuple[str, object], ...]
+
+
 @dataclass(frozen=True)
 class IdleChannel:
-    """One way in and its idle limit: ``seconds`` None means it never times out."""
+    """One way in and its idle limit: ``seconds`` None means it never times out.
+
+    ``kind``: ``"shell"`` (an interactive shell's own limit, bash TMOUT), ``"session"`` (a
+    session limit the service enforces: RDP MaxIdleTime, a vty idle-timeout) or
+    ``"keepalive"`` (a dead-peer limit of ``interval_s`` x ``count``: sshd ClientAlive,
+    judged on its two settings, each against its own profile threshold; ``seconds`` is then
+    their product, for the record, and either may be None where the channel leaves it as
+    the context above set it). ``set_by``: the configuration that set the values (a Match
+    block, a GPO), named in a finding."""
 
     name: str  # "shell TMOUT", "sshd ClientAlive (Match User ops)", "RDP MaxIdleTime", "user-interface vty 0 4"
     seconds: int | None
     locked: bool = True  # the user cannot lift it (bash ``readonly TMOUT``; a GPO-enforced value)
+    kind: str = "session"
+    interval_s: int | None = None
+    count: int | None = None
+    set_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,7 @@ class IdleTimeout:
 
     channels: tuple[IdleChannel, ...]
     source: str = ""
+    record: Record = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,11 @@ class RemoteLogging:
     targets: tuple[str, ...]  # host[:port] of each remote log target
     running: bool | None  # the forwarding agent runs (None: the platform has no separate agent)
     source: str = ""
+    #: the programs (processes, services) running on the object, for the probe to find the
+    #: profile's forwarders among; None where the platform does not list them (``running`` then)
+    programs: tuple[str, ...] | None = None
+    rules: tuple[str, ...] = ()  # the configuration lines that send logs away, with where each is
+    record: Record = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +106,19 @@ class TimeSource:
     synchronised: bool | None  # None: the platform does not say
     service: str = ""  # chronyd, systemd-timesyncd, W32Time, ntp-service
     source: str = ""
+    programs: tuple[str, ...] | None = None  # as RemoteLogging.programs: the profile names the daemons
+    record: Record = ()
+
+
+#: Linux cuts a process's ``comm`` at 15 characters; a longer name is also found by its first 15.
+COMM_LEN = 15
+
+
+def programs_running(names: Iterable[str], programs: Iterable[str]) -> list[str]:
+    """Which of ``names`` (the profile's list) are among the running ``programs`` (exact name,
+    or the first 15 characters of a longer one: Linux's cut ``comm``), sorted."""
+    have = set(programs)
+    return sorted({n for n in names if n in have or (len(n) > COMM_LEN and n[:COMM_LEN] in have)})
 
 
 @dataclass(frozen=True)
@@ -95,7 +131,9 @@ class Adapters:
 
 #: platform -> "module:attribute" of its :class:`Adapters`. ``tests/unit/test_registry.py``
 #: loads every entry.
-ADAPTERS: dict[str, str] = {}
+ADAPTERS: dict[str, str] = {
+    "linux": "ihconform.facts.linux:ADAPTERS_LINUX",
+}
 
 T = TypeVar("T")
 

@@ -118,6 +118,12 @@ def context_sections(inventory: Inventory, host: Host, config: str | None = None
     return out
 
 
+def sshd_int(value: str, default: int) -> int:
+    """A numeric sshd setting's leading integer (``sshd -T`` may add words), else ``default``."""
+    v = value.strip().split()[0] if value.strip() else ""
+    return int(v) if v.isdigit() else default
+
+
 def parse_sshd_t(lines: list[str]) -> dict[str, str]:
     """``sshd -T`` output -> settings, keys lower-case; repeated keys joined by ','."""
     out: dict[str, str] = {}

@@ -12,11 +12,11 @@ import re
 
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable, NotChecked
+from ihconform.facts.backups import backup_agents, backup_ages_h, backup_jobs
 from ihconform.facts.collect import HostFacts
 from ihconform.facts.db import NO_PASSWORD, DbFacts, MyUser, audit_table_age, db_facts
 from ihconform.facts.host import HostView
 from ihconform.inventory import Database
-from ihconform.probes.host import backup_agents, backup_ages_h, backup_jobs
 from ihconform.registry import probe
 
 

@@ -9,12 +9,29 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
+from typing import TypeVar
 
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
+from ihconform.facts.backups import backup_agents, backup_ages_h, backup_jobs
 from ihconform.facts.host import HostView, kv
-from ihconform.facts.sshd import OUTSIDE_ADDR, SSHD_CTX_FACTS, management_addresses
+from ihconform.facts.logs import log_forward_targets, logrotate_retention
+from ihconform.facts.neutral import (
+    IdleChannel,
+    IdleTimeout,
+    LockoutPolicy,
+    PasswordPolicy,
+    RemoteLogging,
+    TimeSource,
+    neutral,
+    programs_running,
+)
+from ihconform.facts.packages import package_cache_mtime, pending_security_updates
+from ihconform.facts.sshd import OUTSIDE_ADDR, SSHD_CTX_FACTS, management_addresses, sshd_int
+from ihconform.inventory import Host
 from ihconform.registry import probe
+
+T = TypeVar("T")
 
 
 def _login_accounts_with_password(host: HostView) -> list[str]:
@@ -53,31 +70,36 @@ def test_identities(check: Check, host: HostView) -> None:
         expected="every account unique by name and UID; none without a password")
 
 
-def _pwquality(host: HostView) -> dict[str, str]:
-    conf = kv(host.facts.text("pwquality"), sep="=")
-    args = {**host.pam_module_args("pam_cracklib"), **host.pam_module_args("pam_pwquality")}
-    return {**conf, **{k: v for k, v in args.items() if v}}
+def _neutral(check: Check, host: HostView, kind: type[T]) -> T | None:
+    """The ``kind`` fact of the judged host by its platform's adapter; None after recording
+    检查错误 naming the platform when it has none (an adapter's own failure still raises)."""
+    ref = check.obj.ref
+    if not isinstance(ref, Host):
+        raise FactUnavailable(f"{check.obj.id} is not a host")
+    try:
+        return neutral(kind, ref.platform, host.facts)
+    except KeyError:
+        raise
+    except LookupError as exc:
+        check.error(f"{exc} (host {ref.id})")
+        return None
 
 
 @probe("host.password_quality", facts=('pwquality', 'pam', 'pwhistory_conf'))
 def test_password_quality(check: Check, host: HostView) -> None:
-    """Password complexity and history (L3-CES1-01: 鉴别信息具有复杂度要求)."""
+    """Password complexity and history (L3-CES1-01: 鉴别信息具有复杂度要求), judged on the
+    platform-neutral PasswordPolicy; an unset value counts as none (0)."""
     min_len, min_classes, history = (check.int_param("min_length"), check.int_param("min_classes"),
                                      check.int_param("history"))
-    q = _pwquality(host)
-    enforced = any(m in line for _, line in host.pam_lines for m in ("pam_pwquality", "pam_cracklib"))
-    minlen = int(q.get("minlen", "0") or 0)
-    credits = sum(1 for k in ("dcredit", "ucredit", "lcredit", "ocredit") if q.get(k, "0").startswith("-"))
-    classes = max(int(q.get("minclass", "0") or 0), credits)
-    hist_conf = kv(host.facts.text("pwhistory_conf"), sep="=")
-    remember = max(int(host.pam_module_args("pam_pwhistory").get("remember", "0") or 0),
-                   int(host.pam_module_args("pam_unix").get("remember", "0") or 0),
-                   int(hist_conf.get("remember", "0") or 0))
+    policy = _neutral(check, host, PasswordPolicy)
+    if policy is None:
+        return
+    minlen, classes, remember = policy.min_length or 0, policy.min_classes or 0, policy.history or 0
     check.judge_parts(
-        {"complexity module in PAM": enforced, f"minlen >= {min_len}": minlen >= min_len,
+        {"complexity module in PAM": policy.enforced, f"minlen >= {min_len}": minlen >= min_len,
          f"character classes >= {min_classes}": classes >= min_classes,
          f"history remember >= {history}": remember >= history},
-        observed={"pam_module": enforced, "minlen": minlen, "classes": classes, "remember": remember},
+        observed={"pam_module": policy.enforced, "minlen": minlen, "classes": classes, "remember": remember},
         expected={"minlen": f">= {min_len}", "classes": f">= {min_classes}", "remember": f">= {history}"})
 
 
@@ -116,60 +138,53 @@ def test_password_ageing(check: Check, host: HostView) -> None:
 
 @probe("host.login_lockout", facts=('pam', 'faillock_conf'))
 def test_login_lockout(check: Check, host: HostView) -> None:
-    """Login-failure handling (L3-CES1-02): lock after N failures for at least T seconds."""
+    """Login-failure handling (L3-CES1-02): lock after N failures for at least T seconds
+    (0: only an administrator unlocks), judged on the platform-neutral LockoutPolicy."""
     max_attempts, min_unlock = check.int_param("max_attempts"), check.int_param("min_unlock_s")
-    module = next((m for m in ("pam_faillock", "pam_tally2", "pam_tally")
-                   if any(m in line for _, line in host.pam_lines)), "")
-    conf = kv(host.facts.text("faillock_conf"), sep="=") if module == "pam_faillock" else {}
-    args = {**conf, **{k: v for k, v in host.pam_module_args(module).items() if v}} if module else {}
-    deny = int(args["deny"]) if args.get("deny", "").isdigit() else None
-    unlock_raw = args.get("unlock_time", "")
-    unlock = int(unlock_raw) if unlock_raw.isdigit() else (None if unlock_raw != "never" else 10**9)
-    if module == "pam_faillock" and deny is None:
-        deny = 3  # pam_faillock's documented default
-    if module == "pam_faillock" and unlock is None:
-        unlock = 600
+    lock = _neutral(check, host, LockoutPolicy)
+    if lock is None:
+        return
+    deny, unlock = lock.threshold, lock.unlock_s
     ok_deny = deny is not None and 0 < deny <= max_attempts
     ok_unlock = unlock is not None and (unlock == 0 or unlock >= min_unlock)
-    check.judge(bool(module) and ok_deny and ok_unlock,
-                observed={"module": module or None, "deny": deny, "unlock_time": unlock},
+    check.judge(bool(lock.mechanism) and ok_deny and ok_unlock,
+                observed={"module": lock.mechanism or None, "deny": deny, "unlock_time": unlock},
                 expected={"deny": f"1..{max_attempts}", "unlock_time": f">= {min_unlock} s or 0 (admin unlock)"},
-                reason="" if module else "no login-failure lockout module (pam_faillock/pam_tally2) in PAM")
+                reason="" if lock.mechanism else f"no login-failure lockout in force ({lock.source})")
 
 
-def _tmout(host: HostView) -> tuple[int | None, bool]:
-    """The smallest TMOUT set in the system profile, and whether it is readonly."""
-    values, readonly = [], False
-    for line in host.facts.lines("profile_tmout"):
-        body = line.split(":", 1)[-1]
-        for m in re.finditer(r"TMOUT\s*=\s*['\"]?(\d+)", body):
-            values.append(int(m.group(1)))
-        if re.search(r"(readonly|declare\s+-r\w*)\s+TMOUT", body):
-            readonly = True
-    return (min(values) if values else None), readonly
+def _keepalive_findings(ch: IdleChannel, imax: int, cmax: int) -> list[str]:
+    """A keep-alive channel's settings beyond the limits, naming what set them."""
+    by = f" (set by {ch.set_by})" if ch.set_by else ""
+    out = []
+    if ch.interval_s is not None and not 0 < ch.interval_s <= imax:
+        out.append(f"{ch.name}: keep-alive interval {ch.interval_s} s{by}")
+    if ch.count is not None and not 0 < ch.count <= cmax:
+        out.append(f"{ch.name}: keep-alive count {ch.count}{by}")
+    return out
 
 
 @probe("host.idle_timeout", facts=('profile_tmout', 'sshd', SSHD_CTX_FACTS, 'sshd_config'))
 def test_idle_timeout(check: Check, host: HostView) -> None:
-    """Idle sessions end automatically (L3-CES1-02): shell TMOUT and sshd keep-alive limits,
-    the latter in every connection context (a Match block may lift them for some).
-    "shell idle timeout on" is unmet when no TMOUT is set or one sets 0 (bash: never time out)."""
+    """Idle sessions end automatically (L3-CES1-02), judged on the platform-neutral
+    IdleTimeout: every shell/session channel has a locked limit within the profile's, and
+    every keep-alive channel (sshd ClientAlive, one per connection context: a Match block
+    may lift it for some) keeps interval and count within theirs.
+    "shell idle timeout on" is unmet when a shell never times out (no TMOUT, or TMOUT=0)."""
     tmax = check.int_param("shell_tmout_max_s")
     imax = check.int_param("sshd_client_alive_interval_max_s")
     cmax = check.int_param("sshd_client_alive_count_max")
-    tmout, readonly = _tmout(host)
-    interval = _int_setting(host.sshd, "clientaliveinterval", 0)
-    count = _int_setting(host.sshd, "clientalivecountmax", 3)
-    loose = sorted(set(
-        _sshd_findings(host, "clientaliveinterval", lambda v: not 0 < _num(v, 0) <= imax)
-        + _sshd_findings(host, "clientalivecountmax", lambda v: not 0 < _num(v, 3) <= cmax)))
+    idle = _neutral(check, host, IdleTimeout)
+    if idle is None:
+        return
+    shells = [c for c in idle.channels if c.kind != "keepalive"]
+    loose = sorted({f for c in idle.channels if c.kind == "keepalive" for f in _keepalive_findings(c, imax, cmax)})
     check.judge_parts(
-        {"shell idle timeout on": tmout is not None and tmout > 0,
-         "shell TMOUT": tmout is not None and 0 < tmout <= tmax and readonly,
+        {"shell idle timeout on": bool(shells) and all(c.seconds is not None and c.seconds > 0 for c in shells),
+         "shell TMOUT": bool(shells) and all(c.seconds is not None and 0 < c.seconds <= tmax and c.locked
+                                             for c in shells),
          "sshd ClientAlive": not loose},
-        observed={"TMOUT": tmout, "TMOUT_readonly": readonly, "ClientAliveInterval": interval,
-                  "ClientAliveCountMax": count, "sshd_contexts_failing": loose,
-                  "sshd_contexts": _context_labels(host)},
+        observed={**dict(idle.record), "sshd_contexts_failing": loose},
         expected={"TMOUT": f"1..{tmax} s, readonly", "ClientAliveInterval": f"1..{imax} s",
                   "ClientAliveCountMax": f"1..{cmax}", "sshd": "in every connection context"})
 
@@ -177,21 +192,12 @@ def test_idle_timeout(check: Check, host: HostView) -> None:
 # ---- sshd per connection context -----------------------------------------------------------
 
 
-def _num(value: str, default: int) -> int:
-    v = value.strip().split()[0] if value.strip() else ""
-    return int(v) if v.isdigit() else default
-
-
 def _int_setting(settings: dict[str, str], key: str, default: int) -> int:
-    return _num(settings.get(key, ""), default)
+    return sshd_int(settings.get(key, ""), default)
 
 
 def _contexts(host: HostView) -> list[tuple[str, str, dict[str, str]]]:
-    """(label, address, settings): the global ``sshd -T`` and every ``sshd -T -C`` context."""
-    out = [("global (sshd -T)", "", host.sshd)]
-    for c in host.sshd_contexts.contexts:
-        out.append((f"{c.label} ({c.origin})", c.addr, c.settings))
-    return out
+    return host.sshd_settings_by_context()
 
 
 def _context_labels(host: HostView) -> list[str]:
@@ -270,7 +276,7 @@ def test_remote_admin(check: Check, host: HostView) -> None:
     bad_k = _algorithms_everywhere(host, "kexalgorithms", weak_k)
     noted = sorted({a for key in ("ciphers", "macs", "kexalgorithms")
                     for a in _algorithms_everywhere(host, key, legacy)} - set(bad_c + bad_m + bad_k))
-    tries_over = _sshd_findings(host, "maxauthtries", lambda v: _num(v, 6) > max_tries)
+    tries_over = _sshd_findings(host, "maxauthtries", lambda v: sshd_int(v, 6) > max_tries)
     check.judge_parts(
         {"no cleartext remote shell": not open_clear, "strong ciphers": not bad_c, "strong MACs": not bad_m,
          "strong key exchange": not bad_k, f"MaxAuthTries <= {max_tries}": not tries_over},
@@ -319,95 +325,6 @@ def test_default_accounts(check: Check, host: HostView) -> None:
                   "usable_how": {n: f"{states[n].shell}, password {states[n].password}" for n in usable},
                   "login_shells_from": _shells_note(host)},
         expected={"PermitRootLogin": allowed_root, "default accounts": "locked or nologin"})
-
-
-_PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 30, "yearly": 365}
-
-
-def logrotate_retention(text: str, logs: list[str]) -> dict[str, int | None]:
-    """Days each of ``logs`` is kept by logrotate: ``rotate`` x period (or ``maxage``).
-    Returns None for a log no stanza covers. Globals apply where a stanza does not override."""
-    glob_rotate, glob_period, glob_maxage = None, 7, None
-    stanzas: list[tuple[list[str], dict[str, int]]] = []
-    depth, current_files, current = 0, [], {}  # type: ignore[var-annotated]
-    pending: list[str] = []  # Debian lists a stanza's files on lines of their own before "{"
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line or line.startswith("## "):
-            continue
-        if line.endswith("{"):
-            current_files = pending + line[:-1].split()
-            pending = []
-            current, depth = {}, 1
-            continue
-        if not depth and line.startswith(("/", '"')):
-            pending.extend(w.strip('"') for w in line.split())
-            continue
-        if line == "}":
-            if depth:
-                stanzas.append((current_files, current))
-            depth = 0
-            continue
-        words = line.split()
-        target = current if depth else None
-        if words[0] == "rotate" and len(words) > 1 and words[1].isdigit():
-            if target is not None:
-                target["rotate"] = int(words[1])
-            else:
-                glob_rotate = int(words[1])
-        elif words[0] in _PERIOD_DAYS:
-            if target is not None:
-                target["period"] = _PERIOD_DAYS[words[0]]
-            else:
-                glob_period = _PERIOD_DAYS[words[0]]
-        elif words[0] == "maxage" and len(words) > 1 and words[1].isdigit():
-            if target is not None:
-                target["maxage"] = int(words[1])
-            else:
-                glob_maxage = int(words[1])
-    out: dict[str, int | None] = {}
-    for log in logs:
-        days: int | None = None
-        for files, st in stanzas:
-            if log in files:
-                rotate = st.get("rotate", glob_rotate)
-                period = st.get("period", glob_period)
-                days = rotate * period if rotate is not None else None
-                maxage = st.get("maxage", glob_maxage)
-                if days is not None and maxage is not None:
-                    days = min(days, maxage)
-        out[log] = days
-    return out
-
-
-#: Where a forwarding line sends to: rsyslog ``@@host:port`` / ``@host``, ``target="host"``,
-#: syslog-ng ``network("host"``/``tcp(``/``udp(``/``syslog(``, a journal-upload URL.
-_FWD_TARGETS = (
-    re.compile(r"\s@@?(?:\([^)]*\))?\[?([\w.\-:]+?)\]?(?::\d+)?(?:;|\s|$)"),
-    re.compile(r"target\s*=\s*\"([^\"]+)\"", re.I),
-    re.compile(r"(?:network|tcp|udp|syslog)\s*\(\s*\"?([\w.\-:]+)", re.I),
-)
-
-
-def log_forward_targets(host: HostView) -> list[str]:
-    """Remote destinations the host's syslog / journald configuration sends logs to."""
-    from ihconform.facts.host import split_sections
-
-    groups = split_sections(host.facts.text("syslog_conf"))
-    out: list[str] = []
-    lines = [ln for g, body in groups.items() if g == "" or g.startswith(("rsyslog ", "syslog-ng ")) for ln in body]
-    for line in lines:  # the files the daemon loads (one group per file since the loaded-files read)
-        if not any(pat.search(" " + line) for pat, _ in _FWD_PATTERNS):
-            continue
-        for pat in _FWD_TARGETS:
-            m = pat.search(" " + line)
-            if m:
-                out.append(m.group(1))
-                break
-    url = kv("\n".join(groups.get("journal-upload", [])), sep="=").get("URL", "")
-    if url:
-        out.append(re.sub(r"^\w+://|[:/].*$", "", url))
-    return sorted(set(out))
 
 
 @probe("host.log_retention", facts=("logrotate", "syslog_conf", "processes"))
@@ -476,8 +393,6 @@ def test_high_risk_ports(check: Check, host: HostView) -> None:
     """No high-risk ports listening beyond loopback (L3-CES1-18). A port the host's declared
     role needs (``role_allowed_ports`` ``role:port``, e.g. ``log:514``: a central log host
     receives syslog on 514, which is also rsh's port) is not counted on a host of that role."""
-    from ihconform.inventory import Host
-
     risky = {int(p) for p in check.list_param("ports")}
     roles = set(check.obj.ref.roles) if isinstance(check.obj.ref, Host) else set()
     exempt = {int(port) for role, _, port in (str(x).partition(":") for x in check.list_param("role_allowed_ports"))
@@ -585,7 +500,7 @@ _LOOSER: dict[str, Callable[[str, str], bool]] = {
     "permitemptypasswords": lambda block, glob: block == "yes" and glob != "yes",
     "permitrootlogin": lambda block, glob: _ROOT_RANK.get(block, 3) > _ROOT_RANK.get(glob, 3),
     "authenticationmethods": lambda block, glob: block == "any" and glob != "any",
-    "maxauthtries": lambda block, glob: _num(block, 6) > _num(glob, 6),
+    "maxauthtries": lambda block, glob: sshd_int(block, 6) > sshd_int(glob, 6),
 }
 
 
@@ -912,66 +827,40 @@ def test_audit_protection(check: Check, host: HostView) -> None:
 @probe("host.time_sync", facts=("processes", "time_sync"))
 def test_time_sync(check: Check, host: HostView) -> None:
     """Audit records carry a trustworthy time (L3-CES1-13): a time-sync daemon running with
-    a configured server."""
-    from ihconform.facts.host import file_lines, split_sections
-
+    a configured server, judged on the platform-neutral TimeSource."""
     daemons = [str(d) for d in check.list_param("daemons")]
-    groups = split_sections(host.facts.text("time_sync"))
-    running = host.running(daemons)
-    sources = []
-    for _path, line in file_lines(groups.get("sources", [])):
-        if "=" in line and line.split("=", 1)[0].strip() in ("NTP", "FallbackNTP"):
-            if line.split("=", 1)[1].strip() and line.startswith("NTP"):
-                sources.extend(line.split("=", 1)[1].split())
-        else:
-            words = line.split()
-            if len(words) > 1:
-                sources.append(words[1])
-    synced = kv("\n".join(groups.get("timedatectl", [])), sep="=").get("NTPSynchronized")
+    src = _neutral(check, host, TimeSource)
+    if src is None:
+        return
+    running = _agents_running(daemons, src.programs, src.service)
     check.judge_parts(
-        {"time-sync daemon running": bool(running), "time server configured": bool(sources)},
-        observed={"running": running, "servers": sorted(set(sources)), "NTPSynchronized": synced},
+        {"time-sync daemon running": bool(running), "time server configured": bool(src.servers)},
+        observed={"running": running, "servers": list(src.servers), **dict(src.record)},
         expected={"daemon": daemons, "servers": ">= 1"})
 
 
-_FWD_PATTERNS = (
-    (re.compile(r"^[^#]*\s@@\(?[^\s:]*\)?[\w.\-\[\]:]+"), "rsyslog TCP (@@)"),
-    (re.compile(r"^[^#]*\s@(?!@)[\w.\-\[\]:]+"), "rsyslog UDP (@)"),
-    (re.compile(r"type\s*=\s*\"omfwd\"", re.I), "rsyslog omfwd"),
-    (re.compile(r"type\s*=\s*\"omrelp\"", re.I), "rsyslog RELP"),
-    (re.compile(r"^\s*destination\s+\S+\s*\{\s*(network|tcp|udp|syslog)\s*\(", re.I), "syslog-ng network"),
-)
+def _agents_running(names: list[str], programs: tuple[str, ...] | None, builtin: str) -> list[str]:
+    """The profile's agents among the object's running programs; where the platform lists no
+    programs, its built-in service (a device's own NTP client or syslog sender) if it has one."""
+    if programs is not None:
+        return programs_running(names, programs)
+    return [builtin] if builtin else []
 
 
 @probe("host.log_forwarding", facts=("processes", "syslog_conf"))
 def test_log_forwarding(check: Check, host: HostView) -> None:
-    """Logs sent to a central log server as they are written (L3-SMC1-10, L3-CES1-14):
-    rsyslog ``@@host:port``/omfwd, syslog-ng network destination, or journald upload. Only
-    files the daemon loads count: rsyslog's main file and what it includes (see _SYSLOG)."""
-    from ihconform.facts.host import split_sections
-
+    """Logs sent to a central log server as they are written (L3-SMC1-10, L3-CES1-14), judged
+    on the platform-neutral RemoteLogging: a remote target configured where the logger loads
+    it (on Linux rsyslog ``@@host:port``/omfwd, syslog-ng network destination, journald
+    upload, in the files the daemon loads), and a forwarder running."""
     forwarders = [str(p) for p in check.list_param("forwarder_processes")]
-    groups = split_sections(host.facts.text("syslog_conf"))
-    found = []
-    files = sorted(g.split(None, 1)[1] for g in groups if g.startswith(("rsyslog ", "syslog-ng ")))
-    for name, lines in groups.items():
-        if name and not name.startswith(("rsyslog ", "syslog-ng ")):
-            continue
-        where = f" ({name.split(None, 1)[1]})" if name else ""
-        for line in lines:
-            for pat, kind in _FWD_PATTERNS:
-                if pat.search(" " + line):
-                    found.append(f"{kind}{where}: {line.strip()[:120]}")
-                    break
-    journald = kv("\n".join(groups.get("journald", [])), sep="=")
-    upload = kv("\n".join(groups.get("journal-upload", [])), sep="=").get("URL", "")
-    if upload:
-        found.append(f"journald upload: {upload}")
-    running = host.running(forwarders)
+    fwd = _neutral(check, host, RemoteLogging)
+    if fwd is None:
+        return
+    running = _agents_running(forwarders, fwd.programs, "built-in" if fwd.running else "")
     check.judge_parts(
-        {"forwarding configured": bool(found), "forwarder running": bool(running)},
-        observed={"forwarding": found, "running": running, "config_files_loaded": files,
-                  "journald_ForwardToSyslog": journald.get("ForwardToSyslog")},
+        {"forwarding configured": bool(fwd.targets), "forwarder running": bool(running)},
+        observed={"forwarding": list(fwd.rules or fwd.targets), "running": running, **dict(fwd.record)},
         expected={"forwarding": "a remote log destination in a loaded file", "processes": forwarders})
 
 
@@ -1060,49 +949,6 @@ def test_anti_malware(check: Check, host: HostView) -> None:
         expected={"processes": procs, "signature_age": f"<= {max_days} days (ClamAV)"})
 
 
-#: ``apt list --upgradable``: ``openssl/bookworm-security,bookworm 3.0.15 amd64 [upgradable from: 3.0.11]``
-APT_LIST = re.compile(r"^(?P<name>[^\s/]+)/(?P<origin>\S+) (?P<version>\S+) \S+ \[upgradable from: ")
-#: ``apt-get -s upgrade`` (fallback): ``Inst openssl [3.0.11] (3.0.15 Debian-Security:12/bookworm-security [amd64])``
-APT_SIMULATE = re.compile(r"^Inst (?P<name>\S+) (?:\[[^\]]*\] )?\((?P<version>\S+) (?P<origin>.*)\)")
-
-
-def pending_security_updates(text: str) -> tuple[str, int | None, list[str]]:
-    """(package manager, its exit code, pending security updates) from ``packages_upgradable``."""
-    from ihconform.facts.host import split_sections
-
-    manager, rc, pending = "", None, []
-    for line in text.splitlines():
-        if line.startswith("## manager "):
-            manager = line.split()[-1]
-        elif line.startswith("## rc "):
-            rc = int(line.split()[-1]) if line.split()[-1].isdigit() else None
-    body = [ln for ln in split_sections(text).get(f"rc {rc}", [])] if rc is not None else []
-    for line in body:
-        if manager == "apt":
-            m = APT_LIST.match(line) or APT_SIMULATE.match(line)
-            if m and "-security" in m["origin"].lower():
-                pending.append(f"{m['name']} {m['version']}")
-        elif manager in ("dnf", "yum"):
-            f = line.split()
-            if len(f) >= 3 and re.search(r"(?i)sec|RHSA|ALSA|RLSA|ELSA|openEuler-SA", f[0] + f[1]):
-                pending.append(f"{f[2]} ({f[0]} {f[1]})")
-    return manager, rc, pending
-
-
-def package_cache_mtime(text: str) -> float | None:
-    """The ``## cache <epoch>`` line of ``packages_upgradable``: when the package lists (apt)
-    or repository metadata (dnf/yum) were last downloaded. None: no cache file at all, or
-    output from a collector that did not report it."""
-    for line in text.splitlines():
-        if line.startswith("## cache"):
-            value = line[len("## cache"):].strip()
-            try:
-                return float(value) if value else None
-            except ValueError:
-                return None
-    return None
-
-
 @probe("host.security_updates", facts=("packages_upgradable", "os_release", "now"))
 def test_security_updates(check: Check, host: HostView) -> None:
     """Known vulnerabilities patched in time (L3-CES1-21): pending security updates, and the
@@ -1156,46 +1002,6 @@ def test_security_updates(check: Check, host: HostView) -> None:
     check.judge(True, observed=observed, expected=expected,
                 reason=f"{len(pending)} 个待安装安全更新 / pending security updates (cache {age_days} days old)"
                 + ("" if eol else "; 操作系统不在停止维护表中 / OS not in the end-of-support table"))
-
-
-def backup_jobs(host: HostView, patterns: list[str]) -> list[str]:
-    """Scheduled jobs (crontab lines, timer ExecStart) that run one of the backup tools. A
-    timer-started service counts only if ``systemctl list-timers`` schedules it, when that
-    list exists (systemd as PID 1); otherwise its unit files are the evidence."""
-    scheduled = host.scheduled_timer_services
-    out = set()
-    for path, line in host.cron_lines:
-        if path.endswith(".service") and scheduled is not None and path.rsplit("/", 1)[-1] not in scheduled:
-            continue  # a timer unit on disk that is not enabled runs nothing
-        if any(re.search(rf"(^|[\s/=]){re.escape(p)}(\s|$|;|\")", line) for p in patterns):
-            out.add(f"{path}: {line[:160]}")
-    return sorted(out)
-
-
-def backup_agents(host: HostView, names: list[str]) -> list[str]:
-    """Backup agents running on the host (enterprise backup software schedules its jobs on
-    its own server, so no crontab or timer shows them): ``agent_processes`` of the profile."""
-    return [f"agent process {n}" for n in host.running(names)]
-
-
-def backup_ages_h(host: HostView, paths: list[str]) -> dict[str, float | None]:
-    """Hours since the newest file under each of ``paths`` (None: empty or missing)."""
-    from ihconform.facts.host import BACKUP_DIRS
-
-    unknown = [p for p in paths if p not in BACKUP_DIRS]
-    if unknown:
-        raise FactUnavailable(f"backup_paths {unknown} are not among the gathered backup directories "
-                              f"({', '.join(BACKUP_DIRS)})")
-    newest: dict[str, float | None] = {}
-    for line in host.facts.lines("backup_files"):
-        f = line.split(None, 3)
-        if len(f) >= 3 and f[0] == "DIR":
-            newest[f[1]] = float(f[2]) if f[2] != "EMPTY" else None
-    out: dict[str, float | None] = {}
-    for p in paths:
-        ts = newest.get(p)
-        out[p] = round((host.now - ts) / 3600, 1) if ts is not None else None
-    return out
 
 
 @probe("host.backups", facts=("crontabs", "backup_files", "now", "processes"))
