@@ -389,14 +389,17 @@ class FileMode:
 
 
 def parse_modes(lines: list[str]) -> tuple[dict[str, FileMode], set[str]]:
-    """``stat -c '%n %a %U %G'`` and ``ABSENT <path>`` lines -> (present files, absent paths)."""
+    """``stat -c '%n %a %U %G'`` and ``ABSENT <path>`` lines -> (present files, absent paths).
+
+    ``%a`` prints mode 000 as ``0``: RHEL, CentOS, openEuler and Kylin ship /etc/shadow and
+    /etc/gshadow with no permission bits at all (``/etc/shadow 0 root root``)."""
     present: dict[str, FileMode] = {}
     absent: set[str] = set()
     for line in lines:
         f = line.split()
         if len(f) == 2 and f[0] == "ABSENT":
             absent.add(f[1])
-        elif len(f) == 4 and re.fullmatch(r"[0-7]{3,4}", f[1]):
+        elif len(f) == 4 and re.fullmatch(r"[0-7]{1,4}", f[1]):
             present[f[0]] = FileMode(f[0], int(f[1], 8), f[2], f[3])
     return present, absent
 
