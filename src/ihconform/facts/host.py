@@ -16,7 +16,15 @@ from functools import cached_property
 
 from ihconform.errors import FactUnavailable
 from ihconform.facts.collect import HostFacts, Section
-from ihconform.facts.sshd import MatchBlock, SshdContexts, config_lines, match_blocks, parse_contexts, parse_sshd_t
+from ihconform.facts.sshd import (
+    MatchBlock,
+    SshdContexts,
+    config_lines,
+    match_blocks,
+    parse_contexts,
+    parse_sshd_t,
+    sshd_effective_command,
+)
 
 ANY = tuple(range(256))  # exit codes that still count as "gathered" for best-effort reads
 
@@ -137,7 +145,8 @@ HOST_SECTIONS: list[Section] = [
             ok_codes=(0, 1, 2)),
     Section("profile_tmout", "grep -sHE '^[^#]*TMOUT' /etc/profile /etc/profile.d/*.sh /etc/bash.bashrc "
             "/etc/bashrc /etc/environment", ok_codes=(0, 1, 2)),
-    Section("sshd", "sshd -T 2>/dev/null || /usr/sbin/sshd -T", root=True),
+    # sshd -T with the service's own options (the crypto policy of RHEL 8: facts/sshd.py)
+    Section("sshd", sshd_effective_command(), root=True),
     Section("sshd_version", "ssh -V 2>&1", ok_codes=ANY),
     Section("sudoers", "for f in /etc/sudoers /etc/sudoers.d/*; do [ -f \"$f\" ] && "
             "grep -H -v '^[[:space:]]*#[^i]' \"$f\"; done; true", root=True, ok_codes=(0, 1)),
