@@ -131,6 +131,17 @@ def test_a_stale_cache_is_never_zero_pending(variant: str) -> None:
     assert judge.judge(variant, "L3-CES1-21", with_text(facts, "packages_upgradable", fresh))[0] is Status.PASS
 
 
+def test_a_dnf_without_any_cache_is_never_zero_pending() -> None:
+    """``dnf -C`` on a host that never ran makecache fails ("Cache-only enabled but no cache"):
+    检查错误 with dnf's exit code, never 0 pending."""
+    from tests.fixtures.facts.factsfix import with_text
+
+    text = "## manager dnf\n## cache \n## rc 1\nError: Cache-only enabled but no cache for 'baseos'\n"
+    facts = with_text(judge.facts("rocky9/stock"), "packages_upgradable", text)
+    status, reason = judge.judge("rocky9/stock", "L3-CES1-21", facts)
+    assert status is Status.ERROR and "exit 1" in reason
+
+
 # ---- facts the RHEL family reads differently ------------------------------------------------
 
 
