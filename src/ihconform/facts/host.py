@@ -43,7 +43,8 @@ _SHADOW = (
 # ``$IncludeConfig``/``include(file=…)`` lines pull in (one level; a forwarding rule in a file
 # nothing includes forwards nothing), each under "## rsyslog <file>"; syslog-ng's file and
 # conf.d; journald's merged configuration (``systemd-analyze cat-config``: drop-ins in the
-# order systemd applies them) when systemd-analyze exists, else its files; journal-upload.
+# order systemd applies them) where systemd-analyze has that verb (systemd >= 239; CentOS 7's
+# 219 has not), else its files; journal-upload.
 # ``rsyslogd -N1`` is not used: it loads modules and is a daemon start in check mode.
 _SYSLOG = (
     "m=/etc/rsyslog.conf; if [ -f \"$m\" ]; then echo \"## rsyslog $m\"; grep -v '^[[:space:]]*#' \"$m\"; "
@@ -52,8 +53,8 @@ _SYSLOG = (
     "[ -f \"$i\" ] && { echo \"## rsyslog $i\"; grep -v '^[[:space:]]*#' \"$i\"; }; done; done; fi; "
     "for f in /etc/syslog-ng/syslog-ng.conf /etc/syslog-ng/conf.d/*.conf; do [ -f \"$f\" ] && "
     "{ echo \"## syslog-ng $f\"; grep -v '^[[:space:]]*#' \"$f\"; }; done; echo '## journald'; "
-    "if command -v systemd-analyze >/dev/null 2>&1; then systemd-analyze cat-config systemd/journald.conf "
-    "2>/dev/null | grep -v '^[[:space:]]*#'; else grep -hv '^[[:space:]]*#' /etc/systemd/journald.conf "
+    "if o=$(systemd-analyze cat-config systemd/journald.conf 2>/dev/null); then printf '%s\\n' \"$o\" | "
+    "grep -v '^[[:space:]]*#'; else grep -hv '^[[:space:]]*#' /etc/systemd/journald.conf "
     "/etc/systemd/journald.conf.d/*.conf 2>/dev/null; fi; echo '## journal-upload'; "
     "grep -hv '^[[:space:]]*#' /etc/systemd/journal-upload.conf "
     "/etc/systemd/journal-upload.conf.d/*.conf 2>/dev/null; true"
@@ -99,11 +100,14 @@ HOST_SECTIONS: list[Section] = [
     Section("ip_addr", "ip -o addr show 2>/dev/null || ifconfig -a", ok_codes=ANY),
     Section("ip_route", "ip route show table all 2>/dev/null; echo '## rules'; ip rule show 2>/dev/null",
             ok_codes=ANY),
-    Section("listen", "ss -Htulpn 2>/dev/null || netstat -tulpn 2>/dev/null", root=True),
+    # ``ss -H`` (no header) is iproute2 >= 4.13's; an older ss (CentOS 7) prints its header line,
+    # which the parser skips like any line that is no socket; netstat last (not in minimal installs)
+    Section("listen", "ss -Htulpn 2>/dev/null || ss -tulpn 2>/dev/null || netstat -tulpn 2>/dev/null", root=True),
     Section("processes", "ps -eo pid=,user=,comm=,args= 2>/dev/null", cap=2 * 1024 * 1024),
     # Unix-domain listening sockets with their owner: a database with networking off
     # (MariaDB skip-networking, PostgreSQL listen_addresses = '') listens only here.
-    Section("listen_unix", "ss -Hxlp 2>/dev/null || netstat -xlp 2>/dev/null", root=True, ok_codes=ANY),
+    Section("listen_unix", "ss -Hxlp 2>/dev/null || ss -xlp 2>/dev/null || netstat -xlp 2>/dev/null", root=True,
+            ok_codes=ANY),
     # The pending-update count: Debian/Ubuntu/UOS list the upgradable packages from apt's cache
     # (``apt list --upgradable``: 0.9 s here, against 2.7 s for ``apt-get -s upgrade``, whose
     # solver finds the same security set; the simulation stays as the fallback for an apt-get
