@@ -113,7 +113,10 @@ class Host(Frozen):
     sudo: Sudo = Sudo()
     roles: tuple[Role, ...] = ()
     host_key: str = ""  # pinned "ssh-ed25519 AAAA..."; else known_hosts is used
-    connection: Literal["ssh", "local"] = "ssh"
+    connection: Literal["ssh", "local", "recorded"] = "ssh"
+    #: ``connection: recorded``: the folder of a recorded answer (``<section>.txt`` +
+    #: ``exit_codes.json``) the batch is judged on instead of a live host (transport/recorded.py)
+    offline: Path | None = None
     # which collector gathers its facts (facts/contract.py COLLECTORS); "linux" covers the Linux
     # releases and 国产 distributions alike
     platform: Literal["linux"] = "linux"
@@ -391,6 +394,8 @@ def _check_files(inv: Inventory, doc: SourceDoc) -> Inventory:
         if h.auth and h.auth.key_file:
             h = h.model_copy(update={"auth": h.auth.model_copy(
                 update={"key_file": fix(h.auth.key_file, ("hosts", i, "auth", "key_file"))})})
+        if h.offline is not None:
+            h = h.model_copy(update={"offline": fix(h.offline, ("hosts", i, "offline"))})
         if h.sudo.password_file:
             h = h.model_copy(update={"sudo": h.sudo.model_copy(
                 update={"password_file": fix(h.sudo.password_file, ("hosts", i, "sudo", "password_file"))})})

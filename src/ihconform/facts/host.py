@@ -17,7 +17,15 @@ from functools import cached_property
 from ihconform.errors import FactUnavailable
 from ihconform.facts.collect import HostFacts, Section
 from ihconform.facts.neutral import programs_running
-from ihconform.facts.sshd import MatchBlock, SshdContexts, config_lines, match_blocks, parse_contexts, parse_sshd_t
+from ihconform.facts.sshd import (
+    MatchBlock,
+    SshdContexts,
+    config_lines,
+    match_blocks,
+    parse_contexts,
+    parse_sshd_t,
+    sshd_effective_command,
+)
 
 ANY = tuple(range(256))  # exit codes that still count as "gathered" for best-effort reads
 
@@ -36,7 +44,8 @@ _SHADOW = (
 # ``$IncludeConfig``/``include(file=…)`` lines pull in (one level; a forwarding rule in a file
 # nothing includes forwards nothing), each under "## rsyslog <file>"; syslog-ng's file and
 # conf.d; journald's merged configuration (``systemd-analyze cat-config``: drop-ins in the
-# order systemd applies them) when systemd-analyze exists, else its files; journal-upload.
+# order systemd applies them) where systemd-analyze has that verb (systemd >= 239; CentOS 7's
+# 219 has not), else its files; journal-upload.
 # ``rsyslogd -N1`` is not used: it loads modules and is a daemon start in check mode.
 _SYSLOG = (
     "m=/etc/rsyslog.conf; if [ -f \"$m\" ]; then echo \"## rsyslog $m\"; grep -v '^[[:space:]]*#' \"$m\"; "
@@ -45,8 +54,8 @@ _SYSLOG = (
     "[ -f \"$i\" ] && { echo \"## rsyslog $i\"; grep -v '^[[:space:]]*#' \"$i\"; }; done; done; fi; "
     "for f in /etc/syslog-ng/syslog-ng.conf /etc/syslog-ng/conf.d/*.conf; do [ -f \"$f\" ] && "
     "{ echo \"## syslog-ng $f\"; grep -v '^[[:space:]]*#' \"$f\"; }; done; echo '## journald'; "
-    "if command -v systemd-analyze >/dev/null 2>&1; then systemd-analyze cat-config systemd/journald.conf "
-    "2>/dev/null | grep -v '^[[:space:]]*#'; else grep -hv '^[[:space:]]*#' /etc/systemd/journald.conf "
+    "if o=$(systemd-analyze cat-config systemd/journald.conf 2>/dev/null); then printf '%s\\n' \"$o\" | "
+    "grep -v '^[[:space:]]*#'; else grep -hv '^[[:space:]]*#' /etc/systemd/journald.conf "
     "/etc/systemd/journald.conf.d/*.conf 2>/dev/null; fi; echo '## journal-upload'; "
     "grep -hv '^[[:space:]]*#' /etc/systemd/journal-upload.conf "
     "/etc/systemd/journal-upload.conf.d/*.conf 2>/dev/null; true"
@@ -92,11 +101,14 @@ HOST_SECTIONS: list[Section] = [
     Section("ip_addr", "ip -o addr show 2>/dev/null || ifconfig -a", ok_codes=ANY),
     Section("ip_route", "ip route show table all 2>/dev/null; echo '## rules'; ip rule show 2>/dev/null",
             ok_codes=ANY),
-    Section("listen", "ss -Htulpn 2>/dev/null || netstat -tulpn 2>/dev/null", root=True),
+    # ``ss -H`` (no header) is iproute2 >= 4.13's; an older ss (CentOS 7) prints its header line,
+    # which the parser skips like any line that is no socket; netstat last (not in minimal installs)
+    Section("listen", "ss -Htulpn 2>/dev/null || ss -tulpn 2>/dev/null || netstat -tulpn 2>/dev/null", root=True),
     Section("processes", "ps -eo pid=,user=,comm=,args= 2>/dev/null", cap=2 * 1024 * 1024),
     # Unix-domain listening sockets with their owner: a database with networking off
     # (MariaDB skip-networking, PostgreSQL listen_addresses = '') listens only here.
-    Section("listen_unix", "ss -Hxlp 2>/dev/null || netstat -xlp 2>/dev/null", root=True, ok_codes=ANY),
+    Section("listen_unix", "ss -Hxlp 2>/dev/null || ss -xlp 2>/dev/null || netstat -xlp 2>/dev/null", root=True,
+            ok_codes=ANY),
     # The pending-update count: Debian/Ubuntu/UOS list the upgradable packages from apt's cache
     # (``apt list --upgradable``: 0.9 s here, against 2.7 s for ``apt-get -s upgrade``, whose
     # solver finds the same security set; the simulation stays as the fallback for an apt-get
@@ -138,7 +150,8 @@ HOST_SECTIONS: list[Section] = [
             ok_codes=(0, 1, 2)),
     Section("profile_tmout", "grep -sHE '^[^#]*TMOUT' /etc/profile /etc/profile.d/*.sh /etc/bash.bashrc "
             "/etc/bashrc /etc/environment", ok_codes=(0, 1, 2)),
-    Section("sshd", "sshd -T 2>/dev/null || /usr/sbin/sshd -T", root=True),
+    # sshd -T with the service's own options (the crypto policy of RHEL 8: facts/sshd.py)
+    Section("sshd", sshd_effective_command(), root=True),
     Section("sshd_version", "ssh -V 2>&1", ok_codes=ANY),
     Section("sudoers", "for f in /etc/sudoers /etc/sudoers.d/*; do [ -f \"$f\" ] && "
             "grep -H -v '^[[:space:]]*#[^i]' \"$f\"; done; true", root=True, ok_codes=(0, 1)),
@@ -390,14 +403,17 @@ class FileMode:
 
 
 def parse_modes(lines: list[str]) -> tuple[dict[str, FileMode], set[str]]:
-    """``stat -c '%n %a %U %G'`` and ``ABSENT <path>`` lines -> (present files, absent paths)."""
+    """``stat -c '%n %a %U %G'`` and ``ABSENT <path>`` lines -> (present files, absent paths).
+
+    ``%a`` prints mode 000 as ``0``: RHEL, CentOS, openEuler and Kylin ship /etc/shadow and
+    /etc/gshadow with no permission bits at all (``/etc/shadow 0 root root``)."""
     present: dict[str, FileMode] = {}
     absent: set[str] = set()
     for line in lines:
         f = line.split()
         if len(f) == 2 and f[0] == "ABSENT":
             absent.add(f[1])
-        elif len(f) == 4 and re.fullmatch(r"[0-7]{3,4}", f[1]):
+        elif len(f) == 4 and re.fullmatch(r"[0-7]{1,4}", f[1]):
             present[f[0]] = FileMode(f[0], int(f[1], 8), f[2], f[3])
     return present, absent
 

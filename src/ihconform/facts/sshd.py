@@ -44,9 +44,26 @@ def _ctx_arg(user: str, addr: str) -> str:
 CONFIG_FILES = ("/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d/*.conf")
 
 
+#: RHEL 8 (and CentOS Stream 8, Rocky/Alma 8) start the daemon as ``sshd -D $OPTIONS $CRYPTO_POLICY``,
+#: the systemd unit reading ``CRYPTO_POLICY='-oCiphers=… -oMACs=…'`` from the crypto-policies back-end
+#: file, then /etc/sysconfig/sshd (which may empty it to opt out). A plain ``sshd -T`` there shows
+#: OpenSSH's compiled-in algorithms, not the policy's (DEFAULT offers aes256-cbc/aes128-cbc): the
+#: batch passes the same options, read with ``sed`` (never sourced). RHEL 9 includes the back-end
+#: file from sshd_config instead (no ``CRYPTO_POLICY=`` line): ``$p`` stays empty.
+CRYPTO_POLICY_FILES = ("/etc/crypto-policies/back-ends/opensshserver.config", "/etc/sysconfig/sshd")
+_CRYPTO_POLICY = ("set -f; p=$(sed -n \"s/^[[:space:]]*CRYPTO_POLICY=[\\\"']\\{0,1\\}\\([^\\\"']*\\).*/\\1/p\" "
+                  + " ".join(CRYPTO_POLICY_FILES) + " 2>/dev/null | tail -n 1); ")
+
+
 def _sshd(config: str | None) -> str:
-    """``sshd -T`` (the PATH of the batch has /usr/sbin); ``-f`` only for a test configuration."""
-    return "sshd -T" + (f" -f {shlex.quote(config)}" if config else "")
+    """``sshd -T`` with the options the service starts sshd with (``$CRYPTO_POLICY``, RHEL 8);
+    the PATH of the batch has /usr/sbin; ``-f`` only for a test configuration."""
+    return _CRYPTO_POLICY + "sshd -T" + (f" -f {shlex.quote(config)}" if config else "") + " $p"
+
+
+def sshd_effective_command() -> str:
+    """The ``sshd`` section's command: the daemon's global settings as the service runs it."""
+    return _sshd(None)
 
 
 def _sshd_t(arg: str, config: str | None) -> str:

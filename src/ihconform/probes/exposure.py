@@ -115,6 +115,9 @@ def test_open_ports(check: Check, run_cache: RunCache, evidence: EvidenceSink,
     if not isinstance(host, Host):
         raise FactUnavailable(f"{check.obj.id} is not a host")
     ports = str(check.param("ports"))
+    if host.connection == "recorded":  # judged on a recording: its address is not reached at all
+        raise NotChecked(f"录制主机 / {host.id} is judged on a recording ({host.offline}); a port scan needs the "
+                         "live host")
     if host.connection == "local" or ipaddress.ip_address(host.address).is_loopback:
         # The machine scanning itself sees its own loopback and every port: not the outside view.
         raise NotChecked(f"扫描对象即本机 / {host.address} is the scanning machine itself; exposure is judged "

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 TRANSPORTS: dict[str, str] = {
     "local": "ihconform.transport.local:LocalTransport",
     "ssh": "ihconform.transport.ssh:SshTransport",
+    "recorded": "ihconform.transport.recorded:RecordedTransport",
 }
 
 
