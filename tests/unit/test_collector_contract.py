@@ -136,6 +136,19 @@ def test_pam_faillock_defaults_are_named(db01: HostFacts) -> None:
     assert neutral(LockoutPolicy, "linux", never).unlock_s == 0  # faillock.conf(5): 0 means never
 
 
+@pytest.mark.parametrize(("stack", "minlen"), [("password requisite pam_pwquality.so retry=3", 8),
+                                               ("password requisite pam_cracklib.so retry=3", 9),
+                                               ("password requisite pam_pwquality.so minlen=6", 6),
+                                               ("password required pam_unix.so sha512", None)])
+def test_an_unset_minlen_is_the_module_default_named(db01: HostFacts, stack: str, minlen: int | None) -> None:
+    """A stock RHEL stack loads pam_pwquality with no minlen anywhere: that is libpwquality's
+    default 8, not 0 (a false unmet "minlen >= 8" part); no module, no length."""
+    facts = with_text(with_text(db01, "pam", f"/etc/pam.d/system-auth:{stack}\n"), "pwquality", "")
+    pw = neutral(PasswordPolicy, "linux", facts)
+    assert pw.min_length == minlen
+    assert bool(pw.defaults) == (minlen is not None and "minlen" not in stack)
+
+
 @pytest.mark.parametrize(("kind", "section"), [(PasswordPolicy, "pwquality"), (LockoutPolicy, "pam"),
                                                (IdleTimeout, "profile_tmout"), (RemoteLogging, "syslog_conf"),
                                                (TimeSource, "time_sync")])

@@ -35,6 +35,10 @@ LOCKOUT_MODULES = ("pam_faillock", "pam_tally2", "pam_tally")
 #: pam_faillock's documented defaults (faillock.conf(5), pam_faillock(8)).
 FAILLOCK_DEFAULT_DENY = 3
 FAILLOCK_DEFAULT_UNLOCK_S = 600
+#: The minimum length each complexity module applies when none is configured: libpwquality's
+#: pwquality.conf "Defaults:" block (1.4.5, Debian 12 / RHEL 8–9: ``minlen = 8``; 1.2.x on
+#: CentOS 7: 9) and pam_cracklib(8) (``minlen=N (default 9)``). The lower one is taken.
+MINLEN_DEFAULTS = {"pam_pwquality": 8, "pam_cracklib": 9}
 #: sshd's defaults (sshd_config(5)) where a context prints no value.
 CLIENT_ALIVE_INTERVAL_DEFAULT = 0
 CLIENT_ALIVE_COUNT_DEFAULT = 3
@@ -58,6 +62,11 @@ def password_policy(facts: HostFacts) -> PasswordPolicy:
     q = pwquality_settings(host)
     enforced = any(m in line for _, line in host.pam_lines for m in ("pam_pwquality", "pam_cracklib"))
     min_length = _int_or(q["minlen"], 0) if "minlen" in q else None
+    defaults: list[str] = []
+    module = next((m for m in MINLEN_DEFAULTS if any(m in line for _, line in host.pam_lines)), "")
+    if min_length is None and module:  # unset is the module's default, not 0 (a stock RHEL PAM stack)
+        min_length = MINLEN_DEFAULTS[module]
+        defaults.append(f"minlen={min_length} ({module} default, pwquality.conf(5) / pam_cracklib(8))")
     credits = sum(1 for k in ("dcredit", "ucredit", "lcredit", "ocredit") if q.get(k, "0").startswith("-"))
     classes_set = "minclass" in q or credits > 0
     min_classes = max(_int_or(q.get("minclass", "0"), 0), credits) if classes_set else None
@@ -68,7 +77,7 @@ def password_policy(facts: HostFacts) -> PasswordPolicy:
         enforced=enforced, min_length=min_length, min_classes=min_classes,
         history=max(remembers) if remembers else None, max_age_days=None,
         source="PAM (pam_pwquality/pam_cracklib, pam_pwhistory/pam_unix remember), "
-               "/etc/security/pwquality.conf, /etc/security/pwhistory.conf")
+               "/etc/security/pwquality.conf, /etc/security/pwhistory.conf", defaults=tuple(defaults))
 
 
 def lockout_policy(facts: HostFacts) -> LockoutPolicy:

@@ -88,7 +88,8 @@ def _neutral(check: Check, host: HostView, kind: type[T]) -> T | None:
 @probe("host.password_quality", facts=('pwquality', 'pam', 'pwhistory_conf'))
 def test_password_quality(check: Check, host: HostView) -> None:
     """Password complexity and history (L3-CES1-01: 鉴别信息具有复杂度要求), judged on the
-    platform-neutral PasswordPolicy; an unset value counts as none (0)."""
+    platform-neutral PasswordPolicy; an unset value counts as none (0), except where the
+    adapter names the module's documented default (``defaults``)."""
     min_len, min_classes, history = (check.int_param("min_length"), check.int_param("min_classes"),
                                      check.int_param("history"))
     policy = _neutral(check, host, PasswordPolicy)
@@ -99,7 +100,8 @@ def test_password_quality(check: Check, host: HostView) -> None:
         {"complexity module in PAM": policy.enforced, f"minlen >= {min_len}": minlen >= min_len,
          f"character classes >= {min_classes}": classes >= min_classes,
          f"history remember >= {history}": remember >= history},
-        observed={"pam_module": policy.enforced, "minlen": minlen, "classes": classes, "remember": remember},
+        observed={"pam_module": policy.enforced, "minlen": minlen, "classes": classes, "remember": remember,
+                  **({"defaults": list(policy.defaults)} if policy.defaults else {})},
         expected={"minlen": f">= {min_len}", "classes": f">= {min_classes}", "remember": f">= {history}"})
 
 
