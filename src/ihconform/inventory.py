@@ -116,7 +116,10 @@ class Host(Frozen):
     connection: Literal["ssh", "local"] = "ssh"
     # which collector gathers its facts (facts/contract.py COLLECTORS); "linux" covers the Linux
     # releases and 国产 distributions alike
-    platform: Literal["linux"] = "linux"
+    platform: Literal["linux", "windows"] = "linux"
+    #: a recorded answer of the platform's batch (``ihconform collect-script windows``, run on the
+    #: host by its administrator): judged instead of connecting; its digest goes into the evidence
+    offline: Path | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=600)
     location: str = ""
     #: Addresses the outside reaches this host at (public, NAT or WAN side), scanned from the
@@ -305,7 +308,10 @@ def objects(inv: Inventory) -> Iterator[TestObject]:
     """Every test object the inventory declares, in a stable order."""
     yield TestObject(ObjectType.SITE, "site", inv.system.name)
     for h in inv.targets:
-        yield TestObject(ObjectType.HOST_OS, h.id, f"{h.id} ({h.address})", h)
+        if h.platform == "windows":
+            yield TestObject(ObjectType.HOST_OS_WINDOWS, h.id, f"{h.id} ({h.address}, Windows)", h)
+        else:
+            yield TestObject(ObjectType.HOST_OS, h.id, f"{h.id} ({h.address})", h)
     for h in inv.targets:
         if "app" in h.roles or "web" in h.roles:
             yield TestObject(ObjectType.WEB_SERVER, f"{h.id}:web", f"{h.id} web server", h)
@@ -349,6 +355,10 @@ def _check_refs(inv: Inventory, doc: SourceDoc) -> None:
     for i, h in enumerate(inv.hosts):
         if VANTAGE_ROLE in h.roles and len(h.roles) > 1:
             fail(f"a {VANTAGE_ROLE} host is not under test; it takes no other role", ("hosts", i, "roles"))
+        if h.offline is not None and h.platform != "windows":
+            fail("offline recordings are read for platform: windows only", ("hosts", i, "offline"))
+        if h.platform == "windows" and h.connection == "local" and h.offline is None:
+            fail("a Windows host is reached over ssh, or read from an offline recording", ("hosts", i, "connection"))
         if h.jump is not None and (h.jump not in host_ids or h.jump == h.id):
             fail(f"jump host {h.jump!r} is not another host of this inventory", ("hosts", i, "jump"))
     for i, d in enumerate(inv.databases):
@@ -391,6 +401,8 @@ def _check_files(inv: Inventory, doc: SourceDoc) -> Inventory:
         if h.auth and h.auth.key_file:
             h = h.model_copy(update={"auth": h.auth.model_copy(
                 update={"key_file": fix(h.auth.key_file, ("hosts", i, "auth", "key_file"))})})
+        if h.offline is not None:
+            h = h.model_copy(update={"offline": fix(h.offline, ("hosts", i, "offline"))})
         if h.sudo.password_file:
             h = h.model_copy(update={"sudo": h.sudo.model_copy(
                 update={"password_file": fix(h.sudo.password_file, ("hosts", i, "sudo", "password_file"))})})

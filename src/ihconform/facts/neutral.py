@@ -95,7 +95,9 @@ class Adapters:
 
 #: platform -> "module:attribute" of its :class:`Adapters`. ``tests/unit/test_registry.py``
 #: loads every entry.
-ADAPTERS: dict[str, str] = {}
+ADAPTERS: dict[str, str] = {
+    "windows": "ihconform.facts.windows_adapters:ADAPTERS_WINDOWS",
+}
 
 T = TypeVar("T")
 
