@@ -1,0 +1,107 @@
+"""Golden verdicts of the Windows controls on the recorded batch answers (issue 17): Server 2016,
+2019 and 2022 in zh-CN and en-US, stock and hardened, plus 2012 R2 without WMF 5.1. The
+expected verdict per control per recording is tests/fixtures/windows/expected.yaml; the
+recordings' shapes and sources are in tests/fixtures/windows/SOURCES.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ihconform.catalog import load_profile
+from ihconform.check import Check
+from ihconform.errors import FactUnavailable
+from ihconform.facts.contract import HostFacts
+from ihconform.facts.neutral import IdleTimeout, LockoutPolicy, PasswordPolicy, RemoteLogging, TimeSource, neutral
+from ihconform.facts.windows import load_recording
+from ihconform.inventory import Host, Institution, Inventory, SystemUnderTest
+from ihconform.inventory import TestObject as Obj
+from ihconform.profile import ObjectType
+from ihconform.registry import probe_function
+from ihconform.results import Status
+
+from ..conftest import FIXTURES, ROOT
+
+WIN = FIXTURES / "windows"
+RECORDINGS = sorted((WIN / "recordings").glob("*.json"))
+EXPECTED: dict[str, dict[str, str]] = yaml.safe_load((WIN / "expected.yaml").read_text(encoding="utf-8"))
+PROFILE = load_profile(str(ROOT / "src" / "ihconform" / "profiles" / "mlps-l3.yaml"))
+HOST = Host(id="his-db", address="198.51.100.30", platform="windows")
+INV = Inventory(institution=Institution(name="x"), system=SystemUnderTest(name="y"), hosts=(HOST,))
+WIN_CONTROLS = [c for c in PROFILE.controls if ObjectType.HOST_OS_WINDOWS in c.applies_to]
+
+
+def judge(control_id: str, facts: HostFacts) -> Status:
+    """The control's probe on the facts, with the plugin's outcome mapping (FactUnavailable -> 检查错误)."""
+    control = PROFILE.control(control_id)
+    check = Check(control, Obj(ObjectType.HOST_OS_WINDOWS, HOST.id, HOST.id, HOST), INV)
+    try:
+        probe_function(str(control.probe))(check, facts)
+    except FactUnavailable:
+        return Status.ERROR
+    assert check.verdict is not None
+    return check.verdict.status
+
+
+def test_every_recording_and_every_windows_control_has_an_expectation() -> None:
+    assert {p.stem for p in RECORDINGS} == set(EXPECTED)
+    versions = {p.stem.split("-")[0] for p in RECORDINGS}
+    assert {"ws2016", "ws2019", "ws2022"} <= versions
+    for v in ("ws2016", "ws2019", "ws2022"):  # each version in both languages, stock and hardened
+        assert {f"{v}-{lang}-{kind}" for lang in ("zh-CN", "en-US") for kind in ("stock", "hardened")} <= set(EXPECTED)
+    ids = {c.id for c in WIN_CONTROLS}
+    assert len(ids) == 8
+    for name, row in EXPECTED.items():
+        assert set(row) == ids, name
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.stem)
+def test_recorded_verdicts(path: Path) -> None:
+    facts = load_recording(path, HOST.id)
+    assert not facts.error, facts.error
+    got = {c.id: judge(c.id, facts).value for c in WIN_CONTROLS}
+    assert got == EXPECTED[path.stem]
+
+
+@pytest.mark.parametrize("path", [p for p in RECORDINGS if p.stem.endswith("-hardened")], ids=lambda p: p.stem)
+def test_hardened_neutral_facts(path: Path) -> None:
+    """What the neutral probes will judge on a hardened host (the adapters, via neutral())."""
+    facts = load_recording(path, HOST.id)
+    pw = neutral(PasswordPolicy, "windows", facts)
+    assert (pw.enforced, pw.min_length, pw.min_classes, pw.history, pw.max_age_days) == (True, 8, 3, 5, 90)
+    lock = neutral(LockoutPolicy, "windows", facts)
+    assert (lock.threshold, lock.unlock_s) == (5, 1800) and lock.mechanism
+    idle = neutral(IdleTimeout, "windows", facts)
+    assert {c.name: c.seconds for c in idle.channels} == {"RDP MaxIdleTime (Group Policy)": 900,
+                                                         "console InactivityTimeoutSecs": 900}
+    assert neutral(RemoteLogging, "windows", facts).targets == ("198.51.100.20:5985",)
+    ts = neutral(TimeSource, "windows", facts)
+    assert ts.servers == ("198.51.100.10", "198.51.100.11") and ts.synchronised is True
+
+
+@pytest.mark.parametrize("path", [p for p in RECORDINGS if p.stem.endswith("-stock")], ids=lambda p: p.stem)
+def test_stock_neutral_facts(path: Path) -> None:
+    """Stock Windows: complexity on but no minimum length, no lockout, RDP never idles out, no
+    forwarding, and the clock on its CMOS (time.windows.com unreachable from a hospital LAN)."""
+    facts = load_recording(path, HOST.id)
+    pw = neutral(PasswordPolicy, "windows", facts)
+    assert (pw.enforced, pw.min_length, pw.history, pw.max_age_days) == (True, 0, 0, 42)
+    lock = neutral(LockoutPolicy, "windows", facts)
+    assert lock.mechanism == "" and lock.threshold is None
+    idle = neutral(IdleTimeout, "windows", facts)
+    assert all(c.seconds is None for c in idle.channels) and idle.channels[0].name == "RDP MaxIdleTime"
+    logging = neutral(RemoteLogging, "windows", facts)
+    assert logging.targets == () and logging.running is None
+    ts = neutral(TimeSource, "windows", facts)
+    assert ts.servers == ("time.windows.com",) and ts.synchronised is False
+
+
+def test_without_wmf51_the_account_controls_say_why() -> None:
+    """2012 R2 with PowerShell 4.0: Get-LocalUser is missing, so the account controls are 检查错误
+    with PowerShell's own words, and the rest is still judged."""
+    facts = load_recording(WIN / "recordings" / "ws2012r2-zh-CN-stock.json", HOST.id)
+    with pytest.raises(FactUnavailable, match="Get-LocalUser"):
+        facts.raw("users")
+    assert judge("L3-CES1-21.win", facts) is Status.FAIL  # out of support since 2023-10-10
