@@ -238,11 +238,12 @@ def tested_object(o: Any) -> TestedObject:
             on = value
             break
     if isinstance(ref, Host):
-        on = ref.id if o.type.value != "host-os" else ""
+        on = ref.id if o.type.value not in ("host-os", "host-os-windows") else ""
     return TestedObject(type=o.type.value, id=o.id, label=o.label, host=on,
                         roles=tuple(ref.roles) if isinstance(ref, Host) else (),
                         location=ref.location if isinstance(ref, Host) else "",
-                        via=(ref.jump or "") if isinstance(ref, Host) and o.type.value == "host-os" else "")
+                        via=(ref.jump or "") if isinstance(ref, Host) and o.type.value in ("host-os", "host-os-windows")
+                        else "")
 
 
 def tester_record(section: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:

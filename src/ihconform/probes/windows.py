@@ -17,7 +17,7 @@ from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.contract import HostFacts
 from ihconform.facts.windows_adapters import RDP_TCP, TS_POLICY
-from ihconform.facts.windows_parse import RID_ADMINISTRATOR, RID_GUEST, WindowsView
+from ihconform.facts.windows_parse import RID_ADMINISTRATOR, RID_GUEST, WindowsView, ms_date
 from ihconform.registry import probe
 
 TS_ROOT = r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server"
@@ -28,6 +28,16 @@ def _view(facts: HostFacts) -> WindowsView:
     if facts.error:
         raise FactUnavailable(f"host {facts.host_id}: {facts.error}")
     return WindowsView(facts)
+
+
+def _when(w: WindowsView) -> dict[str, str]:
+    """When (and, offline, from which file) the judged facts were read: on every verdict, so the
+    report shows an offline recording's collection time next to what was judged on it."""
+    ident = w.facts.identity
+    out = {"collected_at": ident.get("collected", "")}
+    if ident.get("transport") == "offline":
+        out["offline_sha256"] = ident.get("offline_sha256", "")
+    return out
 
 
 @probe("windows.accounts", facts=("users", "secedit"))
@@ -46,7 +56,7 @@ def test_accounts(check: Check, host_facts: HostFacts) -> None:
         {"no enabled account without a required password": not no_pw,
          f"MaximumPasswordAge <= {max_days} days": ok_age,
          "no enabled account with a never-expiring password": not never},
-        observed={"enabled_accounts": sorted(u.name for u in enabled), "password_not_required": no_pw,
+        observed={**_when(w), "enabled_accounts": sorted(u.name for u in enabled), "password_not_required": no_pw,
                   "password_never_expires": never, "MaximumPasswordAge": max_age},
         expected={"PasswordRequired": True, "MaximumPasswordAge": f"1..{max_days}", "PasswordExpires": "set"})
 
@@ -66,7 +76,7 @@ def test_default_accounts(check: Check, host_facts: HostFacts) -> None:
     check.judge_parts(
         {"Guest (RID 501) disabled": not guest.enabled,
          "Administrator (RID 500) renamed or disabled": not admin.enabled or admin.name.lower() not in defaults},
-        observed={"administrator": {"name": admin.name, "enabled": admin.enabled},
+        observed={**_when(w), "administrator": {"name": admin.name, "enabled": admin.enabled},
                   "guest": {"name": guest.name, "enabled": guest.enabled}},
         expected={"guest": "disabled", "administrator": f"disabled, or renamed from {sorted(defaults)}"})
 
@@ -87,7 +97,7 @@ def test_audit_policy(check: Check, host_facts: HostFacts) -> None:
         parts[name] = (have.success or not need_s) and (have.failure or not need_f)
         observed[name] = {"success": have.success, "failure": have.failure}
         expected[name] = " and ".join(x for x, on in (("success", need_s), ("failure", need_f)) if on)
-    check.judge_parts(parts, observed=observed, expected=expected)
+    check.judge_parts(parts, observed={**observed, **_when(w)}, expected=expected)
 
 
 def _subcategory(row: str) -> tuple[str, str, bool, bool]:
@@ -112,8 +122,8 @@ def test_event_logs(check: Check, host_facts: HostFacts) -> None:
         if log is None:
             raise FactUnavailable(f"event log {name} not listed by Get-WinEvent -ListLog")
         parts[f"{name} log enabled, >= {int(need) // 1048576} MB"] = log.enabled and log.max_bytes >= int(need)
-    check.judge_parts(parts, observed={n: {"max_bytes": lg.max_bytes, "mode": lg.mode, "enabled": lg.enabled}
-                                       for n, lg in logs.items()},
+    check.judge_parts(parts, observed={**{n: {"max_bytes": lg.max_bytes, "mode": lg.mode, "enabled": lg.enabled}
+                                          for n, lg in logs.items()}, **_when(w)},
                       expected={n: f">= {v} bytes" for n, v in minimum.items()})
 
 
@@ -133,7 +143,7 @@ def test_rdp(check: Check, host_facts: HostFacts) -> None:
     deny_pol = w.reg_int(TS_POLICY, "fDenyTSConnections")
     deny = deny_pol if deny_pol is not None else w.reg_int(TS_ROOT, "fDenyTSConnections")
     if deny == 1:
-        check.judge(True, observed={"fDenyTSConnections": 1}, expected="RDP off, or NLA with TLS",
+        check.judge(True, observed={"fDenyTSConnections": 1, **_when(w)}, expected="RDP off, or NLA with TLS",
                     reason="RDP connections are denied (fDenyTSConnections = 1)")
         return
     min_layer, min_level = check.int_param("min_security_layer"), check.int_param("min_encryption_level")
@@ -145,7 +155,7 @@ def test_rdp(check: Check, host_facts: HostFacts) -> None:
     check.judge_parts(
         {"Network Level Authentication required": nla == 1,
          "session encrypted (TLS layer, or High encryption)": tls or (level is not None and level >= min_level)},
-        observed={"UserAuthentication": nla, "SecurityLayer": layer, "MinEncryptionLevel": level,
+        observed={**_when(w), "UserAuthentication": nla, "SecurityLayer": layer, "MinEncryptionLevel": level,
                   "from": {"UserAuthentication": nla_src, "SecurityLayer": layer_src, "MinEncryptionLevel": level_src}},
         expected={"UserAuthentication": 1, "SecurityLayer": f">= {min_layer} (TLS), or 1 (Negotiate) with NLA",
                   "MinEncryptionLevel": f">= {min_level} (High) where the layer is not TLS"})
@@ -174,7 +184,7 @@ def test_services(check: Check, host_facts: HostFacts) -> None:
         {"SMBv1 server disabled": not smb1, "administrative default shares off": not shares,
          "no listed service running or automatic": not bad,
          "firewall on, inbound blocked, in every profile": fw_ok},
-        observed={"EnableSMB1Protocol": smb1, "AutoShareServer": shares, "listed_services": bad,
+        observed={**_when(w), "EnableSMB1Protocol": smb1, "AutoShareServer": shares, "listed_services": bad,
                   "firewall": {p.name: {"enabled": p.enabled, "inbound": p.inbound} for p in fw},
                   "listening": sorted({port for _, port, _ in w.listening}) if w.facts.status("listening").value
                   == "complete" else "not gathered"},
@@ -211,7 +221,7 @@ def test_updates(check: Check, host_facts: HostFacts) -> None:
     check.judge_parts(
         {f"newest update <= {max_age} days old": age is not None and age <= max_age,
          "OS build in support": now.date() <= end},
-        observed={"newest_update": newest.date().isoformat() if newest else None, "age_days": age,
+        observed={**_when(w), "newest_update": newest.date().isoformat() if newest else None, "age_days": age,
                   "hotfixes": len(w.hotfixes), "build": build, "caption": w.os.get("Caption"),
                   "support_ends": end.isoformat(), "collected": now.isoformat()},
         expected={"newest_update_age_days": f"<= {max_age}", "support": f"until {end} ({support.get('name')})"})
@@ -230,8 +240,6 @@ def test_anti_malware(check: Check, host_facts: HostFacts) -> None:
     max_sig = check.int_param("max_signature_age_days")
     sig = None
     if d.get("Present"):
-        from ihconform.facts.windows_parse import ms_date
-
         updated = ms_date(d.get("AntivirusSignatureLastUpdated"))
         sig = (w.collected - updated).days if updated else None
         defender_ok = bool(d.get("AMServiceEnabled")) and bool(d.get("RealTimeProtectionEnabled")) \
@@ -239,7 +247,8 @@ def test_anti_malware(check: Check, host_facts: HostFacts) -> None:
     else:
         defender_ok = False
     check.judge(defender_ok or bool(running),
-                observed={"defender_present": bool(d.get("Present")), "AMServiceEnabled": d.get("AMServiceEnabled"),
+                observed={**_when(w), "defender_present": bool(d.get("Present")),
+                          "AMServiceEnabled": d.get("AMServiceEnabled"),
                           "RealTimeProtectionEnabled": d.get("RealTimeProtectionEnabled"),
                           "signature_age_days": sig, "third_party_running": running},
                 expected={"defender": f"service and real-time protection on, signatures <= {max_sig} days",
