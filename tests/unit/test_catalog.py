@@ -31,6 +31,15 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "servers.role_separation": {},
     "servers.app_redundancy": {"min_app_nodes": int},
     "host.identities": {},
+    # Windows Server hosts (docs/windows.md)
+    "windows.accounts": {"max_days": int},
+    "windows.default_accounts": {"default_names": list},
+    "windows.audit_policy": {"subcategories": list},
+    "windows.event_logs": {"min_bytes": list},
+    "windows.rdp": {"min_security_layer": int, "min_encryption_level": int},
+    "windows.services": {"forbidden_services": list},
+    "windows.updates": {"max_hotfix_age_days": int, "os_support": list},
+    "windows.anti_malware": {"max_signature_age_days": int, "third_party_services": list},
     "power.dual_supply": {"rule": str, "server_roles": list, "min_healthy_psus": int, "min_ups_feeds": int,
                           "accepted_documents": list, "bad_status_flags": list, "min_battery_charge": int,
                           "min_runtime_s": int},
@@ -371,7 +380,7 @@ def test_level3_probe_mapping(profiles: dict[str, Profile], unit: str, probe: st
 
 
 #: The object type each probe family judges (docs/probes.md).
-PROBE_OBJECTS = {"host": "host-os", "db": "database", "web": "web-server"}
+PROBE_OBJECTS = {"host": "host-os", "db": "database", "web": "web-server", "windows": "host-os-windows"}
 #: The object type each network probe judges (docs/network.md, "Probes for the catalog").
 NETWORK_OBJECTS = {"tls.database": "database", "exposure.open_ports": "host-os", "uplink.bandwidth": "uplink",
                    "uplink.path": "uplink", "uplink.distinct_isps": "site", "av.system": "av-system",
