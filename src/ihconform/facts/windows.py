@@ -56,7 +56,8 @@ def _sec(name: str, body: str, cap: int = 1024 * 1024) -> Section:
 
 # Each body is a PowerShell block whose value becomes the section's ``data``. A native tool's
 # non-zero exit is thrown, so the section is ``failed`` with the tool's words. Native tools are
-# decoded with the console's OEM code page (Ihc-Native), the batch's own output is UTF-8.
+# decoded with the console's OEM code page (Ihc-Native); the batch's own output is written as UTF-8
+# through its own stream on stdout (or -OutFile), whatever the console's code page.
 WINDOWS_SECTIONS: tuple[Section, ...] = (
     _sec("os", r"""
 $os = Get-CimInstance -ClassName Win32_OperatingSystem
@@ -170,9 +171,8 @@ $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $IhcNonce = '@NONCE@'
 $IhcUtf8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
-try { [Console]::OutputEncoding = $IhcUtf8 } catch { }
 if ($OutFile) { $IhcOut = New-Object -TypeName System.IO.StreamWriter -ArgumentList $OutFile, $false, $IhcUtf8 }
-else { $IhcOut = [Console]::Out }
+else { $IhcOut = New-Object -TypeName System.IO.StreamWriter -ArgumentList ([Console]::OpenStandardOutput()), $IhcUtf8 }
 function Ihc-Emit([string]$Line) { $IhcOut.Write($Line + "`n"); $IhcOut.Flush() }
 function Ihc-Json($Value) {
   if ($null -eq $Value) { 'null' } else { ConvertTo-Json -InputObject $Value -Depth 6 -Compress } }
@@ -196,7 +196,7 @@ Ihc-Emit ('{"ihconform":"@FORMAT@","nonce":"' + $IhcNonce + '","collected":"' + 
 """
 
 _EPILOGUE = r"""Ihc-Emit ('{"n":"' + $IhcNonce + '","name":"end"}]}')
-if ($OutFile) { $IhcOut.Close() }
+$IhcOut.Close()
 """
 
 _BOOTSTRAP = ("$s=[Console]::OpenStandardInput();$m=New-Object IO.MemoryStream;$s.CopyTo($m);"
