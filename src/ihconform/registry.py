@@ -65,6 +65,8 @@ PROBES: dict[str, str] = {
     "windows.services": "ihconform.probes.windows:test_services",
     "windows.updates": "ihconform.probes.windows:test_updates",
     "windows.anti_malware": "ihconform.probes.windows:test_anti_malware",
+    "windows.mssql_logins": "ihconform.probes.windows:test_mssql_logins",
+    "windows.mssql_sa": "ihconform.probes.windows:test_mssql_sa",
     # databases (PostgreSQL, MySQL/MariaDB; 达梦/金仓 report 未检查 until their builders land)
     "db.accounts": "ihconform.probes.db:test_accounts",
     "db.password_encryption": "ihconform.probes.db:test_password_encryption",

@@ -40,6 +40,8 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "windows.services": {"forbidden_services": list},
     "windows.updates": {"max_hotfix_age_days": int, "os_support": list},
     "windows.anti_malware": {"max_signature_age_days": int, "third_party_services": list},
+    "windows.mssql_logins": {},
+    "windows.mssql_sa": {"default_logins": list},
     "power.dual_supply": {"rule": str, "server_roles": list, "min_healthy_psus": int, "min_ups_feeds": int,
                           "accepted_documents": list, "bad_status_flags": list, "min_battery_charge": int,
                           "min_runtime_s": int},

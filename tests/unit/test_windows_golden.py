@@ -52,7 +52,7 @@ def test_every_recording_and_every_windows_control_has_an_expectation() -> None:
     for v in ("ws2016", "ws2019", "ws2022"):  # each version in both languages, stock and hardened
         assert {f"{v}-{lang}-{kind}" for lang in ("zh-CN", "en-US") for kind in ("stock", "hardened")} <= set(EXPECTED)
     ids = {c.id for c in WIN_CONTROLS}
-    assert len(ids) == 8
+    assert len(ids) == 10
     for name, row in EXPECTED.items():
         assert set(row) == ids, name
 
@@ -105,3 +105,16 @@ def test_without_wmf51_the_account_controls_say_why() -> None:
     with pytest.raises(FactUnavailable, match="Get-LocalUser"):
         facts.raw("users")
     assert judge("L3-CES1-21.win", facts) is Status.FAIL  # out of support since 2023-10-10
+
+
+def test_no_sql_server_is_not_applicable(tmp_path: Path) -> None:
+    """A host without SQL Server: the SQL Server controls are 不适用, not 符合."""
+    text = (WIN / "recordings" / "ws2022-en-US-hardened.json").read_text(encoding="utf-8")
+    lines = [ln if '"name":"mssql"' not in ln else
+             '{"n":"rec0000000000001","name":"mssql","status":"complete","ms":5,"error":null,"data":[]},'
+             for ln in text.split("\n")]
+    p = tmp_path / "nosql.json"
+    p.write_text("\n".join(lines), encoding="utf-8")
+    facts = load_recording(p, HOST.id)
+    assert judge("L3-CES1-01.mssql", facts) is Status.NOT_APPLICABLE
+    assert judge("L3-CES1-06.mssql", facts) is Status.NOT_APPLICABLE

@@ -160,6 +160,40 @@ $names = @{}; Get-Process | ForEach-Object { $names[[int]$_.Id] = $_.ProcessName
 ,@(Get-NetTCPConnection -State Listen | ForEach-Object { [ordered]@{ LocalAddress = $_.LocalAddress
   LocalPort = $_.LocalPort; OwningProcess = $_.OwningProcess; Process = $names[[int]$_.OwningProcess] } })
 """),
+    _sec("mssql", r"""
+$key = 'HKLM:\SOFTWARE\Microsoft\Microsoft SQL Server\Instance Names\SQL'
+$names = Get-ItemProperty -LiteralPath $key -ErrorAction SilentlyContinue
+$found = @()
+if ($names) { foreach ($p in $names.PSObject.Properties) { if ($p.Name -like 'PS*') { continue }
+  $reg = 'HKLM:\SOFTWARE\Microsoft\Microsoft SQL Server\' + $p.Value + '\MSSQLServer'
+  $row = [ordered]@{ Instance = $p.Name; Id = $p.Value; Error = $null; Logins = $null; Configurations = $null
+    Audits = $null
+    AuditLevel = (Get-ItemProperty -LiteralPath $reg -Name AuditLevel -ErrorAction SilentlyContinue).AuditLevel
+    ForceEncryption = (Get-ItemProperty -LiteralPath ($reg + '\SuperSocketNetLib') -Name ForceEncryption `
+      -ErrorAction SilentlyContinue).ForceEncryption }
+  $server = if ($p.Name -eq 'MSSQLSERVER') { '.' } else { '.\' + $p.Name }
+  try {
+    $c = New-Object -TypeName System.Data.SqlClient.SqlConnection -ArgumentList ('Server=' + $server +
+      ';Integrated Security=SSPI;Connect Timeout=5;Application Name=ihconform')
+    $c.Open()
+    try {
+      $q = { param($Sql) $cmd = $c.CreateCommand(); $cmd.CommandText = $Sql; $r = $cmd.ExecuteReader(); $rows = @()
+        while ($r.Read()) { $o = [ordered]@{}
+          for ($i = 0; $i -lt $r.FieldCount; $i++) { $v = $r.GetValue($i); if ($v -is [DBNull]) { $v = $null }
+            $o[$r.GetName($i)] = $v }
+          $rows += $o }
+        $r.Close(); ,$rows }
+      $row.Logins = & $q ('SELECT name, principal_id, is_disabled, is_policy_checked, is_expiration_checked ' +
+        'FROM sys.sql_logins')
+      $row.Configurations = & $q ("SELECT name, CAST(value_in_use AS int) AS value FROM sys.configurations " +
+        "WHERE name IN ('c2 audit mode', 'common criteria compliance enabled')")
+      $row.Audits = & $q ('SELECT a.name, s.status_desc FROM sys.server_audits a ' +
+        'LEFT JOIN sys.dm_server_audit_status s ON a.audit_id = s.audit_id')
+    } finally { $c.Close() }
+  } catch { $row.Error = $_.Exception.Message }
+  $found += $row } }
+,$found
+"""),
     _sec("w32time", r"""
 $o = Ihc-Native { w32tm.exe /query /source }
 [ordered]@{ ExitCode = $LASTEXITCODE; Source = (($o | Where-Object { $_ -ne '' }) -join ' ').Trim() }

@@ -152,6 +152,24 @@ class HotFix:
     installed_on: _dt.datetime | None
 
 
+@dataclass(frozen=True)
+class SqlLogin:
+    """A row of ``sys.sql_logins`` (principal_id 1 is the built-in ``sa``, whatever its name)."""
+
+    name: str
+    principal_id: int
+    disabled: bool
+    policy_checked: bool
+    expiration_checked: bool
+
+
+@dataclass(frozen=True)
+class SqlInstance:
+    name: str
+    error: str  # why the instance could not be read inside (login failed, not running); "" when read
+    logins: tuple[SqlLogin, ...]
+
+
 def _as_list(data: object, name: str) -> list[dict[str, Any]]:
     if data is None:
         return []
@@ -295,6 +313,18 @@ class WindowsView:
     def listening(self) -> list[tuple[str, int, str]]:
         return [(str(r.get("LocalAddress")), int(r.get("LocalPort") or 0), str(r.get("Process") or ""))
                 for r in _as_list(self.data("listening"), "listening")]
+
+    @cached_property
+    def mssql(self) -> list[SqlInstance]:
+        """SQL Server instances (registry ``Instance Names\\SQL``) with what was read inside each."""
+        out = []
+        for r in _as_list(self.data("mssql"), "mssql"):
+            logins = tuple(SqlLogin(str(x.get("name", "")), int(x.get("principal_id") or 0),
+                                    _bool(x.get("is_disabled")), _bool(x.get("is_policy_checked")),
+                                    _bool(x.get("is_expiration_checked")))
+                           for x in _as_list(r.get("Logins"), "mssql logins"))
+            out.append(SqlInstance(str(r.get("Instance", "")), str(r.get("Error") or ""), logins))
+        return out
 
     @cached_property
     def time_source(self) -> str:

@@ -255,3 +255,58 @@ def test_anti_malware(check: Check, host_facts: HostFacts) -> None:
                           "or": f"a running service of {names}"},
                 reason="" if defender_ok or running else "no running anti-malware: Defender off, stale or absent, "
                                                          "and no listed third-party product running")
+
+
+def _sql_instances(check: Check, w: WindowsView) -> list[Any] | None:
+    """The instances to judge; None (after recording 不适用) when the host runs no SQL Server.
+    An instance that could not be read inside is 检查错误 for the whole control, with its error."""
+    instances = w.mssql
+    if not instances:
+        check.not_applicable("no SQL Server instance on the host (registry Microsoft SQL Server\\Instance Names\\SQL)")
+        return None
+    bad = [f"{i.name}: {i.error}" for i in instances if i.error]
+    if bad:
+        raise FactUnavailable("SQL Server not readable with the collecting account: " + "; ".join(bad))
+    return instances
+
+
+@probe("windows.mssql_logins", facts=("mssql",))
+def test_mssql_logins(check: Check, host_facts: HostFacts) -> None:
+    """SQL Server logins on the host (the HIS database) enforce Windows' password policy and
+    expiry (L3-CES1-01: 复杂度要求并定期更换): CHECK_POLICY and CHECK_EXPIRATION on every enabled
+    SQL login; Windows-authenticated logins follow the host's own policy."""
+    w = _view(host_facts)
+    instances = _sql_instances(check, w)
+    if instances is None:
+        return
+    no_policy = sorted(f"{i.name}/{lg.name}" for i in instances for lg in i.logins
+                       if not lg.disabled and not lg.policy_checked)
+    no_expiry = sorted(f"{i.name}/{lg.name}" for i in instances for lg in i.logins
+                       if not lg.disabled and not lg.expiration_checked)
+    check.judge_parts(
+        {"CHECK_POLICY on every enabled SQL login": not no_policy,
+         "CHECK_EXPIRATION on every enabled SQL login": not no_expiry},
+        observed={**_when(w), "instances": [i.name for i in instances], "check_policy_off": no_policy,
+                  "check_expiration_off": no_expiry},
+        expected={"is_policy_checked": True, "is_expiration_checked": True})
+
+
+@probe("windows.mssql_sa", facts=("mssql",))
+def test_mssql_sa(check: Check, host_facts: HostFacts) -> None:
+    """SQL Server's default administrator ``sa`` (principal_id 1) renamed or disabled
+    (L3-CES1-06: 重命名或删除默认账户)."""
+    w = _view(host_facts)
+    instances = _sql_instances(check, w)
+    if instances is None:
+        return
+    defaults = {str(n).lower() for n in check.list_param("default_logins")}
+    found = {i.name: next((lg for lg in i.logins if lg.principal_id == 1), None) for i in instances}
+    missing = [n for n, lg in found.items() if lg is None]
+    if missing:
+        raise FactUnavailable(f"sys.sql_logins of {', '.join(missing)} lists no principal_id 1 (sa)")
+    usable = sorted(n for n, lg in found.items() if lg and not lg.disabled and lg.name.lower() in defaults)
+    check.judge(not usable,
+                observed={**_when(w), "sa": {n: {"name": lg.name, "disabled": lg.disabled}
+                                             for n, lg in found.items() if lg}},
+                expected=f"principal_id 1 disabled, or renamed from {sorted(defaults)}",
+                reason=f"sa enabled under its default name on {', '.join(usable)}" if usable else "")
