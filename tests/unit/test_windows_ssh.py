@@ -274,3 +274,14 @@ def test_mixed_inventory_one_report(tmp_path: Path) -> None:
     assert transcript["identity"]["collected"] == "2026-11-20T08:00:00Z"
     win = next(r for r in data["results"] if r["object_id"] == "his-db")
     assert win["observed"]["collected_at"] == "2026-11-20T08:00:00Z"
+
+
+def test_without_a_windows_host_the_windows_controls_do_not_apply(tmp_path: Path) -> None:
+    """A Linux-only estate: the Windows controls are 不适用 (no host has platform windows), so
+    they neither claim a pass nor leave a conformant Linux site 未检查 (incomplete)."""
+    inv = tmp_path / "linux.yaml"
+    inv.write_text("institution: {name: 重庆某医院}\nsystem: {name: 互联网医院}\nhosts:\n"
+                   "  - {id: web1, address: 127.0.0.1, connection: local}\n", encoding="utf-8")
+    got = _run(inv, tmp_path / "out", "L3-CES1-06")
+    assert got["L3-CES1-06.win@-"] == "not_applicable" and got["L3-CES1-06.mssql@-"] == "not_applicable"
+    assert got["L3-CES1-06@web1"] not in ("not_applicable", "error")
