@@ -38,7 +38,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "windows.event_logs": {"min_bytes": list},
     "windows.rdp": {"min_security_layer": int, "min_encryption_level": int},
     "windows.services": {"forbidden_services": list},
-    "windows.updates": {"max_hotfix_age_days": int, "os_support": list},
+    "windows.updates": {"max_hotfix_age_days": int},
     "windows.anti_malware": {"max_signature_age_days": int, "third_party_services": list},
     "windows.mssql_logins": {},
     "windows.mssql_sa": {"default_logins": list},

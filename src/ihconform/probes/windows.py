@@ -10,7 +10,6 @@ not here: one probe judges the neutral facts (facts/windows_adapters.py).
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any
 
 from ihconform.check import Check
@@ -18,6 +17,7 @@ from ihconform.errors import FactUnavailable
 from ihconform.facts.contract import HostFacts
 from ihconform.facts.windows_adapters import RDP_TCP, TS_POLICY
 from ihconform.facts.windows_parse import RID_ADMINISTRATOR, RID_GUEST, WindowsView, ms_date
+from ihconform.lifecycle import lookup
 from ihconform.registry import probe
 
 TS_ROOT = r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server"
@@ -193,20 +193,11 @@ def test_services(check: Check, host_facts: HostFacts) -> None:
                   "firewall": "Enabled, DefaultInboundAction Block"})
 
 
-def _eol(check: Check, build: str) -> dict[str, str] | None:
-    """The profile's support row ``"build | product | end date"`` of ``build``."""
-    for row in check.list_param("os_support"):
-        b, name, end = (f.strip() for f in [*str(row).split("|"), "", ""][:3])
-        if b == build:
-            return {"name": name, "end": end}
-    return None
-
-
 @probe("windows.updates", facts=("hotfixes", "os"))
 def test_updates(check: Check, host_facts: HostFacts) -> None:
     """Vulnerabilities patched in time (L3-CES1-21): the newest installed update is recent
-    enough, and the OS build is still supported (end-of-support dates are profile data, with
-    their source). Ages are counted from the collection time."""
+    enough, and the OS build is still supported (end-of-support dates are data with their
+    sources, ihconform/data/os_eol.yaml, as for Linux). Ages are counted from the collection time."""
     w = _view(host_facts)
     now = w.collected
     max_age = check.int_param("max_hotfix_age_days")
@@ -214,17 +205,18 @@ def test_updates(check: Check, host_facts: HostFacts) -> None:
     newest = max(dated) if dated else None
     age = (now - newest).days if newest else None
     build = str(w.os.get("BuildNumber", ""))
-    support = _eol(check, build)
+    support = lookup({"ID": "windows-server", "VERSION_ID": build, "NAME": str(w.os.get("Caption", ""))})
     if support is None:
-        raise FactUnavailable(f"OS build {build} ({w.os.get('Caption')}) has no end-of-support date in the profile")
-    end = _dt.date.fromisoformat(str(support["end"]))
+        raise FactUnavailable(f"OS build {build} ({w.os.get('Caption')}) has no end-of-support date in "
+                              "ihconform/data/os_eol.yaml; not judged as supported")
+    end = support.end
     check.judge_parts(
         {f"newest update <= {max_age} days old": age is not None and age <= max_age,
          "OS build in support": now.date() <= end},
         observed={**_when(w), "newest_update": newest.date().isoformat() if newest else None, "age_days": age,
                   "hotfixes": len(w.hotfixes), "build": build, "caption": w.os.get("Caption"),
                   "support_ends": end.isoformat(), "collected": now.isoformat()},
-        expected={"newest_update_age_days": f"<= {max_age}", "support": f"until {end} ({support.get('name')})"})
+        expected={"newest_update_age_days": f"<= {max_age}", "support": f"until {end} ({support.source})"})
 
 
 @probe("windows.anti_malware", facts=("defender", "services", "os"))
