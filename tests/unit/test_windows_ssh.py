@@ -27,25 +27,17 @@ from paramiko.common import (
     OPEN_SUCCEEDED,
 )
 
-from ihconform.catalog import load_profile
-from ihconform.check import Check
-from ihconform.errors import FactUnavailable
 from ihconform.facts.contract import SectionStatus
 from ihconform.facts.sections import sections_for
 from ihconform.facts.store import FactStore
 from ihconform.facts.windows import BOOTSTRAP_COMMAND, WINDOWS_SECTIONS
 from ihconform.inventory import Auth, Host, Institution, Inventory, SystemUnderTest
-from ihconform.inventory import TestObject as Obj
-from ihconform.profile import ObjectType
-from ihconform.registry import probe_function
 from ihconform.results import Status
 
 from ..conftest import FIXTURES, ROOT
+from .test_windows_golden import EXPECTED, WIN_CONTROLS, judge
 
 REC_DIR = FIXTURES / "windows" / "recordings"
-EXPECTED = __import__("yaml").safe_load((FIXTURES / "windows" / "expected.yaml").read_text(encoding="utf-8"))
-PROFILE = load_profile(str(ROOT / "src" / "ihconform" / "profiles" / "mlps-l3.yaml"))
-WIN_CONTROLS = [c for c in PROFILE.controls if ObjectType.HOST_OS_WINDOWS in c.applies_to]
 RECORDED_NONCE = b"rec0000000000001"
 PASSWORD_ENV = "IHC_TEST_WIN_PASSWORD"
 
@@ -148,17 +140,6 @@ def _inventory(*hosts: Host) -> Inventory:
     return Inventory(institution=Institution(name="重庆某医院"), system=SystemUnderTest(name="HIS"), hosts=hosts)
 
 
-def _judge(facts: object, control_id: str, host: Host) -> Status:
-    control = PROFILE.control(control_id)
-    check = Check(control, Obj(ObjectType.HOST_OS_WINDOWS, host.id, host.id, host), _inventory(host))
-    try:
-        probe_function(str(control.probe))(check, facts)
-    except FactUnavailable:
-        return Status.ERROR
-    assert check.verdict is not None
-    return check.verdict.status
-
-
 def _gather(inv: Inventory, host_id: str = "his-db"):  # type: ignore[no-untyped-def]
     store = FactStore(inv, sections_for(inv), parallel=1)
     try:
@@ -176,7 +157,7 @@ def test_online_round_trip_gives_the_recorded_verdicts(endpoint: Endpoint, monke
     assert facts.round_trips == 1 and endpoint.commands == [BOOTSTRAP_COMMAND]
     assert facts.identity["host_key"].startswith("ecdsa-sha2-nistp256 SHA256:")
     assert all(facts.status(s.name) is SectionStatus.COMPLETE for s in WINDOWS_SECTIONS)
-    got = {c.id: _judge(facts, c.id, host).value for c in WIN_CONTROLS}
+    got = {c.id: judge(c.id, facts).value for c in WIN_CONTROLS}
     assert got == EXPECTED["ws2022-en-US-hardened"]
     # the batch the host received is byte for byte what `collect-script windows` prints
     nonce = re.search(r"\$IhcNonce = '([0-9a-f]+)'", endpoint.scripts[0].decode()).group(1)  # type: ignore[union-attr]
@@ -195,7 +176,7 @@ def test_a_cut_answer_is_an_error_for_the_cut_sections(endpoint: Endpoint, monke
     assert not facts.error and facts.status("registry") is SectionStatus.CUT
     assert facts.status("users") is SectionStatus.COMPLETE and facts.status("services") is SectionStatus.ABSENT
     expected = EXPECTED["ws2019-zh-CN-stock"]
-    got = {c.id: _judge(facts, c.id, host) for c in WIN_CONTROLS}
+    got = {c.id: judge(c.id, facts) for c in WIN_CONTROLS}
     before_cut = {"L3-CES1-01.win", "L3-CES1-06.win", "L3-CES1-12.win"}  # users, secedit, auditpol
     for cid, status in got.items():
         if cid in before_cut:
@@ -210,7 +191,7 @@ def test_a_changed_host_key_gathers_nothing(endpoint: Endpoint, monkeypatch: pyt
     host = _host(endpoint, key=paramiko.ECDSAKey.generate())
     facts = _gather(_inventory(host))
     assert "HOST KEY CHANGED" in facts.error and not endpoint.scripts
-    assert _judge(facts, "L3-CES1-06.win", host) is Status.ERROR
+    assert judge("L3-CES1-06.win", facts) is Status.ERROR
 
 
 def _run(inv: Path, out: Path, *only: str) -> dict[str, str]:
