@@ -119,7 +119,8 @@ def test_script_and_bootstrap() -> None:
     assert len(BOOTSTRAP_COMMAND) < 8191  # cmd.exe's command-line limit; the batch itself is larger
     assert len(script) > 8191
     arg = BOOTSTRAP_COMMAND.rsplit(" ", 1)[1]
-    assert base64.b64decode(arg).decode("utf-16-le").startswith("$s=[Console]::OpenStandardInput()")
+    assert base64.b64decode(arg).decode("utf-16-le").startswith("$ihcBatch = $input | Out-String;")
+    assert script.isascii()  # stdin is decoded in the console's code page: ASCII is the same in all
     assert encoded_command("é") == base64.b64encode("é".encode("utf-16-le")).decode()
 
 

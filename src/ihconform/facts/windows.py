@@ -233,8 +233,11 @@ _EPILOGUE = r"""Ihc-Emit ('{"n":"' + $IhcNonce + '","name":"end"}]}')
 $IhcOut.Close()
 """
 
-_BOOTSTRAP = ("$s=[Console]::OpenStandardInput();$m=New-Object IO.MemoryStream;$s.CopyTo($m);"
-              "& ([scriptblock]::Create([Text.Encoding]::UTF8.GetString($m.ToArray())))")
+#: Reads the batch from stdin as PowerShell's ``$input`` (powershell.exe hands a redirected stdin
+#: to ``-EncodedCommand`` as its pipeline input, the way Ansible's Windows-over-SSH bootstrap gets
+#: its payload) and runs it. The batch is pure ASCII (a test holds it so), so the console's input
+#: code page cannot change it.
+_BOOTSTRAP = "$ihcBatch = $input | Out-String; & ([scriptblock]::Create($ihcBatch))"
 
 
 def build_script(sections: Sequence[Section], nonce: str) -> str:
