@@ -20,7 +20,7 @@ is ``cut`` and the rest are ``absent`` (contract.py) — 检查错误, never a f
 How it travels: Windows' OpenSSH server runs the exec request through ``cmd.exe``, whose command
 line is limited to 8191 characters, and the batch is larger. So the command sent is a short
 bootstrap, ``powershell -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand
-<UTF-16LE base64>``, that reads the batch (UTF-8) from standard input and runs it; the batch is
+<UTF-16LE base64>``, that reads the batch (ASCII) from standard input and runs it; the batch is
 byte for byte what ``ihconform collect-script windows`` prints. Offline, an administrator runs
 that script with ``-OutFile``; :func:`load_recording` reads the file it writes (UTF-8, with or
 without BOM, or UTF-16LE when redirected with PowerShell's ``>``).
