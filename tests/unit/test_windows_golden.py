@@ -74,8 +74,8 @@ def test_hardened_neutral_facts(path: Path) -> None:
     lock = neutral(LockoutPolicy, "windows", facts)
     assert (lock.threshold, lock.unlock_s) == (5, 1800) and lock.mechanism
     idle = neutral(IdleTimeout, "windows", facts)
-    assert {c.name: c.seconds for c in idle.channels} == {"RDP MaxIdleTime (Group Policy)": 900,
-                                                         "console InactivityTimeoutSecs": 900}
+    assert {c.name: c.seconds for c in idle.channels} == {"RDP MaxIdleTime (Group Policy)": 600,
+                                                         "console InactivityTimeoutSecs": 600}
     assert neutral(RemoteLogging, "windows", facts).targets == ("198.51.100.20:5985",)
     ts = neutral(TimeSource, "windows", facts)
     assert ts.servers == ("198.51.100.10", "198.51.100.11") and ts.synchronised is True
@@ -118,3 +118,14 @@ def test_no_sql_server_is_not_applicable(tmp_path: Path) -> None:
     facts = load_recording(p, HOST.id)
     assert judge("L3-CES1-01.mssql", facts) is Status.NOT_APPLICABLE
     assert judge("L3-CES1-06.mssql", facts) is Status.NOT_APPLICABLE
+
+
+def test_a_stopped_w32time_is_no_running_time_service(tmp_path: Path) -> None:
+    """TimeSource.service names W32Time only while it runs: a probe that takes the platform's
+    built-in service as the running daemon cannot count a stopped one."""
+    text = (WIN / "recordings" / "ws2019-en-US-hardened.json").read_text(encoding="utf-8")
+    p = tmp_path / "stopped.json"
+    p.write_text(text.replace('"Name":"W32Time","DisplayName":"Windows Time","State":"Running"',
+                              '"Name":"W32Time","DisplayName":"Windows Time","State":"Stopped"'), encoding="utf-8")
+    ts = neutral(TimeSource, "windows", load_recording(p, HOST.id))
+    assert ts.service == "" and ts.synchronised is False and ts.servers

@@ -99,9 +99,10 @@ def remote_logging(facts: HostFacts) -> RemoteLogging:
 
 
 def time_source(facts: HostFacts) -> TimeSource:
-    """W32Time: Type NTP with NtpServer ("a,0x9 b,0x9"), NT5DS (domain hierarchy) or NoSync; the
-    policy key wins. ``w32tm /query /source`` names what the clock follows now: a configured
-    server (synchronised), the local CMOS clock or free-running clock (not)."""
+    """W32Time (``service`` set only while it runs): Type NTP with NtpServer ("a,0x9 b,0x9"),
+    NT5DS (domain hierarchy) or NoSync; the policy key wins. ``w32tm /query /source`` names what
+    the clock follows now: a configured server (synchronised), the local CMOS clock or
+    free-running clock (not)."""
     w = WindowsView(facts)
     kind = w.registry.get((W32TIME_POLICY, "Type")) or w.registry.get((W32TIME, "Type")) or ""
     ntp = str(w.registry.get((W32TIME_POLICY, "NtpServer")) or w.registry.get((W32TIME, "NtpServer")) or "")
@@ -115,7 +116,9 @@ def time_source(facts: HostFacts) -> TimeSource:
     running = svc is not None and svc.state == "Running"
     local = not src or "cmos" in src.lower() or "free-running" in src.lower() or "本地" in src
     synchronised: bool | None = False if (not running or local) else True if servers else None
-    return TimeSource(servers=servers, synchronised=synchronised, service="W32Time",
+    # ``service`` names the time service only when it runs: a probe that counts the platform's
+    # built-in service as the running daemon must not count a stopped W32Time
+    return TimeSource(servers=servers, synchronised=synchronised, service="W32Time" if running else "",
                       source=f"registry W32Time Parameters (Type {kind or 'unset'}); w32tm /query /source: {src!r}")
 
 
