@@ -390,11 +390,17 @@ NETWORK_OBJECTS = {"tls.database": "database", "exposure.open_ports": "host-os",
                    "clinical.interface": "clinical-interface"}
 
 
+#: Host probes that judge the platform-neutral facts (facts/neutral.py): Linux and Windows hosts.
+NEUTRAL_HOST_PROBES = {"host.password_quality", "host.login_lockout", "host.idle_timeout", "host.time_sync",
+                       "host.log_forwarding"}
+
+
 def test_host_database_and_web_probes_judge_their_own_objects(default: Profile) -> None:
     for c in default.controls:
         family = (c.probe or "").split(".", 1)[0]
         if c.method is Method.AUTO and family in PROBE_OBJECTS:
-            assert [t.value for t in c.applies_to] == [PROBE_OBJECTS[family]], f"{c.id} ({c.probe}): {c.applies_to}"
+            want = [PROBE_OBJECTS[family]] + (["host-os-windows"] if c.probe in NEUTRAL_HOST_PROBES else [])
+            assert [t.value for t in c.applies_to] == want, f"{c.id} ({c.probe}): {c.applies_to}"
 
 
 def test_network_probes_judge_their_own_objects(default: Profile) -> None:

@@ -30,7 +30,7 @@ EXPECTED: dict[str, dict[str, str]] = yaml.safe_load((WIN / "expected.yaml").rea
 PROFILE = load_profile(str(ROOT / "src" / "ihconform" / "profiles" / "mlps-l3.yaml"))
 HOST = Host(id="his-db", address="198.51.100.30", platform="windows")
 INV = Inventory(institution=Institution(name="x"), system=SystemUnderTest(name="y"), hosts=(HOST,))
-WIN_CONTROLS = [c for c in PROFILE.controls if ObjectType.HOST_OS_WINDOWS in c.applies_to]
+WIN_CONTROLS = [c for c in PROFILE.controls if (c.probe or "").startswith("windows.")]
 
 
 def judge(control_id: str, facts: HostFacts) -> Status:
