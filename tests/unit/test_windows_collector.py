@@ -24,6 +24,7 @@ from ihconform.facts.windows import (
 from ihconform.facts.windows_parse import parse_auditpol, parse_secedit
 from ihconform.inventory import load_inventory, objects
 from ihconform.profile import ObjectType
+from ihconform.transport.base import CommandResult, Transport
 
 from ..conftest import FIXTURES, ROOT
 
@@ -157,3 +158,35 @@ def test_inventory_windows_host_and_offline(tmp_path: Path) -> None:
                    "  - {id: l, address: 198.51.100.31, offline: rec.json}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="windows only"):
         load_inventory(inv)
+
+
+class _Answering(Transport):
+    """A transport that answers every command with one fixed result (the Windows side played)."""
+
+    answer = CommandResult(command="", exit_code=0, stdout=b"", stderr=b"")
+
+    @classmethod
+    def connect(cls, host, inventory):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def run(self, command: str, *, stdin: bytes | None = None, timeout: float = 60.0,
+            cap: int = 0) -> CommandResult:
+        self.round_trips += 1
+        return self.answer
+
+    @property
+    def is_root(self) -> bool:
+        return False
+
+
+def test_no_powershell_is_a_host_error_with_cmds_words() -> None:
+    """cmd.exe cannot find powershell.exe (Server Core without it, a non-Windows sshd): every
+    control on the host is 检查错误 with the shell's own message."""
+    t = _Answering(host_id="h")
+    t.answer = CommandResult(command="", exit_code=1, stdout=b"",
+                             stderr=b"'powershell.exe' is not recognized as an internal or external command,\r\n")
+    facts = POWERSHELL_BATCH.collect(t, WINDOWS_SECTIONS, timeout=5)
+    assert facts.round_trips == 1
+    assert facts.error.startswith("powershell exited 1: 'powershell.exe' is not recognized")
+    with pytest.raises(FactUnavailable, match="not recognized"):
+        facts.raw("secedit")
