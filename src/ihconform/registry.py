@@ -67,6 +67,7 @@ PROBES: dict[str, str] = {
     "windows.anti_malware": "ihconform.probes.windows:test_anti_malware",
     "windows.mssql_logins": "ihconform.probes.windows:test_mssql_logins",
     "windows.mssql_sa": "ihconform.probes.windows:test_mssql_sa",
+    "windows.mssql_audit": "ihconform.probes.windows:test_mssql_audit",
     # databases (PostgreSQL, MySQL/MariaDB; 达梦/金仓 report 未检查 until their builders land)
     "db.accounts": "ihconform.probes.db:test_accounts",
     "db.password_encryption": "ihconform.probes.db:test_password_encryption",

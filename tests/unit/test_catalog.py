@@ -42,6 +42,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "windows.anti_malware": {"max_signature_age_days": int, "third_party_services": list},
     "windows.mssql_logins": {},
     "windows.mssql_sa": {"default_logins": list},
+    "windows.mssql_audit": {"login_audit_level": int},
     "power.dual_supply": {"rule": str, "server_roles": list, "min_healthy_psus": int, "min_ups_feeds": int,
                           "accepted_documents": list, "bad_status_flags": list, "min_battery_charge": int,
                           "min_runtime_s": int},

@@ -52,7 +52,7 @@ def test_every_recording_and_every_windows_control_has_an_expectation() -> None:
     for v in ("ws2016", "ws2019", "ws2022"):  # each version in both languages, stock and hardened
         assert {f"{v}-{lang}-{kind}" for lang in ("zh-CN", "en-US") for kind in ("stock", "hardened")} <= set(EXPECTED)
     ids = {c.id for c in WIN_CONTROLS}
-    assert len(ids) == 10
+    assert len(ids) == 11
     for name, row in EXPECTED.items():
         assert set(row) == ids, name
 
@@ -118,6 +118,7 @@ def test_no_sql_server_is_not_applicable(tmp_path: Path) -> None:
     facts = load_recording(p, HOST.id)
     assert judge("L3-CES1-01.mssql", facts) is Status.NOT_APPLICABLE
     assert judge("L3-CES1-06.mssql", facts) is Status.NOT_APPLICABLE
+    assert judge("L3-CES1-12.mssql", facts) is Status.NOT_APPLICABLE
 
 
 def test_a_stopped_w32time_is_no_running_time_service(tmp_path: Path) -> None:

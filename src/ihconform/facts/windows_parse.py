@@ -168,6 +168,9 @@ class SqlInstance:
     name: str
     error: str  # why the instance could not be read inside (login failed, not running); "" when read
     logins: tuple[SqlLogin, ...]
+    audit_level: int | None = None  # registry AuditLevel: 0 none, 1 successful, 2 failed, 3 both logins
+    audits: tuple[tuple[str, str], ...] = ()  # server audits (name, status_desc: STARTED …)
+    configurations: tuple[tuple[str, int], ...] = ()  # c2 audit mode, common criteria compliance enabled
 
 
 def _as_list(data: object, name: str) -> list[dict[str, Any]]:
@@ -323,7 +326,14 @@ class WindowsView:
                                     _bool(x.get("is_disabled")), _bool(x.get("is_policy_checked")),
                                     _bool(x.get("is_expiration_checked")))
                            for x in _as_list(r.get("Logins"), "mssql logins"))
-            out.append(SqlInstance(str(r.get("Instance", "")), str(r.get("Error") or ""), logins))
+            level = r.get("AuditLevel")
+            audits = tuple((str(x.get("name", "")), str(x.get("status_desc") or ""))
+                           for x in _as_list(r.get("Audits"), "mssql audits"))
+            conf = tuple((str(x.get("name", "")), int(x.get("value") or 0))
+                         for x in _as_list(r.get("Configurations"), "mssql configurations"))
+            out.append(SqlInstance(str(r.get("Instance", "")), str(r.get("Error") or ""), logins,
+                                   level if isinstance(level, int) and not isinstance(level, bool) else None,
+                                   audits, conf))
         return out
 
     @cached_property

@@ -302,3 +302,26 @@ def test_mssql_sa(check: Check, host_facts: HostFacts) -> None:
                                              for n, lg in found.items() if lg}},
                 expected=f"principal_id 1 disabled, or renamed from {sorted(defaults)}",
                 reason=f"sa enabled under its default name on {', '.join(usable)}" if usable else "")
+
+
+@probe("windows.mssql_audit", facts=("mssql",))
+def test_mssql_audit(check: Check, host_facts: HostFacts) -> None:
+    """SQL Server on the host audits logins (L3-CES1-12: 对重要的用户行为和重要安全事件进行审计):
+    login auditing of successful and failed logins (AuditLevel), or a running server audit,
+    or C2 / common criteria auditing. The default (failed logins only) records no one who got in."""
+    w = _view(host_facts)
+    instances = _sql_instances(check, w)
+    if instances is None:
+        return
+    need = check.int_param("login_audit_level")
+    ok: dict[str, bool] = {}
+    for i in instances:
+        started = any(status == "STARTED" for _, status in i.audits)
+        c2 = any(v == 1 for _, v in i.configurations)
+        ok[i.name] = (i.audit_level is not None and i.audit_level >= need) or started or c2
+    check.judge_parts(
+        {f"{name}: logins audited": good for name, good in ok.items()},
+        observed={**_when(w), **{i.name: {"AuditLevel": i.audit_level, "server_audits": dict(i.audits),
+                                          "configurations": dict(i.configurations)} for i in instances}},
+        expected={"AuditLevel": f">= {need} (successful and failed logins)", "or": "a STARTED server audit, "
+                  "or c2 audit mode / common criteria compliance enabled"})
