@@ -258,6 +258,25 @@ def cmd_probes(args: argparse.Namespace) -> int:
     return ExitCode.CONFORMANT
 
 
+def cmd_collect_script(args: argparse.Namespace) -> int:
+    """Print the exact batch the online path sends to a ``platform`` host (facts/contract.py),
+    for an administrator to run on a host that cannot be reached (offline collection)."""
+    import secrets
+
+    from ihconform.facts.contract import COLLECTORS, collector_for
+    from ihconform.facts.sections import platform_sections
+
+    if args.platform not in COLLECTORS:
+        raise ConfigError(f"no collector for platform {args.platform!r}; known: {', '.join(sorted(COLLECTORS))}")
+    nonce = args.nonce or secrets.token_hex(8)
+    try:
+        script = collector_for(args.platform).script(platform_sections(args.platform), nonce)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    sys.stdout.write(script)
+    return ExitCode.CONFORMANT
+
+
 def cmd_trust(args: argparse.Namespace) -> int:
     """Pin a host key after showing its fingerprint (never auto-accept)."""
     import paramiko
@@ -359,6 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     pb = sub.add_parser("probes", help="列出已注册的探针 / list the registered probes")
     pb.set_defaults(func=cmd_probes)
+
+    cs = sub.add_parser("collect-script", help="输出离线采集脚本 / print the collection script a platform's hosts "
+                                               "are sent (run it on the host; see docs/windows.md)")
+    cs.add_argument("platform", help="平台 / platform (windows, linux)")
+    cs.add_argument("--nonce", help="脚本标记（默认随机）/ the script's run marker (default: random; it is "
+                                    "recorded in the answer, which the offline reader checks)")
+    cs.set_defaults(func=cmd_collect_script)
 
     t = sub.add_parser("trust", help="显示并固定主机密钥 / show and pin a host key")
     t.add_argument("host")

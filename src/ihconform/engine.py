@@ -30,6 +30,7 @@ from ihconform.errors import IhconformError
 from ihconform.inventory import Database, Host, TlsEndpoint
 from ihconform.ledger.core import sha256_file
 from ihconform.plan import probe_for
+from ihconform.profile import ObjectType
 from ihconform.registry import builtin_probe_files
 from ihconform.results import (
     ControlResult,
@@ -163,6 +164,15 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
                                     reason=f"tailored out: {reason}", probe=probe_for(pair.control)))
     for control in plan.unmatched:
         types = ", ".join(t.value for t in control.applies_to)
+        if set(control.applies_to) == {ObjectType.HOST_OS_WINDOWS} and plan.inventory.targets:
+            # the inventory lists its hosts and none is a Windows host: a Windows control does not
+            # apply (不适用), as a database control would not on a site that declares no database
+            # engine of its kind; 未检查 would make every Linux-only site incomplete
+            results.append(ObjectResult(
+                control_id=control.id, object_id="-", object_type=control.applies_to[0].value,
+                status=Status.NOT_APPLICABLE, status_zh=Status.NOT_APPLICABLE.zh, probe=probe_for(control),
+                reason="清单中没有 Windows 主机 / the inventory declares no host with platform: windows"))
+            continue
         results.append(ObjectResult(
             control_id=control.id, object_id="-", object_type=control.applies_to[0].value,
             status=Status.NOT_CHECKED, status_zh=Status.NOT_CHECKED.zh, probe=probe_for(control),
@@ -238,11 +248,12 @@ def tested_object(o: Any) -> TestedObject:
             on = value
             break
     if isinstance(ref, Host):
-        on = ref.id if o.type.value != "host-os" else ""
+        on = ref.id if o.type.value not in ("host-os", "host-os-windows") else ""
     return TestedObject(type=o.type.value, id=o.id, label=o.label, host=on,
                         roles=tuple(ref.roles) if isinstance(ref, Host) else (),
                         location=ref.location if isinstance(ref, Host) else "",
-                        via=(ref.jump or "") if isinstance(ref, Host) and o.type.value == "host-os" else "")
+                        via=(ref.jump or "") if isinstance(ref, Host) and o.type.value in ("host-os", "host-os-windows")
+                        else "")
 
 
 def tester_record(section: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:

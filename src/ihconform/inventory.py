@@ -114,12 +114,14 @@ class Host(Frozen):
     roles: tuple[Role, ...] = ()
     host_key: str = ""  # pinned "ssh-ed25519 AAAA..."; else known_hosts is used
     connection: Literal["ssh", "local", "recorded"] = "ssh"
-    #: ``connection: recorded``: the folder of a recorded answer (``<section>.txt`` +
-    #: ``exit_codes.json``) the batch is judged on instead of a live host (transport/recorded.py)
-    offline: Path | None = None
     # which collector gathers its facts (facts/contract.py COLLECTORS); "linux" covers the Linux
     # releases and 国产 distributions alike
-    platform: Literal["linux"] = "linux"
+    platform: Literal["linux", "windows"] = "linux"
+    #: A recorded answer judged instead of a live host. Windows: the JSON file the
+    #: administrator's run of ``ihconform collect-script windows`` wrote (its digest goes into the
+    #: evidence). Linux, with ``connection: recorded``: the folder of a recorded batch answer
+    #: (``<section>.txt`` + ``exit_codes.json``, transport/recorded.py).
+    offline: Path | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=600)
     location: str = ""
     #: Addresses the outside reaches this host at (public, NAT or WAN side), scanned from the
@@ -308,7 +310,10 @@ def objects(inv: Inventory) -> Iterator[TestObject]:
     """Every test object the inventory declares, in a stable order."""
     yield TestObject(ObjectType.SITE, "site", inv.system.name)
     for h in inv.targets:
-        yield TestObject(ObjectType.HOST_OS, h.id, f"{h.id} ({h.address})", h)
+        if h.platform == "windows":
+            yield TestObject(ObjectType.HOST_OS_WINDOWS, h.id, f"{h.id} ({h.address}, Windows)", h)
+        else:
+            yield TestObject(ObjectType.HOST_OS, h.id, f"{h.id} ({h.address})", h)
     for h in inv.targets:
         if "app" in h.roles or "web" in h.roles:
             yield TestObject(ObjectType.WEB_SERVER, f"{h.id}:web", f"{h.id} web server", h)
@@ -352,6 +357,13 @@ def _check_refs(inv: Inventory, doc: SourceDoc) -> None:
     for i, h in enumerate(inv.hosts):
         if VANTAGE_ROLE in h.roles and len(h.roles) > 1:
             fail(f"a {VANTAGE_ROLE} host is not under test; it takes no other role", ("hosts", i, "roles"))
+        if h.platform == "linux" and (h.offline is not None) != (h.connection == "recorded"):
+            fail("a Linux host's offline recording goes with connection: recorded, and connection: recorded "
+                 "needs offline: <folder>", ("hosts", i, "offline" if h.offline is not None else "connection"))
+        if h.platform == "windows" and h.connection == "recorded":
+            fail("a Windows host's recording is offline: <file>; connection stays ssh", ("hosts", i, "connection"))
+        if h.platform == "windows" and h.connection == "local" and h.offline is None:
+            fail("a Windows host is reached over ssh, or read from an offline recording", ("hosts", i, "connection"))
         if h.jump is not None and (h.jump not in host_ids or h.jump == h.id):
             fail(f"jump host {h.jump!r} is not another host of this inventory", ("hosts", i, "jump"))
     for i, d in enumerate(inv.databases):

@@ -128,4 +128,4 @@ class RunPlan:
 
 
 #: Probe namespaces that judge from a host's gathered facts.
-HOST_FACT_PROBES = ("host.", "db.", "web.", "servers.", "audit.")
+HOST_FACT_PROBES = ("host.", "db.", "web.", "servers.", "audit.", "windows.")

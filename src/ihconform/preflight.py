@@ -22,7 +22,7 @@ def _known_hosts_warnings(inv: Inventory) -> list[str]:
 
     from ihconform.transport.ssh import known_hosts_names
 
-    unpinned = [h for h in inv.hosts if h.connection == "ssh" and not h.host_key]
+    unpinned = [h for h in inv.hosts if h.connection == "ssh" and not h.host_key and h.offline is None]
     if not unpinned:
         return []
     path = inv.defaults.known_hosts or Path("~/.ssh/known_hosts").expanduser()

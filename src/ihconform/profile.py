@@ -49,6 +49,7 @@ class ObjectType(StrEnum):
 
     SITE = "site"  # the deployment as a whole (counts, topology, documents)
     HOST_OS = "host-os"
+    HOST_OS_WINDOWS = "host-os-windows"  # a Windows Server host: its own probes (facts/windows.py)
     DATABASE = "database"
     WEB_SERVER = "web-server"
     TLS_ENDPOINT = "tls-endpoint"

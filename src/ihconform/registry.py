@@ -56,6 +56,18 @@ PROBES: dict[str, str] = {
     "host.security_updates": "ihconform.probes.host:test_security_updates",
     "host.backups": "ihconform.probes.host:test_backups",
     "host.minimal_services": "ihconform.probes.host:test_minimal_services",
+    # Windows Server hosts (facts/windows.py; the neutral controls are judged by the host. probes)
+    "windows.accounts": "ihconform.probes.windows:test_accounts",
+    "windows.default_accounts": "ihconform.probes.windows:test_default_accounts",
+    "windows.audit_policy": "ihconform.probes.windows:test_audit_policy",
+    "windows.event_logs": "ihconform.probes.windows:test_event_logs",
+    "windows.rdp": "ihconform.probes.windows:test_rdp",
+    "windows.services": "ihconform.probes.windows:test_services",
+    "windows.updates": "ihconform.probes.windows:test_updates",
+    "windows.anti_malware": "ihconform.probes.windows:test_anti_malware",
+    "windows.mssql_logins": "ihconform.probes.windows:test_mssql_logins",
+    "windows.mssql_sa": "ihconform.probes.windows:test_mssql_sa",
+    "windows.mssql_audit": "ihconform.probes.windows:test_mssql_audit",
     # databases (PostgreSQL, MySQL/MariaDB; 达梦/金仓 report 未检查 until their builders land)
     "db.accounts": "ihconform.probes.db:test_accounts",
     "db.password_encryption": "ihconform.probes.db:test_password_encryption",

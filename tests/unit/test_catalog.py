@@ -32,6 +32,18 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "servers.role_separation": {},
     "servers.app_redundancy": {"min_app_nodes": int},
     "host.identities": {},
+    # Windows Server hosts (docs/windows.md)
+    "windows.accounts": {"max_days": int},
+    "windows.default_accounts": {"default_names": list},
+    "windows.audit_policy": {"subcategories": list},
+    "windows.event_logs": {"min_bytes": list},
+    "windows.rdp": {"min_security_layer": int, "min_encryption_level": int},
+    "windows.services": {"forbidden_services": list},
+    "windows.updates": {"max_hotfix_age_days": int},
+    "windows.anti_malware": {"max_signature_age_days": int, "third_party_services": list},
+    "windows.mssql_logins": {},
+    "windows.mssql_sa": {"default_logins": list},
+    "windows.mssql_audit": {"login_audit_level": int},
     "power.dual_supply": {"rule": str, "server_roles": list, "min_healthy_psus": int, "min_ups_feeds": int,
                           "accepted_documents": list, "bad_status_flags": list, "min_battery_charge": int,
                           "min_runtime_s": int},
@@ -368,7 +380,7 @@ def test_level3_probe_mapping(profiles: dict[str, Profile], unit: str, probe: st
 
 
 #: The object type each probe family judges (docs/probes.md).
-PROBE_OBJECTS = {"host": "host-os", "db": "database", "web": "web-server"}
+PROBE_OBJECTS = {"host": "host-os", "db": "database", "web": "web-server", "windows": "host-os-windows"}
 #: The object type each network probe judges (docs/network.md, "Probes for the catalog").
 NETWORK_OBJECTS = {"tls.database": "database", "exposure.open_ports": "host-os", "uplink.bandwidth": "uplink",
                    "uplink.path": "uplink", "uplink.distinct_isps": "site", "av.system": "av-system",
@@ -376,11 +388,17 @@ NETWORK_OBJECTS = {"tls.database": "database", "exposure.open_ports": "host-os",
                    "clinical.interface": "clinical-interface"}
 
 
+#: Host probes that judge the platform-neutral facts (facts/neutral.py): Linux and Windows hosts.
+NEUTRAL_HOST_PROBES = {"host.password_quality", "host.login_lockout", "host.idle_timeout", "host.time_sync",
+                       "host.log_forwarding"}
+
+
 def test_host_database_and_web_probes_judge_their_own_objects(default: Profile) -> None:
     for c in default.controls:
         family = (c.probe or "").split(".", 1)[0]
         if c.method is Method.AUTO and family in PROBE_OBJECTS:
-            assert [t.value for t in c.applies_to] == [PROBE_OBJECTS[family]], f"{c.id} ({c.probe}): {c.applies_to}"
+            want = [PROBE_OBJECTS[family]] + (["host-os-windows"] if c.probe in NEUTRAL_HOST_PROBES else [])
+            assert [t.value for t in c.applies_to] == want, f"{c.id} ({c.probe}): {c.applies_to}"
 
 
 def test_network_probes_judge_their_own_objects(default: Profile) -> None:

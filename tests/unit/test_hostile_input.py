@@ -87,7 +87,7 @@ from pathlib import Path
 from ihconform.errors import ConfigError
 from ihconform.inventory import load_inventory
 from ihconform.catalog import load_profile
-t = time.monotonic()
+t = time.process_time()  # CPU seconds: a loaded 2-core machine stretches wall time, not work
 out = []
 for loader in (load_inventory, load_profile):
     try:
@@ -95,7 +95,7 @@ for loader in (load_inventory, load_profile):
         out.append("accepted")
     except ConfigError as exc:
         out.append("ConfigError: " + str(exc)[:300].replace("\n", " "))
-print(time.monotonic() - t)
+print(time.process_time() - t)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 print("\n".join(out))
 """
@@ -125,7 +125,7 @@ def test_yaml_bombs_are_refused_in_bounded_time_and_memory(tmp_path: Path, relia
         extra_mib = (int(rss) - base) / 1024
         for outcome in outcomes:
             assert outcome.startswith("ConfigError") and re.search(expect, outcome), (name, outcome)
-        assert float(secs) < 10, (name, secs)
+        assert float(secs) < 10, (name, secs)  # CPU seconds of the loader, not wall time
         assert extra_mib < 200, (name, extra_mib)
         rows.append(f"{name}: {float(secs):.2f} s, +{extra_mib:.0f} MiB, “{outcomes[0][13:80]}”")
     reliability.record(

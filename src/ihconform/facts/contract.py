@@ -206,6 +206,7 @@ class Collector(Protocol):
 #: loads every entry. Platforms are added here, and nowhere else.
 COLLECTORS: dict[str, str] = {
     "linux": "ihconform.facts.collect:POSIX_SHELL",
+    "windows": "ihconform.facts.windows:POWERSHELL_BATCH",
 }
 
 

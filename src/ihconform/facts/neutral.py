@@ -133,6 +133,7 @@ class Adapters:
 #: loads every entry.
 ADAPTERS: dict[str, str] = {
     "linux": "ihconform.facts.linux:ADAPTERS_LINUX",
+    "windows": "ihconform.facts.windows_adapters:ADAPTERS_WINDOWS",
 }
 
 T = TypeVar("T")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ihconform.facts.contract import HostFacts
 from ihconform.facts.host import HostView, process_base
 
 DB_ENGINES: dict[str, str] = {
@@ -107,3 +108,38 @@ def detect_roles(view: HostView) -> DetectedRoles:
         if not owners_known and (a := _engine(comm, APP_SERVERS)) is not None:  # owners hidden (no root)
             apps.add(a)
     return DetectedRoles(tuple(sorted(dbs)), tuple(sorted(apps)), tuple(sorted(ports)), tuple(sorted(why)))
+
+
+#: Windows application servers by process name (Get-Process ProcessName, no ``.exe``).
+WINDOWS_APP_SERVERS: dict[str, str] = {
+    "w3wp": "iis", "tomcat": "java/tomcat", "java": "java/tomcat", "nginx": "nginx", "httpd": "apache",
+    "node": "node", "php-cgi": "php",
+}
+
+
+def detect_roles_windows(facts: HostFacts) -> DetectedRoles:
+    """Database engines and application servers on a Windows host, from its TCP listeners and
+    their owning processes (facts/windows.py ``listening``)."""
+    from ihconform.facts.windows_parse import WindowsView
+
+    dbs: set[str] = set()
+    apps: set[str] = set()
+    ports: set[int] = set()
+    why: set[str] = set()
+    for _addr, port, proc in WindowsView(facts).listening:
+        name = proc.lower()
+        engine = _engine(name, DB_ENGINES) or DB_SERVER_PROCESSES.get(name)
+        if engine is not None:
+            dbs.add(engine)
+            ports.add(port)
+            why.add(f"{engine}: tcp/{port} ({proc})")
+        elif (a := _engine(name, WINDOWS_APP_SERVERS)) is not None:
+            apps.add(a)
+    return DetectedRoles(tuple(sorted(dbs)), tuple(sorted(apps)), tuple(sorted(ports)), tuple(sorted(why)))
+
+
+def detect_host_roles(facts: HostFacts) -> DetectedRoles:
+    """:func:`detect_roles` or :func:`detect_roles_windows`, by the platform the facts came from."""
+    if facts.identity.get("platform") == "windows":
+        return detect_roles_windows(facts)
+    return detect_roles(HostView(facts))

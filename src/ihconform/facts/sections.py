@@ -14,6 +14,7 @@ from ihconform.facts.db import DB_AUDIT_FACTS, DB_FACTS, database_sections
 from ihconform.facts.host import sections_for_host
 from ihconform.facts.sshd import SSHD_CTX_FACTS, context_sections
 from ihconform.facts.web import WEB_SECTIONS
+from ihconform.facts.windows import WINDOWS_SECTIONS
 from ihconform.inventory import Inventory
 
 #: Fact names that stand for a family of per-object sections.
@@ -29,15 +30,25 @@ def static_sections() -> list[Section]:
     return sections_for_host() + list(WEB_SECTIONS)
 
 
+def platform_sections(platform: str) -> list[Section]:
+    """Every section of ``platform``'s batch, as ``collect-script`` prints it."""
+    if platform == "windows":
+        return list(WINDOWS_SECTIONS)
+    return static_sections()
+
+
 def known_fact_names() -> set[str]:
     """Every name a probe may list in ``facts``: static sections and families."""
-    return {s.name for s in static_sections()} | set(FAMILIES)
+    return {s.name for s in static_sections()} | {s.name for s in WINDOWS_SECTIONS} | set(FAMILIES)
 
 
 def sections_for(inventory: Inventory, needed: set[str] | None = None) -> dict[str, list[Section]]:
     """host id -> the sections of its one batched script (only ``needed`` ones if given)."""
     out = {}
     for h in inventory.targets:
+        if h.platform == "windows":  # one fixed PowerShell batch, every section cheap (facts/windows.py)
+            out[h.id] = list(WINDOWS_SECTIONS)
+            continue
         web = bool(WEB_ROLES & set(h.roles))
         secs = [s for s in static_sections() if (needed is None or s.name in needed)
                 and (web or s.name not in _WEB_NAMES)]

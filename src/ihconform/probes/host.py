@@ -829,15 +829,22 @@ def test_audit_protection(check: Check, host: HostView) -> None:
 @probe("host.time_sync", facts=("processes", "time_sync"))
 def test_time_sync(check: Check, host: HostView) -> None:
     """Audit records carry a trustworthy time (L3-CES1-13): a time-sync daemon running with
-    a configured server, judged on the platform-neutral TimeSource."""
+    a configured server, judged on the platform-neutral TimeSource; where the platform says
+    whether the clock actually follows the source, that is a part too (a service that runs but
+    syncs nothing is no time source)."""
     daemons = [str(d) for d in check.list_param("daemons")]
     src = _neutral(check, host, TimeSource)
     if src is None:
         return
     running = _agents_running(daemons, src.programs, src.service)
+    parts = {"time-sync daemon running": bool(running), "time server configured": bool(src.servers)}
+    if src.synchronised is not None:  # the platform says whether the clock follows the source
+        # (Windows w32tm: "Source: Local CMOS Clock" is a running service that syncs nothing)
+        parts["clock follows the source"] = src.synchronised
     check.judge_parts(
-        {"time-sync daemon running": bool(running), "time server configured": bool(src.servers)},
-        observed={"running": running, "servers": list(src.servers), **dict(src.record)},
+        parts,
+        observed={"running": running, "servers": list(src.servers), "synchronised": src.synchronised,
+                  **dict(src.record)},
         expected={"daemon": daemons, "servers": ">= 1"})
 
 

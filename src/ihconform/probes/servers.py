@@ -9,7 +9,8 @@ from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.collect import HostFacts
 from ihconform.facts.host import HostView
-from ihconform.facts.roles import detect_roles
+from ihconform.facts.roles import detect_host_roles
+from ihconform.facts.windows_parse import WindowsView
 from ihconform.registry import probe
 
 
@@ -29,10 +30,13 @@ def test_server_count(check: Check, site_facts: dict[str, HostFacts]) -> None:
     views, errors = _reachable(site_facts)
     identities: dict[str, str] = {}
     for hid, v in views.items():
-        mid = v.facts.text("machine_id").strip()
         uuid = ""
-        with contextlib.suppress(FactUnavailable):  # DMI is absent in VMs and namespaces
-            uuid = v.facts.text("dmi_uuid").strip()
+        if v.facts.identity.get("platform") == "windows":  # the Windows batch: its computer name
+            mid = f"windows {WindowsView(v.facts).os.get('ComputerName', '')}"
+        else:
+            mid = v.facts.text("machine_id").strip()
+            with contextlib.suppress(FactUnavailable):  # DMI is absent in VMs and namespaces
+                uuid = v.facts.text("dmi_uuid").strip()
         key = v.facts.identity.get("host_key", "")
         identities[hid] = "|".join(x for x in (mid, key, uuid) if x)
     distinct = sorted(set(identities.values()))
@@ -60,7 +64,7 @@ def test_role_separation(check: Check, site_facts: dict[str, HostFacts]) -> None
     detected: dict[str, dict[str, object]] = {}
     db_hosts, app_hosts = [], []
     for hid, v in views.items():
-        d = detect_roles(v)
+        d = detect_host_roles(v.facts)
         declared = set(check.inventory.host(hid).roles)
         declared_dbs = sorted({db.engine for db in check.inventory.databases if db.host == hid})
         detected[hid] = {"declared": sorted(declared), "databases": list(d.databases),
@@ -91,7 +95,7 @@ def test_app_redundancy(check: Check, site_facts: dict[str, HostFacts]) -> None:
     need = check.int_param("min_app_nodes")
     views, errors = _reachable(site_facts)
     nodes = sorted(hid for hid, v in views.items()
-                   if "app" in check.inventory.host(hid).roles and detect_roles(v).app_servers)
+                   if "app" in check.inventory.host(hid).roles and detect_host_roles(v.facts).app_servers)
     if len(nodes) < need and errors:
         raise FactUnavailable(f"{len(nodes)} application node(s) verified; unreachable: "
                               + ", ".join(sorted(errors)))

@@ -205,6 +205,7 @@ BASIC_TOPICS: tuple[tuple[str, dict[Lang, str]], ...] = (
 OBJECT_TYPES: dict[str, dict[Lang, str]] = {
     "site": {"zh": "整体部署", "en": "Site"},
     "host-os": {"zh": "服务器操作系统", "en": "Host OS"},
+    "host-os-windows": {"zh": "服务器操作系统（Windows）", "en": "Host OS (Windows)"},
     "database": {"zh": "数据库", "en": "Database"},
     "web-server": {"zh": "Web 服务器", "en": "Web server"},
     "tls-endpoint": {"zh": "TLS 服务端点", "en": "TLS endpoint"},

@@ -53,7 +53,9 @@ class Transport(ABC):
     @abstractmethod
     def run(self, command: str, *, stdin: bytes | None = None, timeout: float = 60.0,
             cap: int = DEFAULT_CAP) -> CommandResult:
-        """Run ``command`` through ``sh -c`` on the host. Raises TransportError on a
+        """Run ``command`` as the host's login shell runs it (``sh -c`` on POSIX; ``cmd.exe /c``
+        under Windows' OpenSSH server, so the Windows collector sends a ``powershell`` command
+        line and its script on ``stdin``). Raises TransportError on a
         timeout or a lost connection; a non-zero exit is a result, not an error."""
 
     @property
