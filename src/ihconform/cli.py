@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
@@ -20,13 +21,13 @@ from pathlib import Path
 
 from ihconform import __version__
 from ihconform.catalog import DEFAULT_PROFILE, builtin_profiles, hosting_kind, load_profile
-from ihconform.engine import FORMATS
 from ihconform.errors import ConfigError, IhconformError, Location
 from ihconform.inventory import Inventory, load_inventory, local_inventory
 from ihconform.plan import check_only, matches_only
 from ihconform.profile import Method, Profile
 from ihconform.registry import PROBES, user_probe_ids
 from ihconform.results import ExitCode, Status
+from ihconform.run.launch import DEFAULT_REPORTS, FORMATS, execute, new_run_id, pytest_args, run_folder
 from ihconform.text import printable
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
@@ -65,10 +66,6 @@ def _load_inputs(args: argparse.Namespace) -> tuple[Profile, Inventory | None]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import time
-
-    from ihconform.engine import DEFAULT_REPORTS, execute, new_run_id, pytest_args, run_folder
-
     t0 = time.monotonic()  # the printed duration covers the whole run, reports included
     profile, _inventory = _load_inputs(args)  # validate everything before anything is written
     check_only(profile, tuple(args.only or ()))  # a selector that matches nothing: exit 2, no run folder
