@@ -31,7 +31,7 @@ from ihconform.run.launch import DEFAULT_REPORTS, FORMATS, execute, new_run_id, 
 from ihconform.text import printable
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
-SUBCOMMAND_MODULES = ("ihconform.lab", "ihconform.ledger.cli", "ihconform.report.cli")
+SUBCOMMAND_MODULES = ("ihconform.lab", "ihconform.ledger.cli", "ihconform.report.cli", "ihconform.upload.cli")
 
 
 def _err(msg: str) -> None:
