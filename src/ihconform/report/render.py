@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from ihconform.diff import RunDiff
 from ihconform.errors import IhconformError
+from ihconform.report.bundle import ENV_TESTER
 from ihconform.report.i18n import Lang
 from ihconform.report.view import ReportView, brief, build_view
 from ihconform.results import RunResult, Score
@@ -197,11 +198,6 @@ def profile_texts(result: RunResult) -> CatalogTexts:
     return CatalogTexts({}, {})
 
 
-#: Environment of a run: who tests (printed on the cover) and the key that signs the bundle.
-ENV_TESTER = "IHC_TESTER"
-ENV_SIGNING_KEY = "IHC_SIGNING_KEY"
-
-
 def write_run_reports(result: RunResult, folder: Path, profile: Any,
                       formats: Collection[str] = ("html", "pdf")) -> None:
     """Called by the engine while the run folder is assembled: report.html, report.pdf, report.docx.
@@ -227,28 +223,3 @@ def write_run_reports(result: RunResult, folder: Path, profile: Any,
                          f"({type(exc).__name__}: {exc}); results.json and junit.xml are complete — "
                          "re-render with `ihconform report RUN_FOLDER` once fixed\n")
         traceback.print_exc(file=sys.stderr)
-
-
-def bundle_after_run(final: Path) -> Path | None:
-    """With ``IHC_SIGNING_KEY`` set, sign the finished run folder into ``<folder>.bundle.zip``.
-
-    Called by the engine after the folder is in place. A bundle that cannot be made (missing or
-    wrong key) does not undo the run: the reason is printed, and ``ihconform bundle`` makes it later.
-    """
-    import sys
-
-    key_path = os.environ.get(ENV_SIGNING_KEY, "")
-    if not key_path:
-        return None
-    from ihconform.report.bundle import make_bundle
-    from ihconform.report.signing import load_key
-
-    out = final.with_name(final.name + ".bundle.zip")
-    try:
-        make_bundle(final, out, load_key(Path(key_path)), tester=os.environ.get(ENV_TESTER, ""))
-    except (IhconformError, OSError) as exc:
-        sys.stderr.write(f"ihconform: 警告 / warning: evidence bundle not made: {exc}; "
-                         f"run `ihconform bundle {final} --key KEY`\n")
-        return None
-    sys.stderr.write(f"证据包 / bundle: {out}\n")
-    return out

@@ -20,6 +20,7 @@ from typing import Any
 
 from ihconform.errors import IhconformError
 from ihconform.facts.transcripts import write_host_evidence
+from ihconform.report.bundle import bundle_after_run
 from ihconform.report.junit import write_junit
 from ihconform.results import EvidenceRef, ExitCode, RunResult
 from ihconform.run.build import build_result
@@ -89,9 +90,7 @@ def finish_run(state: IhcState) -> int:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    from ihconform.report.render import bundle_after_run  # IHC_SIGNING_KEY set: signed bundle
-
-    bundle_after_run(final)
+    bundle_after_run(final)  # IHC_SIGNING_KEY set: the signed evidence bundle beside the folder
     return result.summary.exit_code
 
 

@@ -28,6 +28,9 @@ def run_folder(base: Path, run_id: str, when: _dt.datetime | None = None) -> Pat
     return base / f"{when:%Y%m%d}-{run_id}"
 
 
+#: The pytest plugin of a run (also the ``pytest11`` entry point).
+PLUGIN = "ihconform.run.plugin"
+
 #: Report formats a run writes; results.json and junit.xml are always written.
 FORMATS = ("json", "junit", "html", "pdf", "docx")
 
@@ -37,12 +40,22 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
                 formats: tuple[str, ...] = FORMATS, extra: list[str] | None = None,
                 tester: dict[str, str] | None = None) -> list[str]:
     """The pytest command line of a run. Probe files are given explicitly, so pytest collects
-    them whatever their names; a packaged ini keeps the user's pytest.ini out of the run."""
+    them whatever their names; a packaged ini keeps the user's pytest.ini out of the run.
+
+    Without pytest options of the user's (``extra``: ``--workers`` or arguments after ``--``)
+    no plugin is autoloaded, only this one: pytest marks every module of a distribution that
+    ships a ``pytest11`` entry point for assertion rewriting, so with autoload every ihconform
+    module was parsed and rewritten again on each run (1.9 s of CPU when bytecode is not cached),
+    and xdist, execnet and hypothesis were imported for nothing. The probe files are rewritten
+    either way (they are the collected test files), so a probe's assertion reads the same."""
     ini = Path(__file__).parent.parent / "probes" / "pytest.ini"
     args = ["-c", str(ini), "--rootdir", str(ini.parent), "-p", "no:cacheprovider", "-p", "no:terminal",
             "-p", "no:randomly", "-W", "ignore::DeprecationWarning"]
-    if not any(ep.name == "ihconform" for ep in entry_points(group="pytest11")):
-        args += ["-p", "ihconform.run.plugin"]
+    if extra:  # the user's own pytest options (-n, --timeout, ...) may need their plugins: autoload
+        if not any(ep.name == "ihconform" for ep in entry_points(group="pytest11")):
+            args += ["-p", PLUGIN]
+    else:
+        args += ["--disable-plugin-autoload", "-p", PLUGIN]
     args += ["--ihc-inventory", str(inventory)] if inventory else ["--ihc-local"]
     if profile:
         args += ["--ihc-profile", profile]
@@ -54,8 +67,25 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
         args += ["--ihc-tester", f"{key}={value}"]
     if progress:
         args.append("--ihc-progress")
-    args += [str(p) for p in builtin_probe_files()] + [str(p) for p in probes]
+    args += [str(p) for p in builtin_probe_files()] + [str(f) for f in probe_files(probes)]
     return args + (extra or [])
+
+
+def probe_files(paths: list[Path]) -> list[Path]:
+    """The user's ``--probes`` files and the ``*.py`` files under each ``--probes`` folder (not
+    in hidden folders or ``__pycache__``; a ``conftest.py`` is pytest's, loaded as a conftest).
+
+    Why named one by one: the run's ini no longer matches every ``*.py`` (see pytest.ini), so a
+    folder's files would not be collected by their names; named, each is collected whatever its
+    name, as before."""
+    out: list[Path] = []
+    for p in paths:
+        if not p.is_dir():
+            out.append(p)
+            continue
+        out += sorted(f for f in p.rglob("*.py") if f.name != "conftest.py"
+                      and not any(part.startswith(".") or part == "__pycache__" for part in f.relative_to(p).parts))
+    return out
 
 
 def execute(args: list[str]) -> int:
