@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +101,52 @@ def _render(result: RunResult, state: IhcState, partial: Path) -> None:
     is imported only when a run asks for one of them: a JSON-only run never loads it."""
     from ihconform.report.render import write_run_reports
 
-    # rendering a PDF takes seconds: say so, or the run looks hung after the checks
-    names = ", ".join(f"report.{f}" for f in ("html", "pdf", "docx") if f in state.settings.formats)
-    sys.stderr.write(f"正在生成 / rendering {names} …\n")
-    sys.stderr.flush()
-    write_run_reports(result, partial, state.plan.profile, state.settings.formats)
+    formats = state.settings.formats
+    names = ", ".join(f"report.{f}" for f in ("html", "pdf", "docx") if f in formats)
+    with RenderProgress(names, live=state.settings.progress) as progress:
+        write_run_reports(result, partial, state.plan.profile, formats, progress=progress)
+
+
+class RenderProgress:
+    """Say what the renderer is doing while it renders: the PDF takes seconds, and a run that
+    printed nothing after its last check looks hung.
+
+    Each stage is a line on stderr; with ``live`` (a terminal, not ``-q``) a line below counts the
+    seconds of the stage under way, rewritten in place twice a second. The total is said at the
+    end; the run's printed duration (``ihconform run``) covers the reports too."""
+
+    def __init__(self, names: str, *, live: bool) -> None:
+        self.names, self.live = names, live
+        self.t0 = time.monotonic()
+        self.stage = ""
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # the ticker and the stages write the same terminal line
+        self._ticker: threading.Thread | None = None
+
+    def __call__(self, stage: str) -> None:
+        self.stage = stage
+        self._line(f"  {stage} …\n")
+
+    def __enter__(self) -> RenderProgress:
+        self._line(f"正在生成 / rendering {self.names} …\n")
+        if self.live:
+            self._ticker = threading.Thread(target=self._tick, name="ihc-render-progress", daemon=True)
+            self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        self._line(f"报告已生成 / reports rendered in {time.monotonic() - self.t0:.1f} s\n")
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            self._line(f"\r  {self.stage or self.names} … {time.monotonic() - self.t0:.0f} s", end="")
+
+    def _line(self, text: str, end: str = "") -> None:
+        if self.live and not text.startswith("\r"):
+            text = "\r" + " " * 79 + "\r" + text  # clear the ticking line first
+        with self._lock:
+            sys.stderr.write(text + end)
+            sys.stderr.flush()
