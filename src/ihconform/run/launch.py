@@ -55,7 +55,8 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
         if not any(ep.name == "ihconform" for ep in entry_points(group="pytest11")):
             args += ["-p", PLUGIN]
     else:
-        args += ["--disable-plugin-autoload", "-p", PLUGIN]
+        # unraisableexception: a full gc.collect() at the end of a session that reports nothing of it
+        args += ["--disable-plugin-autoload", "-p", "no:unraisableexception", "-p", PLUGIN]
     args += ["--ihc-inventory", str(inventory)] if inventory else ["--ihc-local"]
     if profile:
         args += ["--ihc-profile", profile]
