@@ -38,6 +38,12 @@ def env_secret(name: str, what: str) -> str:
     return value
 
 
+def optional_env_secret(name: str | None, what: str) -> str | None:
+    """A credential the inventory may leave out (a BMC's or UPS's): no variable named, none sent;
+    named but unset, FactUnavailable as :func:`env_secret`."""
+    return None if name is None else env_secret(name, what)
+
+
 def parse_env_file(path: Path) -> dict[str, str]:
     """``KEY=value`` lines (``export`` and surrounding quotes allowed; ``#`` comments)."""
     try:

@@ -139,3 +139,17 @@ def test_only_selects_by_probe(tmp_path):
     (folder,) = list(out.iterdir())
     data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     assert sorted(c["control_id"] for c in data["controls"]) == ["T-AGEING", "T-PORTS"], proc.stderr
+
+
+def test_run_does_not_load_the_other_subcommand_modules() -> None:
+    """``ihconform run`` (and the other own commands) parse without importing the lab, ledger,
+    report and upload command modules; the full command list still has them all."""
+    code = ("import json, sys; from ihconform.cli import build_parser, SUBCOMMAND_MODULES; "
+            "a = build_parser('run').parse_args(['run', '-q', '--formats', 'json']); "
+            "print(a.formats, a.quiet, [m for m in SUBCOMMAND_MODULES if m in sys.modules]); "
+            "full = build_parser(None); "
+            "print(json.dumps(sorted(full._subparsers._group_actions[0].choices)))")  # argparse lists them nowhere else
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    first, second = proc.stdout.splitlines()
+    assert first == "json True []"
+    assert {"run", "lab", "attest", "report", "upload", "receiver"} <= set(json.loads(second))

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from ihconform.catalog import load_profile
-from ihconform.distribute import group_of
 from ihconform.inventory import load_inventory
 from ihconform.plan import RunPlan
+from ihconform.run.distribute import group_of
 
 from ..conftest import FIXTURES, GOLDEN
 from .test_pipeline_golden import normalise_json, run_cli

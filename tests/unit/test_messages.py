@@ -63,6 +63,35 @@ def test_run_names_unreachable_hosts_on_its_first_line_and_says_when_it_renders(
     assert shown >= inner  # the whole run, report rendering included, not just the checks
 
 
+def test_pdf_rendering_reports_its_stages() -> None:
+    """render_pdf says when layout starts and how many pages it laid out before painting them."""
+    from ihconform.report.render import render_pdf
+
+    heard: list[str] = []
+    pdf = render_pdf("<html><body><p>测试 ok</p><p style='page-break-before: always'>2</p></body></html>",
+                     heard.append)
+    assert pdf.startswith(b"%PDF-")
+    assert heard == ["report.pdf: 排版 / laying out", "report.pdf: 2 页已排版，写出 / pages laid out, writing"]
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_render_progress_line(live: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    """Stages are lines; on a terminal a line ticks the seconds; the total is said at the end."""
+    import time
+
+    from ihconform.run.folder import RenderProgress
+
+    with RenderProgress("report.html, report.pdf", live=live) as progress:
+        progress("report.pdf: 排版 / laying out")
+        time.sleep(1.2 if live else 0)
+    err = capsys.readouterr().err
+    assert "正在生成 / rendering report.html, report.pdf …\n" in err
+    assert "  report.pdf: 排版 / laying out …\n" in err
+    assert re.search(r"报告已生成 / reports rendered in \d+\.\d s\n$", err), err
+    ticks = re.findall(r"\r  report\.pdf: 排版 / laying out … (\d+) s", err)
+    assert (len(ticks) >= 2 and ticks[-1] == "1") if live else not ticks, err
+
+
 def test_summary_of_a_run_with_every_host_reached_has_no_unreachable_line(tmp_path):
     import io
 

@@ -159,7 +159,7 @@ def test_pytest_used_directly_refuses_an_only_that_matches_nothing(tmp_path):
     import subprocess
     import sys
 
-    from ihconform.engine import pytest_args
+    from ihconform.run.launch import pytest_args
 
     args = pytest_args(inventory=None, profile=str(MINI), only=["NOPE-99"], output=tmp_path / "r", run_id="x",
                        probes=[], parallel=1, progress=False, formats=("json",))

@@ -100,3 +100,27 @@ def test_every_outcome_maps_to_the_right_state(golden_run):
     assert data["summary"]["high_risk_failures"] == ["G-CONTRACT"]
     # every control of the profile has a result: nothing silently dropped
     assert set(controls) == {c for c, _ in by}
+
+
+def test_a_probes_folder_is_collected_whatever_its_file_names(golden_run, tmp_path):
+    """``--probes DIR``: every ``*.py`` in the folder is a probe file, named or not ``test_*``
+    (the run's ini matches only ``test_*.py``; the launcher names the folder's files)."""
+    _, folder = golden_run
+    probes = tmp_path / "site-probes"
+    (probes / "nested").mkdir(parents=True)
+    (probes / "nested" / "contract_checks.py").write_text((FIXTURES / "probes" / "fixed.py").read_text("utf-8"),
+                                                           encoding="utf-8")
+    (probes / "__pycache__").mkdir()
+    (probes / "__pycache__" / "stale.py").write_text("raise SystemExit('never collected')\n", encoding="utf-8")
+    out = tmp_path / "reports"
+    proc = run_cli("run", "-q", "--formats", "json", "-i", str(FIXTURES / "golden-inventory.yaml"),
+                   "-p", str(FIXTURES / "profiles" / "golden.yaml"), "--probes", str(probes), "-o", str(out),
+                   cwd=ROOT)
+    (again,) = [p for p in out.iterdir() if p.is_dir()]
+    assert proc.returncode == 1, proc.stderr
+
+    def verdicts(run: Path) -> list[tuple[str, str, str, str]]:
+        data = json.loads((run / "results.json").read_text(encoding="utf-8"))
+        return [(r["control_id"], r["object_id"], r["status"], r["reason"]) for r in data["results"]]
+
+    assert verdicts(again) == verdicts(folder)

@@ -23,7 +23,9 @@ import pytest
 from ihconform.inventory import Bmc, Ups
 from ihconform.lab.power import redfish_tree, ups_dev
 from ihconform.ledger.signing import keygen
-from ihconform.probes.power import combine, judge_psus, judge_ups, read_nut, read_redfish, safe_url
+from ihconform.net.nut import read_nut
+from ihconform.net.redfish import read_redfish, safe_url
+from ihconform.probes.power import combine, judge_psus, judge_ups
 from ihconform.results import Status
 from ihconform.schema import validate_results
 
@@ -388,7 +390,8 @@ PS3 Status       | 73h | ns  | 10.3 | No Reading
 
 
 def test_ipmi_sdr_judged_and_quoted() -> None:
-    from ihconform.probes.power import judge_ipmi, parse_ipmi_sdr
+    from ihconform.net.ipmi import parse_ipmi_sdr
+    from ihconform.probes.power import judge_ipmi
 
     ok, problems, observed = judge_ipmi(parse_ipmi_sdr(SDR_OK), 2)
     assert ok and observed["healthy"] == 2 and problems == []
@@ -419,7 +422,7 @@ class FakeTransport:
 def test_ipmi_runs_through_sudo_with_the_password_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     from ihconform.errors import FactUnavailable
     from ihconform.inventory import Host, Sudo
-    from ihconform.probes.power import read_ipmi
+    from ihconform.net.ipmi import read_ipmi
 
     monkeypatch.setenv("IHC_T_SUDO", SECRET)
     host = Host(id="db01", address="198.51.100.10", sudo=Sudo(enabled=True, password_env="IHC_T_SUDO"))

@@ -250,9 +250,9 @@ def test_reprs_inside_probe_text_are_written_out():
 def test_system_description_places_each_object_from_the_inventory():
     """被测系统描述: objects by type with where they sit (host, roles, jump host, location), as
     the engine records them from the inventory."""
-    from ihconform.engine import tested_object
     from ihconform.inventory import Database, Host, TestObject, Uplink
     from ihconform.profile import ObjectType
+    from ihconform.run.build import tested_object
 
     app = Host(id="app01", address="198.51.100.20", roles=("app", "web"), jump="bastion", location="两江 IDC 3F")
     db = Database(id="pg1", host="db01", engine="postgresql", port=5432)

@@ -21,19 +21,14 @@ Every reading is written to the run's evidence folder (``evidence/power/<id>/red
 reason (the failure is cached, so every control that needs it reports the same). A failed
 supply or a UPS on battery gives 不符合 quoting the reading. BMC and UPS passwords come from the
 environment variables the inventory names and are never written anywhere.
+
+The device clients (Redfish, NUT, in-band IPMI) are network observation and live in
+``ihconform.net.redfish``, ``ihconform.net.nut`` and ``ihconform.net.ipmi``; this module judges.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
-import http.client
-import json
-import socket
-import ssl
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -41,177 +36,16 @@ from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.inventory import Bmc, Inventory, Ups
 from ihconform.ledger.core import INTEGRITY_ERRORS, VALID, Checked, Ledger
+from ihconform.net.ipmi import read_ipmi
+from ihconform.net.nut import read_nut
+from ihconform.net.redfish import read_redfish
 from ihconform.probes.evidence import describe, link_attestations, newest
 from ihconform.registry import probe
 from ihconform.results import EvidenceRef, Status
 from ihconform.runcache import EvidenceSink, RunCache
-from ihconform.secrets import env_secret
-from ihconform.text import printable
 from ihconform.transport.base import Transport
 
-TIMEOUT_S = 10.0  # per request; a BMC or upsd that takes longer is reported as not answering
-MAX_DOC_BYTES = 4 * 1024 * 1024
-
-
-def _secret(env: str | None, what: str) -> str | None:
-    """A BMC or UPS credential is optional: no variable named, none sent."""
-    return None if env is None else env_secret(env, what)
-
-
-def safe_url(url: str) -> str:
-    """The URL without any user:password part, for messages and evidence."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-
-
 # ---- Redfish ------------------------------------------------------------------------------
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Redirects are refused: urllib would carry the Authorization header to wherever a BMC
-    points, so the credentials could leave for another host."""
-
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
-                         newurl: str) -> None:
-        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {safe_url(newurl)} refused", headers, fp)
-
-
-class RedfishClient:
-    """A minimal read-only Redfish client over urllib (GET only, no session, Basic auth).
-
-    Only links on the BMC's own origin are followed, and redirects are refused, so the
-    credentials are only ever sent to the URL the inventory names."""
-
-    def __init__(self, bmc: Bmc) -> None:
-        self.bmc = bmc
-        self.root = bmc.url.rstrip("/")
-        parts = urllib.parse.urlsplit(self.root)
-        self.origin = f"{parts.scheme}://{parts.netloc}"
-        user = _secret(bmc.username_env, f"BMC {bmc.id} user")
-        password = _secret(bmc.password_env, f"BMC {bmc.id} password")
-        self._auth = None
-        if user is not None:
-            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
-            self._auth = f"Basic {token}"
-        self._ctx: ssl.SSLContext | None = None
-        if parts.scheme == "https":
-            self._ctx = ssl.create_default_context(cafile=str(bmc.ca_file) if bmc.ca_file else None)
-        elif parts.scheme != "http":
-            raise FactUnavailable(f"BMC {bmc.id}: unsupported URL scheme in {safe_url(bmc.url)}")
-        handlers: list[Any] = [_NoRedirect()]
-        if self._ctx is not None:
-            handlers.append(urllib.request.HTTPSHandler(context=self._ctx))
-        self._opener = urllib.request.build_opener(*handlers)
-
-    def get(self, ref: str) -> dict[str, Any]:
-        if ref.startswith(("http://", "https://")):
-            p = urllib.parse.urlsplit(ref)
-            if f"{p.scheme}://{p.netloc}" != self.origin:
-                raise FactUnavailable(f"BMC {self.bmc.id}: link to another host refused: {safe_url(ref)}")
-            url = ref
-        elif ref.startswith("/"):
-            url = self.origin + ref
-        else:
-            raise FactUnavailable(f"BMC {self.bmc.id}: not a Redfish link: {ref[:100]!r}")
-        req = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - http(s) only
-        if self._auth:
-            req.add_header("Authorization", self._auth)
-        try:
-            with self._opener.open(req, timeout=TIMEOUT_S) as r:
-                blob = r.read(MAX_DOC_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            raise FactUnavailable(f"BMC {self.bmc.id}: GET {safe_url(url)} -> HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            why = getattr(exc, "reason", exc)
-            raise FactUnavailable(f"BMC {self.bmc.id} does not answer: GET {safe_url(url)}: {why}") from None
-        except http.client.HTTPException as exc:  # not HTTP at all, a body cut short, a header too long
-            # the text is the peer's (an ANSI escape, markup): quoted with repr, and short
-            raise FactUnavailable(f"BMC {self.bmc.id} does not answer HTTP: GET {safe_url(url)}: "
-                                  f"{type(exc).__name__} {str(exc)[:120]!r}") from None
-        if len(blob) > MAX_DOC_BYTES:
-            raise FactUnavailable(f"BMC {self.bmc.id}: {safe_url(url)} is larger than {MAX_DOC_BYTES} bytes")
-        try:
-            doc = json.loads(blob)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FactUnavailable(f"BMC {self.bmc.id}: {safe_url(url)} is not JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise FactUnavailable(f"BMC {self.bmc.id}: {safe_url(url)} is not a JSON object")
-        return doc
-
-
-def _odata(doc: Any, key: str) -> str | None:
-    link = doc.get(key) if isinstance(doc, dict) else None
-    ref = link.get("@odata.id") if isinstance(link, dict) else None
-    return ref if isinstance(ref, str) else None
-
-
-def _status(doc: Any) -> tuple[str, str]:
-    st = doc.get("Status") if isinstance(doc, dict) else None
-    st = st if isinstance(st, dict) else {}
-    return str(st.get("State") or ""), str(st.get("Health") or "")
-
-
-def read_redfish(bmc: Bmc) -> dict[str, Any]:
-    """Walk ServiceRoot -> Chassis -> Power (or PowerSubsystem); returns the documents read and
-    the supplies and redundancy groups found."""
-    client = RedfishClient(bmc)
-    docs: dict[str, Any] = {}
-
-    def get(ref: str) -> dict[str, Any]:
-        doc = client.get(ref)
-        docs[ref] = doc
-        return doc
-
-    root_ref = urllib.parse.urlsplit(client.root).path or "/redfish/v1"
-    root = get(root_ref)
-    chassis_ref = _odata(root, "Chassis")
-    if chassis_ref is None:
-        raise FactUnavailable(f"BMC {bmc.id}: the service root has no Chassis collection")
-    members = get(chassis_ref).get("Members") or []
-    psus: list[dict[str, Any]] = []
-    groups: list[dict[str, Any]] = []
-    for m in members:
-        ref = m.get("@odata.id") if isinstance(m, dict) else None
-        if not isinstance(ref, str):
-            continue
-        chassis = get(ref)
-        cid = str(chassis.get("Id") or ref)
-        power_ref = _odata(chassis, "Power")
-        subsystem_ref = _odata(chassis, "PowerSubsystem")
-        if power_ref is not None:
-            power = get(power_ref)
-            for p in power.get("PowerSupplies") or []:
-                state, health = _status(p)
-                psus.append({"chassis": cid, "name": str(p.get("Name") or p.get("MemberId") or "?"),
-                             "state": state, "health": health, "line_input_voltage": p.get("LineInputVoltage"),
-                             "serial": p.get("SerialNumber")})
-            for g in power.get("Redundancy") or []:
-                state, health = _status(g)
-                groups.append({"chassis": cid, "name": str(g.get("Name") or "Redundancy"), "mode": g.get("Mode"),
-                               "min_needed": g.get("MinNumNeeded"), "state": state, "health": health})
-        elif subsystem_ref is not None:
-            sub = get(subsystem_ref)
-            coll = _odata(sub, "PowerSupplies")
-            for m2 in (get(coll).get("Members") or []) if coll else []:
-                pref = m2.get("@odata.id") if isinstance(m2, dict) else None
-                if not isinstance(pref, str):
-                    continue
-                p = get(pref)
-                state, health = _status(p)
-                psus.append({"chassis": cid, "name": str(p.get("Name") or p.get("Id") or "?"), "state": state,
-                             "health": health, "line_input_voltage": None, "serial": p.get("SerialNumber")})
-            for g in sub.get("PowerSupplyRedundancy") or []:
-                state, health = _status(g)
-                groups.append({"chassis": cid, "name": "PowerSupplyRedundancy",
-                               "mode": g.get("RedundancyType"), "min_needed": g.get("MinNeededInGroup"),
-                               "state": state, "health": health})
-    if not any(d for k, d in docs.items() if k.endswith(("/Power", "/PowerSubsystem"))):
-        raise FactUnavailable(f"BMC {bmc.id} ({safe_url(bmc.url)}) reports no Power resource on any chassis")
-    return {"bmc": bmc.id, "server": bmc.server, "url": safe_url(bmc.url),
-            "read_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "power_supplies": psus, "redundancy": groups, "documents": docs}
 
 
 def judge_psus(reading: dict[str, Any], min_healthy: int) -> tuple[bool, list[str], dict[str, Any]]:
@@ -241,21 +75,10 @@ def judge_psus(reading: dict[str, Any], min_healthy: int) -> tuple[bool, list[st
 
 # ---- IPMI ---------------------------------------------------------------------------------
 
-IPMI_COMMAND = "ipmitool sdr type 'Power Supply'"
 #: Event texts of a power-supply sensor that mean the supply is not delivering power.
 IPMI_PSU_FAULTS = ("failure detected", "predictive failure", "ac lost", "out-of-range", "config error",
                    "input lost", "power supply inactive")
 
-
-def parse_ipmi_sdr(text: str) -> list[dict[str, str]]:
-    """Rows of ``ipmitool sdr type "Power Supply"``: name | id | status | entity | events."""
-    rows = []
-    for line in text.splitlines():
-        cols = [c.strip() for c in line.split("|")]
-        if len(cols) >= 5 and cols[0]:
-            rows.append({"name": cols[0], "id": cols[1], "status": cols[2].lower(), "entity": cols[3],
-                         "events": " | ".join(cols[4:])})
-    return rows
 
 
 def judge_ipmi(rows: list[dict[str, str]], min_healthy: int) -> tuple[bool, list[str], dict[str, Any]]:
@@ -281,103 +104,7 @@ def judge_ipmi(rows: list[dict[str, str]], min_healthy: int) -> tuple[bool, list
     return not problems, problems, {"healthy": len(healthy), "sensors": rows}
 
 
-def read_ipmi(transport: Any, host: Any) -> dict[str, Any]:
-    """Run ipmitool on the server itself (it needs root for /dev/ipmi0): directly when the
-    connection is root, else through sudo; a sudo password goes on stdin, never on a command line."""
-    from ihconform.errors import IhconformError
-    from ihconform.facts.store import sudo_password
-
-    command, stdin = IPMI_COMMAND, None
-    try:
-        if not transport.is_root:
-            if not host.sudo.enabled:
-                raise FactUnavailable(f"{host.id}: ipmitool needs root; enable sudo for this host in the inventory")
-            password = sudo_password(host)
-            command = ("sudo -S -p '' " if password is not None else "sudo -n ") + IPMI_COMMAND
-            stdin = (password + "\n").encode() if password is not None else None
-        res = transport.run(command, stdin=stdin, timeout=60.0)
-    except FactUnavailable:
-        raise
-    except IhconformError as exc:  # transport lost or timed out, sudo password not available
-        raise FactUnavailable(f"{host.id}: {IPMI_COMMAND}: {exc}") from None
-    if res.exit_code == 127:
-        raise FactUnavailable(f"{host.id}: ipmitool is not installed")
-    if res.exit_code != 0:
-        why = (res.stderr or res.stdout).decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        raise FactUnavailable(f"{host.id}: {IPMI_COMMAND} exited {res.exit_code}: {why[0][:300]}")
-    return {"host": host.id, "command": IPMI_COMMAND, "output": res.text,
-            "read_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "sensors": parse_ipmi_sdr(res.text)}
-
-
 # ---- NUT ----------------------------------------------------------------------------------
-
-
-def _nut_unquote(text: str) -> str:
-    if not (text.startswith('"') and text.endswith('"') and len(text) >= 2):
-        return text
-    out, esc = [], False
-    for ch in text[1:-1]:
-        if esc:
-            out.append(ch)
-            esc = False
-        elif ch == "\\":
-            esc = True
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def read_nut(ups: Ups) -> dict[str, Any]:
-    """``LIST VAR <ups>`` from upsd (logging in first only when the inventory names credentials)."""
-    user = _secret(ups.username_env, f"UPS {ups.id} user")
-    password = _secret(ups.password_env, f"UPS {ups.id} password")
-    where = f"{ups.address}:{ups.port}"
-    try:
-        with socket.create_connection((ups.address, ups.port), timeout=TIMEOUT_S) as s:
-            f = s.makefile("rwb")
-
-            def ask(line: str) -> str:
-                f.write(line.encode() + b"\n")
-                f.flush()
-                return f.readline(4096).decode("utf-8", "replace").strip()
-
-            if user is not None:
-                for cmd, what in ((f"USERNAME {user}", "USERNAME"), (f"PASSWORD {password or ''}", "PASSWORD")):
-                    answer = ask(cmd)
-                    if not answer.startswith("OK"):
-                        raise FactUnavailable(f"UPS {ups.id} ({where}): {what} refused: {answer[:100]!r}")
-            first = ask(f"LIST VAR {ups.name}")
-            if first.startswith("ERR"):
-                raise FactUnavailable(f"UPS {ups.id} ({where}) answered {first!r} for {ups.name}")
-            if first != f"BEGIN LIST VAR {ups.name}":
-                raise FactUnavailable(f"UPS {ups.id} ({where}): unexpected answer {first[:100]!r}")
-            variables: dict[str, str] = {}
-            for _ in range(10000):
-                raw = f.readline(4096)
-                if not raw:
-                    raise FactUnavailable(f"UPS {ups.id} ({where}): connection closed mid-list")
-                line = raw.decode("utf-8", "replace").strip()
-                if line == f"END LIST VAR {ups.name}":
-                    break
-                parts = line.split(" ", 3)
-                if len(parts) == 4 and parts[0] == "VAR":
-                    # the values are quoted into reasons: no control character of the peer's survives
-                    variables[printable(parts[2], lines=False)] = printable(_nut_unquote(parts[3]), lines=False)
-            else:  # a peer that never ends the list must not pass for a partial reading
-                raise FactUnavailable(f"UPS {ups.id} ({where}): no END LIST VAR after 10000 lines")
-            ask("LOGOUT")
-        status = variables.get("ups.status", "").split()
-        if not status or "WAIT" in status:
-            # upsd answers before its driver has reported (NUT's WAIT): the UPS's state is unknown,
-            # not "off line", and a verdict on it (the unit's or the site's) would be a guess
-            raise FactUnavailable(f"UPS {ups.id} ({where}): 驱动尚未上报 / the NUT driver has not reported "
-                                  f"(ups.status={' '.join(status) or 'missing'}); read it again")
-    except FactUnavailable:
-        raise
-    except OSError as exc:
-        raise FactUnavailable(f"UPS {ups.id} does not answer: upsd {where}: {exc}") from None
-    return {"ups": ups.id, "name": ups.name, "server": where, "feed": ups.feed,
-            "read_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "variables": variables}
 
 
 def _num(v: str | None) -> float | None:

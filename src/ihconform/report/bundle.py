@@ -21,16 +21,21 @@ import io
 import json
 import os
 import struct
+import sys
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ihconform.errors import ConfigError, Location
+from ihconform.errors import ConfigError, IhconformError, Location
 from ihconform.report.digests import digests_of, file_digests
-from ihconform.report.signing import SigningKey, TrustedKey, fingerprint, same_key, verify_record
+from ihconform.report.signing import SigningKey, TrustedKey, fingerprint, load_key, same_key, verify_record
 from ihconform.results import RunResult
+
+#: Environment of a run: who tests (printed on the cover) and the key that signs the bundle.
+ENV_TESTER = "IHC_TESTER"
+ENV_SIGNING_KEY = "IHC_SIGNING_KEY"
 
 FORMAT = "ihconform-evidence-bundle"
 FORMAT_VERSION = 1
@@ -282,3 +287,24 @@ def load_run(path: Path) -> RunResult:
     if zipfile.is_zipfile(path):
         return load_result_bytes(read_member(path, "results.json"), f"{path}!results.json")
     return load_result_bytes(path.read_bytes(), str(path))
+
+
+def bundle_after_run(final: Path) -> Path | None:
+    """With ``IHC_SIGNING_KEY`` set, sign the finished run folder into ``<folder>.bundle.zip``.
+
+    Called by the run (``ihconform.run.folder``) after the folder is in place. A bundle that
+    cannot be made (missing or wrong key) does not undo the run: the reason is printed, and
+    ``ihconform bundle`` makes it later.
+    """
+    key_path = os.environ.get(ENV_SIGNING_KEY, "")
+    if not key_path:
+        return None
+    out = final.with_name(final.name + ".bundle.zip")
+    try:
+        make_bundle(final, out, load_key(Path(key_path)), tester=os.environ.get(ENV_TESTER, ""))
+    except (IhconformError, OSError) as exc:
+        sys.stderr.write(f"ihconform: 警告 / warning: evidence bundle not made: {exc}; "
+                         f"run `ihconform bundle {final} --key KEY`\n")
+        return None
+    sys.stderr.write(f"证据包 / bundle: {out}\n")
+    return out

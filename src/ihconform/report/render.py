@@ -11,7 +11,7 @@ HTML is still written and the PDF step says plainly what to install.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from ihconform.diff import RunDiff
 from ihconform.errors import IhconformError
+from ihconform.report.bundle import ENV_TESTER
 from ihconform.report.i18n import Lang
 from ihconform.report.view import ReportView, brief, build_view
 from ihconform.results import RunResult, Score
@@ -86,7 +87,9 @@ def _fetcher(weasyprint: Any) -> Any:
     return _no_fetch
 
 
-def render_pdf(html: str) -> bytes:
+def render_pdf(html: str, progress: Callable[[str], None] | None = None) -> bytes:
+    """The PDF of ``html``. ``progress`` hears the two stages: WeasyPrint's layout (style
+    cascade, pagination: most of the time) and the painting of the pages into the PDF."""
     try:
         import weasyprint
         import weasyprint.urls
@@ -94,8 +97,12 @@ def render_pdf(html: str) -> bytes:
         raise PdfUnavailable(
             "report.pdf needs WeasyPrint and Pango: pip install 'ihconform[report]' and "
             f"apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk ({exc})") from exc
-    doc = weasyprint.HTML(string=html, base_url=None, url_fetcher=_fetcher(weasyprint))
-    out: bytes = doc.write_pdf(pdf_variant=None, uncompressed_pdf=False, optimize_images=False)
+    say = progress or (lambda _msg: None)
+    say("report.pdf: 排版 / laying out")
+    options: dict[str, Any] = {"pdf_variant": None, "uncompressed_pdf": False, "optimize_images": False}
+    doc = weasyprint.HTML(string=html, base_url=None, url_fetcher=_fetcher(weasyprint)).render(**options)
+    say(f"report.pdf: {len(doc.pages)} 页已排版，写出 / pages laid out, writing")
+    out: bytes = doc.write_pdf(**options)
     return out
 
 
@@ -117,7 +124,8 @@ def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = 
                   html: bool = True, docx: bool = False, documents: Mapping[str, tuple[str, str]] | None = None,
                   previous: RunDiff | None = None, tester: str = "",
                   remediation: Mapping[str, tuple[str, str]] | None = None,
-                  scores: Mapping[str, Score] | None = None) -> list[Path]:
+                  scores: Mapping[str, Score] | None = None,
+                  progress: Callable[[str], None] | None = None) -> list[Path]:
     """Write report.html, report.pdf and (``docx``) report.docx in Chinese, and ``report.<lang>.*``
     for other languages, all from one view.
 
@@ -144,7 +152,7 @@ def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = 
             written.append(folder / html_name)
         if pdf and pending_error is None:
             try:
-                _write(folder / pdf_name, render_pdf(text))
+                _write(folder / pdf_name, render_pdf(text, progress))
                 written.append(folder / pdf_name)
             except PdfUnavailable as exc:
                 pending_error = exc
@@ -197,14 +205,10 @@ def profile_texts(result: RunResult) -> CatalogTexts:
     return CatalogTexts({}, {})
 
 
-#: Environment of a run: who tests (printed on the cover) and the key that signs the bundle.
-ENV_TESTER = "IHC_TESTER"
-ENV_SIGNING_KEY = "IHC_SIGNING_KEY"
-
-
 def write_run_reports(result: RunResult, folder: Path, profile: Any,
-                      formats: Collection[str] = ("html", "pdf")) -> None:
-    """Called by the engine while the run folder is assembled: report.html, report.pdf, report.docx.
+                      formats: Collection[str] = ("html", "pdf"),
+                      progress: Callable[[str], None] | None = None) -> None:
+    """Called by the run (ihconform.run.folder) while the run folder is assembled: report.html, .pdf, .docx.
 
     A report that cannot be drawn must not cost the run its results, which are already written:
     the failure is reported on stderr with how to re-render (``ihconform report``), never hidden.
@@ -219,7 +223,7 @@ def write_run_reports(result: RunResult, folder: Path, profile: Any,
         texts = catalog_texts(profile, result)
         write_reports(result, folder, documents=texts.documents, remediation=texts.remediation, scores=texts.scores,
                       html="html" in formats, pdf="pdf" in formats, docx="docx" in formats,
-                      tester=os.environ.get(ENV_TESTER, ""))
+                      tester=os.environ.get(ENV_TESTER, ""), progress=progress)
     except (PdfUnavailable, DocxUnavailable) as exc:
         sys.stderr.write(f"ihconform: 警告 / warning: a report file was not written: {exc}\n")
     except Exception as exc:  # a renderer bug must not lose a finished run; it is shown, not hidden
@@ -227,28 +231,3 @@ def write_run_reports(result: RunResult, folder: Path, profile: Any,
                          f"({type(exc).__name__}: {exc}); results.json and junit.xml are complete — "
                          "re-render with `ihconform report RUN_FOLDER` once fixed\n")
         traceback.print_exc(file=sys.stderr)
-
-
-def bundle_after_run(final: Path) -> Path | None:
-    """With ``IHC_SIGNING_KEY`` set, sign the finished run folder into ``<folder>.bundle.zip``.
-
-    Called by the engine after the folder is in place. A bundle that cannot be made (missing or
-    wrong key) does not undo the run: the reason is printed, and ``ihconform bundle`` makes it later.
-    """
-    import sys
-
-    key_path = os.environ.get(ENV_SIGNING_KEY, "")
-    if not key_path:
-        return None
-    from ihconform.report.bundle import make_bundle
-    from ihconform.report.signing import load_key
-
-    out = final.with_name(final.name + ".bundle.zip")
-    try:
-        make_bundle(final, out, load_key(Path(key_path)), tester=os.environ.get(ENV_TESTER, ""))
-    except (IhconformError, OSError) as exc:
-        sys.stderr.write(f"ihconform: 警告 / warning: evidence bundle not made: {exc}; "
-                         f"run `ihconform bundle {final} --key KEY`\n")
-        return None
-    sys.stderr.write(f"证据包 / bundle: {out}\n")
-    return out

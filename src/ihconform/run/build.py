@@ -1,37 +1,25 @@
-"""The run: build the pytest session, then turn what the reporter collected into one
-:class:`RunResult` and write it atomically.
+"""Turn what the reporter collected into the one :class:`RunResult` of a run.
 
-Output goes to ``reports/<date>-<run id>/``. It is assembled in a sibling ``.partial``
-folder and renamed into place only when complete, so a failed or interrupted run never
-leaves a report that looks complete, and an existing report is never overwritten. A run
-folder that cannot be written (disk full, quota, read-only, I/O error) is removed and the run
-exits :attr:`ExitCode.OUTPUT_ERROR`, naming the file and the cause; an interrupted run does not
-wait for hosts still being gathered.
+Why a module of its own: every report format renders from this model, and the controller of
+a distributed run builds it from results its workers sent, so it depends on the session's
+state only, never on pytest's objects.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import errno
-import json
-import os
-import secrets
-import shutil
 import sys
 import time
-from importlib.metadata import entry_points
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import pytest
+from typing import Any
 
 from ihconform import __version__
 from ihconform.errors import IhconformError
 from ihconform.inventory import Database, Host, TlsEndpoint
-from ihconform.ledger.core import sha256_file
+from ihconform.ledger.core import apply_ledger, sha256_file
 from ihconform.plan import probe_for
 from ihconform.profile import ObjectType
-from ihconform.registry import builtin_probe_files
 from ihconform.results import (
     ControlResult,
     EvidenceRef,
@@ -49,60 +37,8 @@ from ihconform.results import (
     conclude_documents,
     counts,
 )
+from ihconform.run.state import IhcState
 from ihconform.scoring import compute_score
-
-if TYPE_CHECKING:
-    from ihconform.plugin import IhcState
-
-DEFAULT_REPORTS = Path("reports")
-
-
-def new_run_id() -> str:
-    return secrets.token_hex(4)
-
-
-def run_folder(base: Path, run_id: str, when: _dt.datetime | None = None) -> Path:
-    when = when or _dt.datetime.now(_dt.UTC)
-    return base / f"{when:%Y%m%d}-{run_id}"
-
-
-#: Report formats a run writes; results.json and junit.xml are always written.
-FORMATS = ("json", "junit", "html", "pdf", "docx")
-
-
-def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str], output: Path,
-                run_id: str, probes: list[Path], parallel: int, progress: bool,
-                formats: tuple[str, ...] = FORMATS, extra: list[str] | None = None,
-                tester: dict[str, str] | None = None) -> list[str]:
-    """The pytest command line of a run. Probe files are given explicitly, so pytest collects
-    them whatever their names; a packaged ini keeps the user's pytest.ini out of the run."""
-    ini = Path(__file__).with_name("probes") / "pytest.ini"
-    args = ["-c", str(ini), "--rootdir", str(ini.parent), "-p", "no:cacheprovider", "-p", "no:terminal",
-            "-p", "no:randomly", "-W", "ignore::DeprecationWarning"]
-    if not any(ep.name == "ihconform" for ep in entry_points(group="pytest11")):
-        args += ["-p", "ihconform.plugin"]
-    args += ["--ihc-inventory", str(inventory)] if inventory else ["--ihc-local"]
-    if profile:
-        args += ["--ihc-profile", profile]
-    for sel in only:
-        args += ["--ihc-only", sel]
-    args += ["--ihc-output", str(output), "--ihc-run-id", run_id, "--ihc-parallel", str(parallel),
-             "--ihc-formats", ",".join(formats)]
-    for key, value in (tester or {}).items():  # run options over the inventory's tester: section
-        args += ["--ihc-tester", f"{key}={value}"]
-    if progress:
-        args.append("--ihc-progress")
-    args += [str(p) for p in builtin_probe_files()] + [str(p) for p in probes]
-    return args + (extra or [])
-
-
-def execute(args: list[str]) -> int:
-    """Run the pytest session in this process; returns the run's exit code."""
-    # pytest prints its own dots/summary; the run reports through results and our summary.
-    return int(pytest.main(args))
-
-
-# ---- after the session ------------------------------------------------------------------
 
 
 def _jsonable(value: Any) -> Any:
@@ -119,13 +55,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # errors="replace": a lone surrogate (undecodable bytes a target sent) cannot be UTF-8
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8",
-                    errors="replace")
-
-
 def _host_of(ref: object) -> str | None:
     if isinstance(ref, Host):
         return ref.id
@@ -140,13 +69,13 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
     obj_order = {o.id: i for i, o in enumerate(plan.objects)}
     results: list[ObjectResult] = []
     for key, pair in plan.pairs.items():
-        r = state.results.get(key)
+        r = state.tally.results.get(key)
         if r is None:  # planned but never ran (deselected, collection error, interrupted)
             why = "probe did not run (interrupted, deselected or not collected)"
             status = Status.NOT_CHECKED
-            if state.collect_errors:
+            if state.tally.collect_errors:
                 status = Status.ERROR
-                why = "probe modules failed to load: " + " | ".join(e[:300] for e in state.collect_errors)
+                why = "probe modules failed to load: " + " | ".join(e[:300] for e in state.tally.collect_errors)
             r = ObjectResult(control_id=pair.control.id, object_id=pair.obj.id,
                              object_type=pair.obj.type.value, status=status,
                              status_zh=status.zh, probe=probe_for(pair.control), reason=why)
@@ -180,8 +109,6 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
     results.sort(key=lambda r: (order.get(r.control_id, 1 << 30), obj_order.get(r.object_id, 1 << 30)))
     # the evidence ledger: waivers mark failures as accepted risk (the status stays), judges'
     # attestation ids are named; expired waivers stop applying, with a warning
-    from ihconform.ledger.core import apply_ledger
-
     results, applied, waiver_warnings = apply_ledger(results, state.ledger)
 
     controls: list[ControlResult] = []
@@ -202,21 +129,22 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
     accepted = sum(1 for r in results if r.waiver is not None and r.status in (Status.FAIL, Status.PARTIAL))
     conclusion = conclude(controls)
     run_status, code = conclusion.status, conclusion.exit_code
-    if state.interrupted:
+    if state.tally.interrupted:
         code = ExitCode.INTERRUPTED
     finished = _dt.datetime.now(_dt.UTC)
     inv = plan.inventory
-    inv_digest = sha256_file(Path(state.inventory_path)) if Path(state.inventory_path).is_file() else ""
+    inv_file = Path(state.settings.inventory_path)
+    inv_digest = sha256_file(inv_file) if inv_file.is_file() else ""
     return RunResult(
         tool={"name": "ihconform", "version": __version__, "python": sys.version.split()[0]},
         institution=inv.institution.model_dump(mode="json"),
         system=inv.system.model_dump(mode="json"),
-        run=RunInfo(id=state.run_id, started=state.started.isoformat(timespec="seconds"),
+        run=RunInfo(id=state.settings.run_id, started=state.settings.started.isoformat(timespec="seconds"),
                     finished=finished.isoformat(timespec="seconds"),
-                    duration_s=round(time.monotonic() - state.t0, 3), profile=plan.profile.id,
+                    duration_s=round(time.monotonic() - state.settings.t0, 3), profile=plan.profile.id,
                     profile_version=plan.profile.version, profile_digests=portable_digests(plan.profile),
-                    inventory=portable_path(state.inventory_path), inventory_sha256=inv_digest, only=plan.only,
-                    command=tuple(portable_path(a) for a in sys.argv), interrupted=state.interrupted,
+                    inventory=portable_path(state.settings.inventory_path), inventory_sha256=inv_digest, only=plan.only,
+                    command=tuple(portable_path(a) for a in sys.argv), interrupted=state.tally.interrupted,
                     selection=Selection(only=plan.only, partial=len(plan.controls) < len(plan.profile.controls),
                                         controls=len(plan.controls), profile_controls=len(plan.profile.controls))),
         summary=Summary(status=run_status, status_zh=run_status.zh, exit_code=code,
@@ -233,7 +161,7 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
         attestations=state.ledger.attestation_records(),
         waivers=state.ledger.waiver_records(applied),
         warnings=tuple(state.ledger.warnings() + waiver_warnings),
-        tester=tester_record(inv.tester.model_dump(mode="json"), state.tester),
+        tester=tester_record(inv.tester.model_dump(mode="json"), state.settings.tester),
     )
 
 
@@ -256,7 +184,7 @@ def tested_object(o: Any) -> TestedObject:
                         else "")
 
 
-def tester_record(section: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+def tester_record(section: dict[str, Any], overrides: Mapping[str, str]) -> dict[str, Any]:
     """The inventory's ``tester:`` section with the ``run`` options over it (``testers`` is a
     comma-separated list on the command line)."""
     out = dict(section)
@@ -282,7 +210,7 @@ def portable_path(arg: str) -> str:
 def portable_digests(profile: Any) -> dict[str, str]:
     """Profile digests keyed by file name relative to the run's profile folder (built-in
     profiles by ``builtin/<name>``), never by this machine's absolute paths."""
-    builtin = Path(__file__).with_name("profiles").resolve()
+    builtin = Path(__file__).resolve().parent.parent / "profiles"
     sources = [Path(p) for p in profile.digests]
     home = sources[0].resolve().parent if sources else builtin
     out: dict[str, str] = {}
@@ -298,75 +226,3 @@ def portable_digests(profile: Any) -> dict[str, str]:
     return out
 
 
-def open_partial(final: Path) -> Path:
-    """Create the folder a run is assembled in, beside where it will land."""
-    if final.exists():
-        raise IhconformError(f"output folder {final} already exists; it is never overwritten")
-    partial = final.with_name(final.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    return partial
-
-
-def output_failed(final: Path, partial: Path, exc: OSError) -> int:
-    """Say why the run folder could not be written (it has been removed) and return
-    :attr:`ExitCode.OUTPUT_ERROR`. The verdicts are lost with it: they are never shown as a
-    summary without the results file they belong to."""
-    what = exc.strerror or str(exc)
-    where = exc.filename or partial
-    hint = {errno.ENOSPC: "free space on that file system or choose another with -o",
-            errno.EDQUOT: "the disk quota is used up; free space or choose another folder with -o",
-            errno.EROFS: "the file system is read-only; choose another folder with -o"}.get(
-        exc.errno or 0, "check the output folder, or choose another with -o")
-    state = "removed" if not partial.exists() else f"left as {partial.name} (incomplete)"
-    sys.stderr.write(f"ihconform: 错误 / error: 无法写出结果 / cannot write the run folder {final}: "
-                     f"{what} ({where}); {hint}. The incomplete folder was {state}; "
-                     "no report was written.\n")
-    return ExitCode.OUTPUT_ERROR
-
-
-def finish_run(state: IhcState, session: pytest.Session) -> int:
-    """Write the run folder atomically and return the exit code."""
-    from ihconform.facts.transcripts import write_host_evidence
-    from ihconform.report.junit import write_junit
-
-    final, partial = state.final, state.partial
-    assert final is not None and partial is not None
-    if final.exists():
-        shutil.rmtree(partial, ignore_errors=True)
-        raise IhconformError(f"output folder {final} already exists; it is never overwritten")
-    if state.interrupted:
-        # Nothing is written for an interrupted run, so nothing needs the hosts still being
-        # gathered: end their connections now instead of waiting out their timeouts.
-        state.store.close()
-        shutil.rmtree(partial, ignore_errors=True)
-        sys.stderr.write("中断：未写出报告 / interrupted: no report written\n")
-        return ExitCode.INTERRUPTED
-    try:
-        evidence: dict[str, EvidenceRef] = dict(state.evidence.refs) if state.evidence else {}
-        evidence.update(write_host_evidence(partial, state.store.all()))
-        result = build_result(state, evidence)
-        _write_json(partial / "results.json", result.model_dump(mode="json"))
-        write_junit(result, partial / "junit.xml")
-        if state.formats & {"html", "pdf", "docx"}:
-            from ihconform.report.render import write_run_reports  # report.html, report.pdf (docs/report.md)
-
-            # rendering a PDF takes seconds to minutes: say so, or the run looks hung after the checks
-            names = ", ".join(f"report.{f}" for f in ("html", "pdf") if f in state.formats)
-            sys.stderr.write(f"正在生成 / rendering {names} …\n")
-            sys.stderr.flush()
-            write_run_reports(result, partial, state.plan.profile, state.formats)
-        os.rename(partial, final)
-    except OSError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        return output_failed(final, partial, exc)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    from ihconform.report.render import bundle_after_run  # IHC_SIGNING_KEY set: signed bundle
-
-    bundle_after_run(final)
-    state.outcome = result
-    state.output = final
-    return result.summary.exit_code

@@ -11,25 +11,22 @@ report (``user_properties``) and each worker's evidence list in its ``workeroutp
 controller alone writes results.json and the reports, from the same results model as a
 single-process run.
 
-:class:`Controller` is registered by :mod:`ihconform.plugin` when this process hands tests
+:class:`Controller` is registered by :mod:`ihconform.run.plugin` when this process hands tests
 to xdist workers (:func:`role`).
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import pytest
 
 from ihconform.inventory import Host, Inventory
+from ihconform.plan import Pair
 from ihconform.results import EvidenceRef, ObjectResult
+from ihconform.run.state import IhcState, Role
 
-if TYPE_CHECKING:
-    from ihconform.plan import Pair
-    from ihconform.plugin import IhcState
-
-Role = Literal["single", "controller", "worker"]
 RESULT_PROPERTY = "ihconform-result"
 EVIDENCE_OUTPUT = "ihconform-evidence"
 
@@ -60,9 +57,9 @@ def group_of(pair: Pair, inventory: Inventory) -> str:
 
 def worker_settings(state: IhcState) -> dict[str, str]:
     """What every worker takes from the controller: the one run id and folder."""
-    assert state.final is not None and state.partial is not None
-    return {"ihc_run_id": state.run_id, "ihc_final": str(state.final), "ihc_partial": str(state.partial),
-            "ihc_started": state.started.isoformat()}
+    s = state.settings
+    return {"ihc_run_id": s.run_id, "ihc_final": str(s.final), "ihc_partial": str(s.partial),
+            "ihc_started": s.started.isoformat()}
 
 
 def send_result(report: pytest.TestReport, key: str, result: ObjectResult) -> None:
@@ -107,7 +104,7 @@ def scheduler(config: pytest.Config, log: Any, state: IhcState) -> Any:
 
 class Controller:
     """The xdist hooks of the controlling process (a plugin object, registered by
-    :func:`ihconform.plugin.pytest_configure` when this process distributes)."""
+    :func:`ihconform.run.plugin.pytest_configure` when this process distributes)."""
 
     def __init__(self, state: IhcState) -> None:
         self.state = state
@@ -127,5 +124,4 @@ class Controller:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         refs = evidence_input(getattr(node, "workeroutput", {}).get(EVIDENCE_OUTPUT))
-        if self.state.evidence is not None:
-            self.state.evidence.refs.update(refs)
+        self.state.evidence.refs.update(refs)

@@ -1,0 +1,97 @@
+"""How the CLI launches a run: the pytest command line, and the session in this process.
+
+Why apart from the plugin: the CLI decides the command line and never touches the session's
+state; the plugin reads only the options given. Nothing here imports the plugin (pytest loads
+it by its entry point, or ``-p`` when the package was not installed).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import secrets
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from ihconform.registry import builtin_probe_files
+
+DEFAULT_REPORTS = Path("reports")
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(4)
+
+
+def run_folder(base: Path, run_id: str, when: _dt.datetime | None = None) -> Path:
+    when = when or _dt.datetime.now(_dt.UTC)
+    return base / f"{when:%Y%m%d}-{run_id}"
+
+
+#: The pytest plugin of a run (also the ``pytest11`` entry point).
+PLUGIN = "ihconform.run.plugin"
+
+#: Report formats a run writes; results.json and junit.xml are always written.
+FORMATS = ("json", "junit", "html", "pdf", "docx")
+
+
+def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str], output: Path,
+                run_id: str, probes: list[Path], parallel: int, progress: bool,
+                formats: tuple[str, ...] = FORMATS, extra: list[str] | None = None,
+                tester: dict[str, str] | None = None) -> list[str]:
+    """The pytest command line of a run. Probe files are given explicitly, so pytest collects
+    them whatever their names; a packaged ini keeps the user's pytest.ini out of the run.
+
+    Without pytest options of the user's (``extra``: ``--workers`` or arguments after ``--``)
+    no plugin is autoloaded, only this one: pytest marks every module of a distribution that
+    ships a ``pytest11`` entry point for assertion rewriting, so with autoload every ihconform
+    module was parsed and rewritten again on each run (1.9 s of CPU when bytecode is not cached),
+    and xdist, execnet and hypothesis were imported for nothing. The probe files are rewritten
+    either way (they are the collected test files), so a probe's assertion reads the same."""
+    ini = Path(__file__).parent.parent / "probes" / "pytest.ini"
+    args = ["-c", str(ini), "--rootdir", str(ini.parent), "-p", "no:cacheprovider", "-p", "no:terminal",
+            "-p", "no:randomly", "-W", "ignore::DeprecationWarning"]
+    if extra:  # the user's own pytest options (-n, --timeout, ...) may need their plugins: autoload
+        if not any(ep.name == "ihconform" for ep in entry_points(group="pytest11")):
+            args += ["-p", PLUGIN]
+    else:
+        # unraisableexception: a full gc.collect() at the end of a session that reports nothing of it
+        args += ["--disable-plugin-autoload", "-p", "no:unraisableexception", "-p", PLUGIN]
+    args += ["--ihc-inventory", str(inventory)] if inventory else ["--ihc-local"]
+    if profile:
+        args += ["--ihc-profile", profile]
+    for sel in only:
+        args += ["--ihc-only", sel]
+    args += ["--ihc-output", str(output), "--ihc-run-id", run_id, "--ihc-parallel", str(parallel),
+             "--ihc-formats", ",".join(formats)]
+    for key, value in (tester or {}).items():  # run options over the inventory's tester: section
+        args += ["--ihc-tester", f"{key}={value}"]
+    if progress:
+        args.append("--ihc-progress")
+    args += [str(p) for p in builtin_probe_files()] + [str(f) for f in probe_files(probes)]
+    return args + (extra or [])
+
+
+def probe_files(paths: list[Path]) -> list[Path]:
+    """The user's ``--probes`` files and the ``*.py`` files under each ``--probes`` folder (not
+    in hidden folders or ``__pycache__``; a ``conftest.py`` is pytest's, loaded as a conftest).
+
+    Why named one by one: the run's ini no longer matches every ``*.py`` (see pytest.ini), so a
+    folder's files would not be collected by their names; named, each is collected whatever its
+    name, as before."""
+    out: list[Path] = []
+    for p in paths:
+        if not p.is_dir():
+            out.append(p)
+            continue
+        out += sorted(f for f in p.rglob("*.py") if f.name != "conftest.py"
+                      and not any(part.startswith(".") or part == "__pycache__" for part in f.relative_to(p).parts))
+    return out
+
+
+def execute(args: list[str]) -> int:
+    """Run the pytest session in this process; returns the run's exit code."""
+    # pytest prints its own dots/summary; the run reports through results and our summary.
+    return int(pytest.main(args))
+
+
