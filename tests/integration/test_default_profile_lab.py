@@ -72,8 +72,8 @@ FLIPS: dict[str, dict[tuple[str, str], str]] = {
 #: lock is shared with every other session on this machine). Each flips its control to 不符合 —
 #: not 部分符合 — and its reason says why (the decisive part and its provenance, or, where the
 #: probe words its own reason, the finding itself); nothing else flips but what ALSO lists. Run
-#: with the tls.* probes too (TLS_SIDE): the weak suite and the database port's TLS are judged
-#: from the network side. The decisive parts with no lab variant, and why, are listed in
+#: with the tls.* probes and the providers control too (TLS_SIDE): the weak suite and the
+#: database port's TLS are judged from the network side, the providers site-wide. The decisive parts with no lab variant, and why, are listed in
 #: docs/probes.md ("Decisive sub-checks: where each is shown").
 DECISIVE: dict[str, tuple[dict[tuple[str, str], str], str]] = {
     # app01 sshd offers aes256-cbc besides the hardened list: L3-CES1-03 "strong ciphers"
@@ -85,6 +85,14 @@ DECISIVE: dict[str, tuple[dict[tuple[str, str], str], str]] = {
     # db01 sshd PermitEmptyPasswords yes (password login still off): L3-CES1-04 "no empty-password login"
     "sshd-empty-passwords": ({("L3-CES1-04", "db01"): "fail"},
                              "empty passwords accepted: global (sshd -T): permitemptypasswords yes"),
+    # av1: a cleartext login listener on tcp/23 (telnetd stand-in, lab/telnet_standin.py)
+    "telnet": ({("L3-CES1-03", "av1"): "fail"}, "decisive: no cleartext remote shell"),
+    # av2 sshd also admits the administrator straight from the harness, not only from the bastion:
+    # no second factor left (the bastion carried it); L3-CES1-19 still holds (AllowUsers user@address)
+    "direct-admin": ({("L3-CES1-04", "av2"): "fail"}, "no second factor: AuthenticationMethods not chained"),
+    # the inventory names ISP A for both lines: not 2 providers, whatever the wires show
+    "same-isp-name": ({("L3-CNS1-05.lines", "site"): "fail", ("CQ-A1-4.3-b", "site"): "fail"},
+                      "decisive: distinct_providers"),
     # app02 nginx "user root": the workers run as root
     "nginx-root": ({("L3-CES1-08.web", "app02:web"): "fail"}, "decisive: nginx workers running as"),
     # app01 nginx "access_log off": web access leaves no record
@@ -102,11 +110,12 @@ DECISIVE: dict[str, tuple[dict[tuple[str, str], str], str]] = {
 #: from the configuration (db.tls, web.tls_config: 部分符合) and Mozilla's intermediate profile,
 #: which admits no NULL suite.
 ALSO: dict[str, dict[tuple[str, str], str]] = {
+    "telnet": {("L3-CES1-18", "av1"): "fail"},  # 23/tcp is a high-risk port too
     "null-suite": {("L3-CES1-03.web", "app02:web"): "partial", ("L3-CES1-27.web", "app02:web"): "partial",
                    ("L3-CNS1-07.mozilla", "app02-https"): "fail"},
     "pg-no-tls": {("L3-CES1-03.db", "pg-db01"): "partial", ("L3-CES1-27.db", "pg-db01"): "partial"},
 }
-TLS_SIDE = ("tls.",)
+TLS_SIDE = ("tls.", "uplink.distinct_isps")
 REASONS = {
     "db-on-app": "database engine (postgresql) on an application host",
     "root-login": "remote root login",
@@ -142,8 +151,8 @@ def run_default(lab: ihlab.LabInfo, out: Path,
 
 @pytest.fixture(scope="module")
 def baseline(lab: ihlab.LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, Any]]:
-    """The conforming lab, host side and tls.* (the per-variant runs below select the host side
-    only, so the tls.* verdicts are compared only where a run selects them)."""
+    """The conforming lab, host side and TLS_SIDE (the per-variant runs below select the host side
+    only, so the TLS_SIDE verdicts are compared only where a run selects them)."""
     return run_default(lab, tmp_path_factory.mktemp("baseline"), HOST_SIDE + TLS_SIDE)
 
 

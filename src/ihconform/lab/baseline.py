@@ -277,6 +277,8 @@ def sshd_config(host: plan.HostSpec, host_dir: Path, variants: tuple[str, ...]) 
         allow = f"{plan.PROBE_USER}@{plan.SCAN_MGMT_ROOT}"
     if weak:
         allow += " root"
+    if plan.variant_on(variants, "direct-admin", host.id):  # administration that bypasses the bastion
+        allow += f" {plan.PROBE_USER}@{plan.ROOT_ADDR}"
     lines = [
         "# ihconform lab: hardened sshd configuration",
         "Port 22",

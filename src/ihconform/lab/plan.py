@@ -202,6 +202,13 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("ssh-group1", "SSH 放开 1024 位 DH 密钥交换",
             "his01 sshd: KexAlgorithms also offers diffie-hellman-group1-sha1"),
     Variant("sshd-empty-passwords", "sshd 允许空口令", "db01 sshd: PermitEmptyPasswords yes"),
+    Variant("telnet", "明文远程登录端口", "av1: a cleartext login listener on tcp/23 (a telnetd stand-in)"),
+    Variant("direct-admin", "绕过堡垒机直接管理",
+            "av2 sshd: AllowUsers also admits the probe account from the harness's address, not only "
+            "from the bastion"),
+    Variant("same-isp-name", "两条线路同一供应商",
+            f"the inventory names {ISP_A_NAME} as the provider of both uplinks (the lines themselves are "
+            "unchanged)", conflicts=("one-isp",)),
     Variant("nginx-root", "nginx 工作进程以 root 运行", "app02 nginx: user root (workers run as root)"),
     Variant("no-access-log", "nginx 关闭访问日志", "app01 nginx: access_log off"),
     Variant("null-suite", "提供 NULL 加密套件",
@@ -217,9 +224,11 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 )}
 
 
-#: The variants that each break one decisive sub-check, and the host each one changes.
+#: The variants that each break one decisive sub-check, and the host each one changes
+#: ("inventory": only what the inventory declares).
 DECISIVE_HOSTS: dict[str, str] = {
     "ssh-cbc": "app01", "ssh-md5": "app02", "ssh-group1": "his01", "sshd-empty-passwords": "db01",
+    "telnet": "av1", "direct-admin": "av2", "same-isp-name": "inventory",
     "nginx-root": "app02", "no-access-log": "app01", "null-suite": "app02", "pg-no-tls": "db01", "pg-md5": "db01",
 }
 
@@ -273,7 +282,8 @@ def uplinks(variants: tuple[str, ...]) -> list[dict[str, str | int]]:
     ]
     if "one-isp" not in variants:
         out.append(
-            {"id": "isp-b", "isp": ISP_B_NAME, "ns": ISPB_NS, "dev": "wan-b", "source": WAN_B_APP,
+            {"id": "isp-b", "isp": ISP_A_NAME if "same-isp-name" in variants else ISP_B_NAME, "ns": ISPB_NS,
+             "dev": "wan-b", "source": WAN_B_APP,
              "gateway": WAN_B_ISP, "core_isp": CORE_B_ISP, "core_inet": CORE_B_INET,
              "rate": SLOW_RATE_MBIT if "slow-isp" in variants else DEFAULT_RATES_MBIT["isp-b"],
              "table": 102})
