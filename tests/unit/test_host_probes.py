@@ -276,7 +276,8 @@ def test_mgmt_access_lab(db01: HostFacts, bastion: HostFacts) -> None:
     assert v.status is PASS
     assert set(v.observed["met_by"]) == {"AllowUsers user@address", "firewall source on SSH port"}
     # db01's ListenAddress is its only routable address (eth0): it restricts nothing (issue 20)
-    assert v.observed["ListenAddress (judged)"] == "not a restriction: the host has no other routable address"
+    assert v.observed["ListenAddress (judged)"] == (
+        "not a restriction: sshd listens on every interface the host has a routable address on")
     assert judge(hp.test_mgmt_access, "host.mgmt_access", bastion).status is PASS
 
 
@@ -300,7 +301,17 @@ def test_listen_address_on_one_of_two_networks_restricts(db01: HostFacts, vm: Ho
         "3: eth1    inet 203.0.113.10/24 scope global eth1\\       valid_lft forever preferred_lft forever\n")
     v = judge(hp.test_mgmt_access, "host.mgmt_access", with_text(_listen_only(db01, vm), "ip_addr", two_nics))
     assert v.status is PASS and v.observed["met_by"] == ["ListenAddress"], v
-    assert v.observed["ListenAddress (judged)"] == "sshd not on 203.0.113.10"
+    assert v.observed["ListenAddress (judged)"] == "sshd not on eth1 (203.0.113.10)"
+
+
+def test_listen_address_leaving_out_the_other_family_of_one_nic_restricts_nothing(db01: HostFacts,
+                                                                                  vm: HostFacts) -> None:
+    # eth0 also has a global IPv6 address sshd does not bind: every client on that network still
+    # reaches sshd over IPv4, so this is no restriction of the management terminals
+    dual = text(db01, "ip_addr") + (
+        "2: eth0    inet6 2001:db8::10/64 scope global \\       valid_lft forever preferred_lft forever\n")
+    v = judge(hp.test_mgmt_access, "host.mgmt_access", with_text(_listen_only(db01, vm), "ip_addr", dual))
+    assert v.status is FAIL and "restricts nothing" in v.reason, v
 
 
 def test_listen_address_with_unreadable_addresses_is_an_error_not_a_pass(db01: HostFacts, vm: HostFacts) -> None:

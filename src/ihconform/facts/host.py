@@ -411,13 +411,13 @@ def file_lines(lines: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def routable_addresses(text: str) -> list[str] | None:
-    """The addresses a host can be reached at from a network (``ip -o addr show``): neither
-    loopback nor IPv6 link-local. None when the text is not ``ip -o`` output (the section's
-    ``ifconfig`` fallback is not read), so a caller never takes "unknown" for "none"."""
+def routable_addresses(text: str) -> dict[str, list[str]] | None:
+    """Interface -> the addresses it can be reached at from a network (``ip -o addr show``):
+    neither loopback nor IPv6 link-local. None when the text is not ``ip -o`` output (the
+    section's ``ifconfig`` fallback is not read), so a caller never takes "unknown" for "none"."""
     import ipaddress
 
-    out: list[str] = []
+    out: dict[str, list[str]] = {}
     seen = False
     for line in text.splitlines():
         words = line.split()
@@ -429,7 +429,7 @@ def routable_addresses(text: str) -> list[str] | None:
         except ValueError:
             continue
         if not (addr.is_loopback or addr.is_link_local):
-            out.append(str(addr))
+            out.setdefault(words[1].split("@", 1)[0], []).append(str(addr))
     return out if seen else None
 
 

@@ -987,22 +987,24 @@ def _listen_host(entry: str) -> str:
 
 
 def _listen_restricts(host: HostView, listen: list[str]) -> tuple[bool | None, list[str]]:
-    """Whether sshd's ListenAddress keeps it off some address the host is reachable at, and
-    those addresses. A ListenAddress on the host's only interface binds where sshd would
-    listen anyway and restricts nothing (the release hosts' drop-in; issue 20). None when the
-    host's addresses could not be read."""
+    """Whether sshd's ListenAddress keeps it off some network interface the host is reachable
+    on (the management NIC of a host that also has a service NIC), and those interfaces. A
+    ListenAddress on the host's only interface binds where sshd would listen anyway and
+    restricts nothing (the release hosts' drop-in; issue 20); nor does leaving out the other
+    address family of the same interface. None when the host's addresses could not be read."""
     from ihconform.facts.host import routable_addresses
 
     if not listen or any(a.startswith(_WILDCARD) for a in listen):
         return False, []
     try:
-        addrs = routable_addresses(host.facts.text("ip_addr"))
+        by_iface = routable_addresses(host.facts.text("ip_addr"))
     except FactUnavailable:
         return None, []
-    if addrs is None:
+    if by_iface is None:
         return None, []
     bound = {_listen_host(a) for a in listen}
-    unbound = sorted(a for a in addrs if a not in bound)
+    unbound = sorted(f"{iface} ({', '.join(addrs)})" for iface, addrs in by_iface.items()
+                     if not bound & set(addrs))
     return bool(unbound), unbound
 
 
@@ -1036,8 +1038,8 @@ def test_mgmt_access(check: Check, host: HostView) -> None:
                               "were not read: whether that leaves any address without SSH is unknown")
     on_every_address = listen_restricts is False and bool(listen) and not any(a.startswith(_WILDCARD)
                                                                               for a in listen)
-    listen_note = ("not a restriction: the host has no other routable address" if on_every_address
-                   else f"sshd not on {', '.join(unbound)}" if unbound else "")
+    listen_note = ("not a restriction: sshd listens on every interface the host has a routable address on"
+                   if on_every_address else f"sshd not on {', '.join(unbound)}" if unbound else "")
     check.judge(bool(met),
                 observed={"AllowUsers": [f"{u}@{s}" if s else u for u, s in allow],
                           "AllowGroups": sshd.get("allowgroups", ""), "ListenAddress": listen,
@@ -1048,8 +1050,8 @@ def test_mgmt_access(check: Check, host: HostView) -> None:
                 expected="SSH administration restricted to known addresses",
                 reason=("限制管理地址: " + ", ".join(met)) if met else
                 "SSH accepts administrators from any address"
-                + (f" (ListenAddress {', '.join(listen)} is on every routable address of the host: it "
-                   "restricts nothing)" if on_every_address else ""))
+                + (f" (ListenAddress {', '.join(listen)} is on every interface of the host: it restricts "
+                   "nothing)" if on_every_address else ""))
 
 
 @probe("host.intrusion_detection", facts=("processes", "hids_files", "crontabs"))
