@@ -72,9 +72,10 @@ FLIPS: dict[str, dict[tuple[str, str], str]] = {
 #: lock is shared with every other session on this machine). Each flips its control to 不符合 —
 #: not 部分符合 — and its reason says why (the decisive part and its provenance, or, where the
 #: probe words its own reason, the finding itself); nothing else flips but what ALSO lists. Run
-#: with the tls.* probes and the providers control too (TLS_SIDE): the weak suite and the
-#: database port's TLS are judged from the network side, the providers site-wide. The decisive parts with no lab variant, and why, are listed in
-#: docs/probes.md ("Decisive sub-checks: where each is shown").
+#: with the tls.* probes and the providers control too (NETWORK_SIDE): the weak suite and the
+#: database port's TLS are judged from the network side, the providers site-wide. The decisive
+#: parts with no lab variant, and why, are listed in docs/probes.md ("Decisive sub-checks:
+#: where each is shown").
 DECISIVE: dict[str, tuple[dict[tuple[str, str], str], str]] = {
     # app01 sshd offers aes256-cbc besides the hardened list: L3-CES1-03 "strong ciphers"
     "ssh-cbc": ({("L3-CES1-03", "app01"): "fail"}, "decisive: strong ciphers"),
@@ -115,7 +116,7 @@ ALSO: dict[str, dict[tuple[str, str], str]] = {
                    ("L3-CNS1-07.mozilla", "app02-https"): "fail"},
     "pg-no-tls": {("L3-CES1-03.db", "pg-db01"): "partial", ("L3-CES1-27.db", "pg-db01"): "partial"},
 }
-TLS_SIDE = ("tls.", "uplink.distinct_isps")
+NETWORK_SIDE = ("tls.", "uplink.distinct_isps")
 REASONS = {
     "db-on-app": "database engine (postgresql) on an application host",
     "root-login": "remote root login",
@@ -151,9 +152,9 @@ def run_default(lab: ihlab.LabInfo, out: Path,
 
 @pytest.fixture(scope="module")
 def baseline(lab: ihlab.LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, Any]]:
-    """The conforming lab, host side and TLS_SIDE (the per-variant runs below select the host side
-    only, so the TLS_SIDE verdicts are compared only where a run selects them)."""
-    return run_default(lab, tmp_path_factory.mktemp("baseline"), HOST_SIDE + TLS_SIDE)
+    """The conforming lab, host side and NETWORK_SIDE (the per-variant runs below select the host side
+    only, so the NETWORK_SIDE verdicts are compared only where a run selects them)."""
+    return run_default(lab, tmp_path_factory.mktemp("baseline"), HOST_SIDE + NETWORK_SIDE)
 
 
 def test_conforming_lab_has_a_verdict_on_every_host_side_control(baseline):
@@ -212,7 +213,7 @@ def test_each_decisive_failure_alone_flips_exactly_its_control_to_fail(
     assert set(DECISIVE) == set(plan.DECISIVE_HOSTS)  # every decisive variant the lab builds is judged
     for (c, o) in {k for flips, _ in DECISIVE.values() for k in flips}:
         assert baseline[(c, o)]["status"] == "pass", (c, o, baseline[(c, o)]["reason"])
-    now = run_default(lab_variant(*DECISIVE), tmp_path, HOST_SIDE + TLS_SIDE)
+    now = run_default(lab_variant(*DECISIVE), tmp_path, HOST_SIDE + NETWORK_SIDE)
     want = {k: v for flips, _ in DECISIVE.values() for k, v in flips.items()}
     also = {k: v for flips in ALSO.values() for k, v in flips.items()}
     assert sum(len(f) for f, _ in DECISIVE.values()) == len(want) and not set(want) & set(also), \
