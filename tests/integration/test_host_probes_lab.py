@@ -163,7 +163,8 @@ def test_sudo_requires_a_password(lab_run: dict[str, Any], host: str) -> None:
 
 @pytest.mark.parametrize("host", [h for h in HOSTS if h != "bastion"])
 def test_hosts_behind_the_bastion_pass_mfa_and_mgmt_access(lab_run: dict[str, Any], host: str) -> None:
-    # baseline.sshd_config: AllowUsers ihprobe@<bastion address>; ListenAddress <host address>
+    # baseline.sshd_config: AllowUsers ihprobe@<bastion address> (ListenAddress <host address> is
+    # the host's only LAN address and counts for nothing); nftables: SSH from the LAN only
     assert _status(lab_run, "H-MFA", host).startswith("pass"), _status(lab_run, "H-MFA", host)
     assert _status(lab_run, "H-MGMT", host).startswith("pass"), _status(lab_run, "H-MGMT", host)
 
@@ -220,7 +221,8 @@ VARIANT_FLIPS: dict[str, set[tuple[str, str]]] = {
     # not hostssl, so plain-text connections are accepted too
     "pg-trust": {("D-HBA", "pg-db01"), ("D-TLS", "pg-db01")},
     # app01 "AllowUsers ihprobe@<bastion> root": root may log in from anywhere, so SSH is no
-    # longer bastion-only; ListenAddress and the firewall still restrict the address range
+    # longer bastion-only; the firewall still restricts the address range (the ListenAddress on
+    # app01's only LAN address does not: issue 20)
     "root-login": {("H-MFA", "app01")},
     # app01 "Match Address 198.51.100.0/24" + PasswordAuthentication yes: a password alone logs
     # in from an address outside the bastion's (sshd -T -C ... addr=198.51.100.254)

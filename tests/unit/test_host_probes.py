@@ -274,8 +274,51 @@ def test_log_forwarding_journal_upload(vm: HostFacts) -> None:
 def test_mgmt_access_lab(db01: HostFacts, bastion: HostFacts) -> None:
     v = judge(hp.test_mgmt_access, "host.mgmt_access", db01)
     assert v.status is PASS
-    assert set(v.observed["met_by"]) >= {"AllowUsers user@address", "ListenAddress", "firewall source on SSH port"}
+    assert set(v.observed["met_by"]) == {"AllowUsers user@address", "firewall source on SSH port"}
+    # db01's ListenAddress is its only routable address (eth0): it restricts nothing (issue 20)
+    assert v.observed["ListenAddress (judged)"] == (
+        "not a restriction: sshd listens on every interface the host has a routable address on")
     assert judge(hp.test_mgmt_access, "host.mgmt_access", bastion).status is PASS
+
+
+def _listen_only(db01: HostFacts, vm: HostFacts) -> HostFacts:
+    """db01 with sshd restricted by nothing but ``ListenAddress 198.51.100.10`` (no AllowUsers,
+    the VM's open firewall): what a stock release host with a listen-address drop-in is."""
+    sshd = "\n".join(ln for ln in text(db01, "sshd").splitlines() if not ln.startswith("allowusers"))
+    return with_text(with_text(db01, "sshd", sshd + "\n"), "firewall", text(vm, "firewall"))
+
+
+def test_listen_address_on_the_only_interface_restricts_nothing(db01: HostFacts, vm: HostFacts) -> None:
+    # issue 20 (the release hosts' false pass): binding sshd to the one address the host has
+    # leaves every client that reaches the host able to reach sshd
+    v = judge(hp.test_mgmt_access, "host.mgmt_access", _listen_only(db01, vm))
+    assert v.status is FAIL, v
+    assert "restricts nothing" in v.reason and v.observed["ListenAddress"] == ["198.51.100.10:22"]
+
+
+def test_listen_address_on_one_of_two_networks_restricts(db01: HostFacts, vm: HostFacts) -> None:
+    two_nics = text(db01, "ip_addr") + (
+        "3: eth1    inet 203.0.113.10/24 scope global eth1\\       valid_lft forever preferred_lft forever\n")
+    v = judge(hp.test_mgmt_access, "host.mgmt_access", with_text(_listen_only(db01, vm), "ip_addr", two_nics))
+    assert v.status is PASS and v.observed["met_by"] == ["ListenAddress"], v
+    assert v.observed["ListenAddress (judged)"] == "sshd not on eth1 (203.0.113.10)"
+
+
+def test_listen_address_leaving_out_the_other_family_of_one_nic_restricts_nothing(db01: HostFacts,
+                                                                                  vm: HostFacts) -> None:
+    # eth0 also has a global IPv6 address sshd does not bind: every client on that network still
+    # reaches sshd over IPv4, so this is no restriction of the management terminals
+    dual = text(db01, "ip_addr") + (
+        "2: eth0    inet6 2001:db8::10/64 scope global \\       valid_lft forever preferred_lft forever\n")
+    v = judge(hp.test_mgmt_access, "host.mgmt_access", with_text(_listen_only(db01, vm), "ip_addr", dual))
+    assert v.status is FAIL and "restricts nothing" in v.reason, v
+
+
+def test_listen_address_with_unreadable_addresses_is_an_error_not_a_pass(db01: HostFacts, vm: HostFacts) -> None:
+    # ifconfig output (the section's fallback) is not read: 检查错误 (FactUnavailable), never 符合
+    with pytest.raises(FactUnavailable, match="ip -o addr"):
+        judge(hp.test_mgmt_access, "host.mgmt_access",
+              with_text(_listen_only(db01, vm), "ip_addr", "eth0: flags=4163<UP>  mtu 1500\n"))
 
 
 def test_mgmt_access_open_to_everyone_fails(db01: HostFacts, vm: HostFacts) -> None:

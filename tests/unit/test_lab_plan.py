@@ -214,3 +214,36 @@ def test_account_variants_render_one_defect_each(tmp_path: Path) -> None:
     assert "TMOUT=0\n" in baseline.tmout(True) and "TMOUT=600\n" in baseline.tmout(False)
     with pytest.raises(ValueError, match="cannot be combined"):
         plan.check_variants(["socket-db", "db-on-app"])
+
+
+def test_each_decisive_variant_changes_only_its_host(tmp_path: Path) -> None:
+    """The one-decisive-failure variants (issue 20) break exactly one setting on the host
+    plan.DECISIVE_HOSTS names, so they can share one bring-up (test_default_profile_lab.py)."""
+    from ihconform.lab.pki import CertFiles
+
+    assert set(plan.DECISIVE_HOSTS) <= set(plan.VARIANTS)
+    assert plan.check_variants(list(plan.DECISIVE_HOSTS))  # all of them together are one valid lab
+    ssh = {"ssh-cbc": "Ciphers", "ssh-md5": "MACs", "ssh-group1": "KexAlgorithms",
+           "sshd-empty-passwords": "PermitEmptyPasswords", "direct-admin": "AllowUsers"}
+    for variant, key in ssh.items():
+        for host in plan.HOSTS:
+            stock = {ln.split()[0]: ln for ln in baseline.sshd_config(host, tmp_path, ()).splitlines() if ln}
+            broken = {ln.split()[0]: ln for ln in baseline.sshd_config(host, tmp_path, (variant,)).splitlines() if ln}
+            changed = {k for k in stock if stock[k] != broken.get(k)}
+            assert changed == ({key} if host.id == plan.DECISIVE_HOSTS[variant] else set()), (variant, host.id)
+    lines = baseline.sshd_config(plan.HOST_BY_ID["app01"], tmp_path, ("ssh-cbc",)).splitlines()
+    assert next(ln for ln in lines if ln.startswith("Ciphers")).endswith(",aes256-cbc")
+    assert f"ihprobe@{plan.ROOT_ADDR}" in baseline.sshd_config(plan.HOST_BY_ID["av2"], tmp_path, ("direct-admin",))
+    cert = CertFiles(tmp_path / "c.crt", tmp_path / "c.key")
+    for host_id in ("app01", "app02"):
+        stock = web.app_nginx_conf(tmp_path, plan.HOST_BY_ID[host_id], cert, weak=False)
+        for variant, bad in (("nginx-root", "user root;"), ("no-access-log", "access_log off;"),
+                             ("null-suite", "NULL-SHA:@SECLEVEL=0")):
+            conf = web.app_nginx_conf(tmp_path, plan.HOST_BY_ID[host_id], cert, weak=False, variants=(variant,))
+            assert (bad in conf) == (plan.DECISIVE_HOSTS[variant] == host_id), (variant, host_id)
+            assert bad not in stock
+    plain = databases.pg_conf("198.51.100.10", Path("/x/sock"), Path("/x/arch"), ssl=False, md5=True)
+    assert "ssl = off" in plain and "password_encryption = 'md5'" in plain
+    assert all(not ln.startswith("hostssl") for ln in databases.pg_hba(False, ssl=False).splitlines())
+    assert {u["isp"] for u in plan.uplinks(("same-isp-name",))} == {plan.ISP_A_NAME}
+    assert {u["isp"] for u in plan.uplinks(())} == {plan.ISP_A_NAME, plan.ISP_B_NAME}

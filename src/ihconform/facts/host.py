@@ -428,6 +428,28 @@ def file_lines(lines: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def routable_addresses(text: str) -> dict[str, list[str]] | None:
+    """Interface -> the addresses it can be reached at from a network (``ip -o addr show``):
+    neither loopback nor IPv6 link-local. None when the text is not ``ip -o`` output (the
+    section's ``ifconfig`` fallback is not read), so a caller never takes "unknown" for "none"."""
+    import ipaddress
+
+    out: dict[str, list[str]] = {}
+    seen = False
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 4 or not words[0].endswith(":") or words[2] not in ("inet", "inet6"):
+            continue
+        seen = True
+        try:
+            addr = ipaddress.ip_interface(words[3]).ip
+        except ValueError:
+            continue
+        if not (addr.is_loopback or addr.is_link_local):
+            out.setdefault(words[1].split("@", 1)[0], []).append(str(addr))
+    return out if seen else None
+
+
 def process_base(comm: str, args: str) -> set[str]:
     """Names a process is known by: its ``comm`` and the basename of its executable (``comm``
     is cut at 15 characters, and interpreters run daemons under their own name)."""

@@ -277,6 +277,8 @@ def sshd_config(host: plan.HostSpec, host_dir: Path, variants: tuple[str, ...]) 
         allow = f"{plan.PROBE_USER}@{plan.SCAN_MGMT_ROOT}"
     if weak:
         allow += " root"
+    if plan.variant_on(variants, "direct-admin", host.id):  # administration that bypasses the bastion
+        allow += f" {plan.PROBE_USER}@{plan.ROOT_ADDR}"
     lines = [
         "# ihconform lab: hardened sshd configuration",
         "Port 22",
@@ -289,7 +291,7 @@ def sshd_config(host: plan.HostSpec, host_dir: Path, variants: tuple[str, ...]) 
         f"PermitRootLogin {'yes' if weak else 'no'}",
         f"PasswordAuthentication {'yes' if weak else 'no'}",
         "KbdInteractiveAuthentication no",
-        "PermitEmptyPasswords no",
+        f"PermitEmptyPasswords {'yes' if plan.variant_on(variants, 'sshd-empty-passwords', host.id) else 'no'}",
         "PubkeyAuthentication yes",
         "HostbasedAuthentication no",
         "IgnoreRhosts yes",
@@ -307,9 +309,10 @@ def sshd_config(host: plan.HostSpec, host_dir: Path, variants: tuple[str, ...]) 
         "LogLevel VERBOSE",
         "SyslogFacility AUTHPRIV",
         "Banner /etc/issue.net",
-        f"Ciphers {SSH_CIPHERS}",
-        f"MACs {SSH_MACS}",
-        f"KexAlgorithms {SSH_KEX}",
+        f"Ciphers {SSH_CIPHERS}" + (",aes256-cbc" if plan.variant_on(variants, "ssh-cbc", host.id) else ""),
+        f"MACs {SSH_MACS}" + (",hmac-md5" if plan.variant_on(variants, "ssh-md5", host.id) else ""),
+        f"KexAlgorithms {SSH_KEX}"
+        + (",diffie-hellman-group1-sha1" if plan.variant_on(variants, "ssh-group1", host.id) else ""),
         f"AllowUsers {allow}",
         "Subsystem sftp /usr/lib/openssh/sftp-server -f AUTHPRIV -l INFO",
         "MaxStartups 50:30:100",

@@ -34,8 +34,9 @@ def pg_paths(runtime: Path, host_id: str) -> dict[str, Path]:
             "archive": base / "archive", "pwfile": base / "pwfile"}
 
 
-def pg_conf(address: str, sock: Path, archive: Path, *, ssl: bool) -> str:
-    """Settings appended to postgresql.conf (the last occurrence of a setting wins)."""
+def pg_conf(address: str, sock: Path, archive: Path, *, ssl: bool, md5: bool = False) -> str:
+    """Settings appended to postgresql.conf (the last occurrence of a setting wins). ``md5``:
+    passwords stored as MD5 (variant pg-md5), below PostgreSQL 15's stock scram-sha-256."""
     lines = [
         "# ihconform lab",
         f"listen_addresses = '{address}'",
@@ -44,7 +45,7 @@ def pg_conf(address: str, sock: Path, archive: Path, *, ssl: bool) -> str:
         "max_connections = 30",
         "shared_buffers = 16MB",
         "fsync = off",
-        "password_encryption = 'scram-sha-256'",
+        f"password_encryption = '{'md5' if md5 else 'scram-sha-256'}'",
         f"ssl = {'on' if ssl else 'off'}",
     ]
     if ssl:
@@ -68,13 +69,15 @@ def pg_conf(address: str, sock: Path, archive: Path, *, ssl: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pg_hba(network_trust: bool) -> str:
-    """Local peer for the OS accounts; network lines only ``hostssl`` with SCRAM."""
+def pg_hba(network_trust: bool, *, ssl: bool = True) -> str:
+    """Local peer for the OS accounts; network lines only ``hostssl`` with SCRAM (``host``
+    when the server offers no TLS, variant pg-no-tls: a hostssl line could never match)."""
     lines = ["# ihconform lab", "local\tall\tall\t\t\tpeer"]
     if network_trust:
         lines.append(f"host\tall\tall\t{plan.LAN}\ttrust")
-    lines += [f"hostssl\tall\tall\t{plan.LAN}\tscram-sha-256",
-              "hostssl\tall\tall\t127.0.0.1/32\tscram-sha-256"]
+    kind = "hostssl" if ssl else "host"
+    lines += [f"{kind}\tall\tall\t{plan.LAN}\tscram-sha-256",
+              f"{kind}\tall\tall\t127.0.0.1/32\tscram-sha-256"]
     return "\n".join(lines) + "\n"
 
 
@@ -94,15 +97,18 @@ def start_postgres(ctx: LabContext, host_id: str, address: str, *, hardened: boo
     run(host_exec(init, ["runuser", "-u", "postgres", "--", INITDB, "-D", p["data"], "-U", "postgres",
                          f"--pwfile={p['pwfile']}", "--auth-local=peer", "--auth-host=scram-sha-256",
                          "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]), timeout=60)
-    if hardened:
+    tls = hardened and not plan.variant_on(ctx.variants, "pg-no-tls", host_id)
+    if tls:
         cert = ctx.ca.issue(f"pg-{host_id}", [f"{host_id}.lab"], [address])
         files = ((cert.cert, "server.crt"), (cert.key, "server.key"), (ctx.ca.cert_path, "root.crt"))
         for src, name in files:
             shutil.copyfile(src, p["data"] / name)
             _own(p["data"] / name, "postgres", 0o600)
     with (p["data"] / "postgresql.conf").open("a") as f:
-        f.write(pg_conf(address, p["sock"], p["archive"], ssl=hardened))
-    (p["data"] / "pg_hba.conf").write_text(pg_hba(host_id == "db01" and ctx.has("pg-trust")))
+        f.write(pg_conf(address, p["sock"], p["archive"], ssl=tls,
+                        md5=plan.variant_on(ctx.variants, "pg-md5", host_id)))
+    (p["data"] / "pg_hba.conf").write_text(pg_hba(host_id == "db01" and ctx.has("pg-trust"),
+                                                  ssl=not plan.variant_on(ctx.variants, "pg-no-tls", host_id)))
     _own(p["data"] / "pg_hba.conf", "postgres", 0o600)
     res = run(host_exec(init, ["runuser", "-u", "postgres", "--", PG_CTL, "-D", p["data"], "-l", p["log"],
                                "-w", "-t", "30", "-s", "start"]), check=False, timeout=60)

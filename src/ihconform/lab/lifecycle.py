@@ -37,6 +37,7 @@ from ihconform.lab import (
     plan,
     power,
     roots,
+    telnet_standin,
     web,
 )
 from ihconform.lab.context import LabContext, Service
@@ -228,7 +229,7 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     lap("hosts")
     _inject(fail_at, "hosts")
     for reg in (databases.register, web.register, av.register, power.register, clinical.register,
-                log_sink.register):
+                log_sink.register, telnet_standin.register):
         reg(ctx)
     for h in (*plan.HOSTS, plan.SCANNER, *fleet):
         ctx.services.insert(0, Service(f"sshd-{h.id}", "sshd", h.ns, (("tcp", 22),)))
@@ -247,6 +248,8 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     }
     if not ctx.has("av-down"):
         steps["kamailio"] = lambda: av.start_kamailio(ctx)
+    if ctx.has("telnet"):
+        steps["telnet"] = lambda: telnet_standin.start(ctx)
     if ctx.has("db-on-app"):
         steps["postgresql-app01"] = lambda: databases.start_postgres(ctx, "app01", "127.0.0.1",
                                                                      hardened=False)

@@ -195,10 +195,47 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             conflicts=("db-on-app",)),
     Variant("uid0-extra", "第二个 UID 0 账户", "app01: an account toor with UID 0 (locked, nologin)"),
     Variant("tmout-zero", "TMOUT=0（shell 永不超时）", "app01: /etc/profile.d/ih-tmout.sh sets TMOUT=0"),
+    # One decisive sub-check each (issue 20), on disjoint (control, object) pairs so that they
+    # can share one bring-up: DECISIVE_HOSTS says where each one lives.
+    Variant("ssh-cbc", "SSH 放开 CBC 加密算法", "app01 sshd: Ciphers also offers aes256-cbc"),
+    Variant("ssh-md5", "SSH 放开 MD5 消息认证码", "app02 sshd: MACs also offers hmac-md5"),
+    Variant("ssh-group1", "SSH 放开 1024 位 DH 密钥交换",
+            "his01 sshd: KexAlgorithms also offers diffie-hellman-group1-sha1"),
+    Variant("sshd-empty-passwords", "sshd 允许空口令", "db01 sshd: PermitEmptyPasswords yes"),
+    Variant("telnet", "明文远程登录端口", "av1: a cleartext login listener on tcp/23 (a telnetd stand-in)"),
+    Variant("direct-admin", "绕过堡垒机直接管理",
+            "av2 sshd: AllowUsers also admits the probe account from the harness's address, not only "
+            "from the bastion"),
+    Variant("same-isp-name", "两条线路同一供应商",
+            f"the inventory names {ISP_A_NAME} as the provider of both uplinks (the lines themselves are "
+            "unchanged)", conflicts=("one-isp",)),
+    Variant("nginx-root", "nginx 工作进程以 root 运行", "app02 nginx: user root (workers run as root)"),
+    Variant("no-access-log", "nginx 关闭访问日志", "app01 nginx: access_log off"),
+    Variant("null-suite", "提供 NULL 加密套件",
+            "app02:443 also accepts the NULL-encryption suites ECDHE-*-NULL-SHA (security level 0)"),
+    Variant("pg-no-tls", "数据库端口不提供 TLS",
+            "db01 PostgreSQL: ssl = off, pg_hba network lines host (not hostssl) with SCRAM",
+            conflicts=("pg-trust",)),
+    Variant("pg-md5", "PostgreSQL 口令以 MD5 保存",
+            "db01 PostgreSQL 15: password_encryption = md5, his_app's password stored as md5"),
     Variant("isp-via-a", "第二条线路经第一家运营商出口",
             "ISP B's router reaches the internet through ISP A, behind A's carrier NAT: one egress address "
             "for both lines, B's upload at A's rate", conflicts=("one-isp",)),
 )}
+
+
+#: The variants that each break one decisive sub-check, and the host each one changes
+#: ("inventory": only what the inventory declares).
+DECISIVE_HOSTS: dict[str, str] = {
+    "ssh-cbc": "app01", "ssh-md5": "app02", "ssh-group1": "his01", "sshd-empty-passwords": "db01",
+    "telnet": "av1", "direct-admin": "av2", "same-isp-name": "inventory",
+    "nginx-root": "app02", "no-access-log": "app01", "null-suite": "app02", "pg-no-tls": "db01", "pg-md5": "db01",
+}
+
+
+def variant_on(variants: tuple[str, ...], name: str, host_id: str) -> bool:
+    """Variant ``name`` is chosen and changes host ``host_id``."""
+    return name in variants and DECISIVE_HOSTS.get(name) == host_id
 
 
 def check_variants(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -245,7 +282,8 @@ def uplinks(variants: tuple[str, ...]) -> list[dict[str, str | int]]:
     ]
     if "one-isp" not in variants:
         out.append(
-            {"id": "isp-b", "isp": ISP_B_NAME, "ns": ISPB_NS, "dev": "wan-b", "source": WAN_B_APP,
+            {"id": "isp-b", "isp": ISP_A_NAME if "same-isp-name" in variants else ISP_B_NAME, "ns": ISPB_NS,
+             "dev": "wan-b", "source": WAN_B_APP,
              "gateway": WAN_B_ISP, "core_isp": CORE_B_ISP, "core_inet": CORE_B_INET,
              "rate": SLOW_RATE_MBIT if "slow-isp" in variants else DEFAULT_RATES_MBIT["isp-b"],
              "table": 102})

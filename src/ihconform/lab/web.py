@@ -41,23 +41,36 @@ MINI_PAGE = """<!DOCTYPE html>
 """
 
 
-def _head(d: Path) -> str:
-    return (f"user www-data;\nworker_processes 1;\npid {d / 'nginx.pid'};\n"
+def _head(d: Path, *, user: str = "www-data", access_log: bool = True) -> str:
+    """The main context and the start of ``http``: ``user root`` (variant nginx-root) runs the
+    workers as root; ``access_log`` False (variant no-access-log) writes ``access_log off``."""
+    log = str(d / "access.log") if access_log else "off"
+    return (f"user {user};\nworker_processes 1;\npid {d / 'nginx.pid'};\n"
             f"error_log {d / 'error.log'} warn;\n"
             "include /etc/nginx/modules-enabled/*.conf;\nevents { worker_connections 256; }\n"
             "http {\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n"
-            f"  access_log {d / 'access.log'};\n  server_tokens off;\n  sendfile on;\n"
+            f"  access_log {log};\n  server_tokens off;\n  sendfile on;\n"
             + "".join(f"  {k}_temp_path {d / 'temp' / k};\n"
                       for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")))
 
 
 def app_nginx_conf(d: Path, host: plan.HostSpec, cert: CertFiles, *, weak: bool,
-                   public: tuple[str, ...] = ()) -> str:
+                   public: tuple[str, ...] = (), variants: tuple[str, ...] = ()) -> str:
     """HTTP redirects to HTTPS; HTTPS (Mozilla intermediate, HSTS) proxies to the local app.
     ``weak``: TLS 1.0/1.1, CBC suites at security level 0, no HSTS (variant weak-tls).
-    ``public``: the host's uplink addresses, where the portal also answers the internet."""
+    ``public``: the host's uplink addresses, where the portal also answers the internet.
+    ``variants`` that change this host: nginx-root, no-access-log, null-suite (one decisive
+    sub-check each, see plan.DECISIVE_HOSTS)."""
     addrs = (host.address, *public)
-    if weak:
+    head = _head(d, user="root" if plan.variant_on(variants, "nginx-root", host.id) else "www-data",
+                 access_log=not plan.variant_on(variants, "no-access-log", host.id))
+    if plan.variant_on(variants, "null-suite", host.id):  # hardened otherwise: only the NULL suites added
+        tls = ("    ssl_protocols TLSv1.2 TLSv1.3;\n"
+               f"    ssl_ciphers '{GOOD_CIPHERS}:ECDHE-ECDSA-NULL-SHA:ECDHE-RSA-NULL-SHA:@SECLEVEL=0';\n"
+               "    ssl_ecdh_curve X25519:prime256v1:secp384r1;\n"
+               "    ssl_prefer_server_ciphers off;\n    ssl_session_tickets off;\n"
+               '    add_header Strict-Transport-Security "max-age=63072000" always;\n')
+    elif weak:
         tls = ("    ssl_protocols TLSv1 TLSv1.1 TLSv1.2;\n"
                "    ssl_ciphers 'DEFAULT:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0';\n"
                "    ssl_prefer_server_ciphers off;\n")
@@ -67,7 +80,7 @@ def app_nginx_conf(d: Path, host: plan.HostSpec, cert: CertFiles, *, weak: bool,
                "    ssl_ecdh_curve X25519:prime256v1:secp384r1;\n"
                "    ssl_prefer_server_ciphers off;\n    ssl_session_tickets off;\n"
                '    add_header Strict-Transport-Security "max-age=63072000" always;\n')
-    return (_head(d)
+    return (head
             + "  server {\n" + "".join(f"    listen {a}:80;\n" for a in addrs) + f"    server_name {host.fqdn};\n"
               "    return 301 https://$host$request_uri;\n  }\n"
             + "  server {\n" + "".join(f"    listen {a}:443 ssl http2;\n" for a in addrs)
@@ -95,7 +108,8 @@ def start_app(ctx: LabContext, host_id: str) -> None:
     cert = ctx.ca.issue(f"{host_id}-{'expired' if weak else 'tls'}", [host.fqdn, host.id], [host.address],
                         expired=weak)
     public = plan.public_addresses(host_id, ctx.variants)
-    (d / "nginx.conf").write_text(app_nginx_conf(d, host, cert, weak=weak, public=public))
+    (d / "nginx.conf").write_text(app_nginx_conf(d, host, cert, weak=weak, public=public,
+                                                   variants=ctx.variants))
     start_daemon(host_exec(init, detach(["runuser", "-u", "www-data", "--", "/usr/bin/python3", "-m",
                                          "http.server", str(APP_PORT), "--bind", "127.0.0.1",
                                          "--directory", str(www)])), d / "app.log")

@@ -877,18 +877,47 @@ def test_log_forwarding(check: Check, host: HostView) -> None:
 _WILDCARD = ("0.0.0.0", "[::]", "::")  # noqa: S104 - recognised, not bound
 
 
-@probe("host.mgmt_access", facts=("sshd", "sshd_config", "hosts_access", "firewall"))
+def _listen_host(entry: str) -> str:
+    """``198.51.100.10:22`` / ``[2001:db8::1]:22`` (``sshd -T`` form) -> the address alone."""
+    if entry.startswith("["):
+        return entry[1:].split("]", 1)[0]
+    return entry.rpartition(":")[0] if entry.count(":") == 1 else entry
+
+
+def _listen_restricts(host: HostView, listen: list[str]) -> tuple[bool | None, list[str]]:
+    """Whether sshd's ListenAddress keeps it off some network interface the host is reachable
+    on (the management NIC of a host that also has a service NIC), and those interfaces. A
+    ListenAddress on the host's only interface binds where sshd would listen anyway and
+    restricts nothing (the release hosts' drop-in; issue 20); nor does leaving out the other
+    address family of the same interface. None when the host's addresses could not be read."""
+    from ihconform.facts.host import routable_addresses
+
+    if not listen or any(a.startswith(_WILDCARD) for a in listen):
+        return False, []
+    try:
+        by_iface = routable_addresses(host.facts.text("ip_addr"))
+    except FactUnavailable:
+        return None, []
+    if by_iface is None:
+        return None, []
+    bound = {_listen_host(a) for a in listen}
+    unbound = sorted(f"{iface} ({', '.join(addrs)})" for iface, addrs in by_iface.items()
+                     if not bound & set(addrs))
+    return bool(unbound), unbound
+
+
+@probe("host.mgmt_access", facts=("sshd", "sshd_config", "hosts_access", "firewall", "ip_addr"))
 def test_mgmt_access(check: Check, host: HostView) -> None:
     """Management terminals limited by address (L3-CES1-19): sshd AllowUsers user@addr,
     a Match Address block that restricts who may log in (never one that only loosens, such as
-    PasswordAuthentication yes for some addresses), a specific ListenAddress, hosts.allow, or
-    firewall sources on the SSH port."""
+    PasswordAuthentication yes for some addresses), a ListenAddress that keeps sshd off some
+    of the host's addresses (never one on its only interface), hosts.allow, or firewall
+    sources on the SSH port."""
     accept_listen = bool(check.param("accept_listen_address"))
     sshd = host.sshd
     allow = _allow_users_from(host)
     listen = [a for a in sshd.get("listenaddress", "").split(",") if a]
-    specific_listen = bool(listen) and all(
-        not a.startswith(_WILDCARD) for a in listen)
+    listen_restricts, unbound = _listen_restricts(host, listen)
     match_blocks, match_other = _match_address_blocks(host)
     port = int(sshd.get("port", "22").split(",")[0] or 22)
     fw_sources, fw_open = _ssh_firewall_sources(host, port)
@@ -900,17 +929,27 @@ def test_mgmt_access(check: Check, host: HostView) -> None:
         "firewall source on SSH port": bool(fw_sources) and not fw_open and _firewall_default_drop(host),
     }
     if accept_listen:
-        ways["ListenAddress"] = specific_listen
+        ways["ListenAddress"] = listen_restricts is True
     met = [k for k, v in ways.items() if v]
+    if not met and accept_listen and listen_restricts is None:
+        raise FactUnavailable(f"sshd listens on {', '.join(listen)} only, but the host's addresses (ip -o addr) "
+                              "were not read: whether that leaves any address without SSH is unknown")
+    on_every_address = listen_restricts is False and bool(listen) and not any(a.startswith(_WILDCARD)
+                                                                              for a in listen)
+    listen_note = ("not a restriction: sshd listens on every interface the host has a routable address on"
+                   if on_every_address else f"sshd not on {', '.join(unbound)}" if unbound else "")
     check.judge(bool(met),
                 observed={"AllowUsers": [f"{u}@{s}" if s else u for u, s in allow],
                           "AllowGroups": sshd.get("allowgroups", ""), "ListenAddress": listen,
+                          "ListenAddress (judged)": listen_note or None,
                           "Match Address": match_blocks, "Match Address (not a restriction)": match_other,
                           "hosts_allow_sshd": ha_allowed,
                           "firewall_ssh_sources": fw_sources, "met_by": met},
                 expected="SSH administration restricted to known addresses",
                 reason=("限制管理地址: " + ", ".join(met)) if met else
-                "SSH accepts administrators from any address")
+                "SSH accepts administrators from any address"
+                + (f" (ListenAddress {', '.join(listen)} is on every interface of the host: it restricts "
+                   "nothing)" if on_every_address else ""))
 
 
 @probe("host.intrusion_detection", facts=("processes", "hids_files", "crontabs"))
