@@ -52,11 +52,6 @@ def _driver_only(check: Check, what: str) -> None:
                          "judge it by attestation (docs/databases.md)")
 
 
-def _opt_list(check: Check, name: str) -> list[str]:
-    """A list parameter a profile may leave out (older profiles): empty then."""
-    return [str(x) for x in check.list_param(name)] if name in check.control.parameters else []
-
-
 def _login_capable(u: MyUser) -> bool:
     """An account that can authenticate at all (not expired, not an 'invalid' password)."""
     return not u.password_expired and u.auth != "INVALID"
@@ -390,8 +385,8 @@ def test_superusers(check: Check, host_facts: HostFacts) -> None:
     system = {str(u) for u in check.list_param("system_accounts")}
     os_plugins = {str(p) for p in check.list_param("os_auth_plugins")}
     if (p := _posture(check)) is not None:
-        admins = {e.partition(":")[2] for e in _opt_list(check, "engine_administrators")
-                  if e.partition(":")[0] == p.engine}
+        admins = {str(e).partition(":")[2] for e in check.list_param("engine_administrators")
+                  if str(e).partition(":")[0] == p.engine}
         extra = [h for h in p.superusers if h not in allowed | admins]
         check.judge_parts(
             {"superuser only for the administrators": not extra,
