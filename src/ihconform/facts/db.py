@@ -75,6 +75,9 @@ MY_VARIABLES: tuple[str, ...] = (
     "wait_timeout", "interactive_timeout", "log_bin", "general_log", "log_error", "default_authentication_plugin",
     "authentication_policy", "max_password_errors", "server_audit_logging", "server_audit_events",
     "audit_log_policy", "default_password_lifetime", "local_infile", "bind_address", "gtid_mode",
+    # MySQL 8 validate_password component (dotted) and 5.7 plugin (underscored); connection_control
+    "validate_password.policy", "validate_password.length", "validate_password_policy", "validate_password_length",
+    "connection_control_failed_connections_threshold",
 )
 #: ``INVALID``: MariaDB's 'invalid' marker, or the sentinel MySQL stores for its reserved
 #: accounts (5.7 ``*THISISNOTAVALIDPASSWORDTHATCANBEUSEDHERE``, 8.x ``$A$005$THISISACOMBINATION

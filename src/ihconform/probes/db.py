@@ -52,6 +52,10 @@ def _driver_only(check: Check, what: str) -> None:
                          "judge it by attestation (docs/databases.md)")
 
 
+#: validate_password policy levels that check character classes (MySQL manual: 0/LOW is length only).
+MY_COMPLEX_POLICIES = frozenset({"MEDIUM", "STRONG", "1", "2"})
+
+
 def _login_capable(u: MyUser) -> bool:
     """An account that can authenticate at all (not expired, not an 'invalid' password)."""
     return not u.password_expired and u.auth != "INVALID"
@@ -87,6 +91,16 @@ def test_accounts(check: Check, host_facts: HostFacts) -> None:
                        and u.plugin not in os_plugins and u.user not in allowed)
         observed = {"anonymous": anon, "empty_password": empty}
         problems = [f"anonymous account {a}" for a in anon] + [f"{e} has an empty password" for e in empty]
+        if db.engine == "mysql":  # MySQL's own complexity check; MariaDB's plugins differ (docs/probes.md)
+            policy = f.settings.get("validate_password.policy") or f.settings.get("validate_password_policy", "")
+            observed["validate_password.policy"] = policy or None
+            check.judge_parts(
+                {"every login account has a password": not problems,
+                 "password complexity (validate_password MEDIUM or STRONG)": policy.upper() in MY_COMPLEX_POLICIES},
+                observed=observed, expected={"passwordless_roles": sorted(allowed), "os_auth_plugins": sorted(
+                    os_plugins), "validate_password.policy": sorted(MY_COMPLEX_POLICIES)},
+                reason="; ".join(problems))
+            return
     check.judge(not problems, observed=observed,
                 expected={"passwordless_roles": sorted(allowed), "os_auth_plugins": sorted(os_plugins)},
                 reason="; ".join(problems) or f"{db.id}: every login account has a password")
