@@ -195,6 +195,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             conflicts=("db-on-app",)),
     Variant("uid0-extra", "第二个 UID 0 账户", "app01: an account toor with UID 0 (locked, nologin)"),
     Variant("tmout-zero", "TMOUT=0（shell 永不超时）", "app01: /etc/profile.d/ih-tmout.sh sets TMOUT=0"),
+    Variant("middleware", "应用服务器上的 Apache 与 Tomcat",
+            "Apache httpd and Tomcat on app01 (hardened) and app02 (Debian stock, only the ports changed)"),
     Variant("isp-via-a", "第二条线路经第一家运营商出口",
             "ISP B's router reaches the internet through ISP A, behind A's carrier NAT: one egress address "
             "for both lines, B's upload at A's rate", conflicts=("one-isp",)),
