@@ -10,7 +10,8 @@ keeps ``<IfModule>`` contents only for loaded modules. With no master running it
 installed default (``/etc/apache2``, ``/etc/httpd``), so a stopped server is still judged on
 what it would load.
 
-The ``tomcat_apps`` section lists, per ``catalina.base``, the deployed applications (folders
+The ``tomcat_apps`` section lists, per ``catalina.base`` of a running Tomcat (else, with none
+running, per installed base under /var/lib/tomcat*, /opt/tomcat*), the deployed applications (folders
 and ``conf/Catalina/localhost`` descriptors), whether ROOT is the stock welcome page, the
 manager's access valve, the DefaultServlet ``listings`` setting and server.xml (for the
 ErrorReportValve). ``tomcat-users.xml`` is never read: it holds passwords.
@@ -48,7 +49,8 @@ for x in "$f" $(find -L "$d" "$(dirname "$f")" -maxdepth 2 -type f \( -name '*.c
   echo "## file $x"; cat "$x"
 done; true"""
 
-_TOMCAT_APPS = r"""for b in $(ps -eo args= 2>/dev/null | sed -n 's/.*-Dcatalina\.base=\([^ ]*\).*/\1/p') /var/lib/tomcat* /opt/tomcat* /opt/apache-tomcat*; do
+_TOMCAT_APPS = r"""run=$(ps -eo args= 2>/dev/null | sed -n 's/.*-Dcatalina\.base=\([^ ]*\).*/\1/p')
+for b in ${run:-/var/lib/tomcat* /opt/tomcat* /opt/apache-tomcat*}; do
   [ -d "$b/webapps" ] || continue
   r=$(readlink -f "$b"); case " $seen " in *" $r "*) continue;; esac; seen="$seen $r"
   echo "## base $b"
