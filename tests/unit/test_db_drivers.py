@@ -23,7 +23,8 @@ from ihconform.inventory import TestObject as Obj
 from ihconform.probes import db as dp
 from ihconform.profile import ObjectType
 from ihconform.results import Status
-from tests.fixtures.databases.recorded import RecordedConnection, connector
+from tests.fixtures.databases.recorded import HERE, RecordedConnection, connector
+from tests.fixtures.facts.factsfix import with_text
 
 PASS, FAIL, PARTIAL, NC = Status.PASS, Status.FAIL, Status.PARTIAL, Status.NOT_CHECKED
 PROBES = {"db.accounts": dp.test_accounts, "db.password_encryption": dp.test_password_encryption,
@@ -39,8 +40,8 @@ EXPECTED: dict[str, dict[str, dict[str, Status]]] = {
         # unlimited idle; the tester's plain TCP session was accepted; HIS holds DBA; SCOTT has a 10G verifier
         "stock": {"db.accounts": PARTIAL, "db.idle_lockout": FAIL, "db.tls": FAIL, "db.audit": PASS,
                   "db.superusers": PARTIAL, "db.password_encryption": FAIL},
-        # a TCPS session does not show that plaintext is refused (sqlnet.ora): 未检查, never 符合
-        "hardened": {"db.accounts": PASS, "db.idle_lockout": PASS, "db.tls": NC, "db.audit": PASS,
+        # the server's sqlnet.ora (read on the database host) requires encryption
+        "hardened": {"db.accounts": PASS, "db.idle_lockout": PASS, "db.tls": PASS, "db.audit": PASS,
                      "db.superusers": PASS, "db.password_encryption": PASS},
     },
     "sqlserver": {
@@ -84,9 +85,18 @@ def account(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IHC_DB_RO_PASSWORD", "not-a-real-secret")
 
 
-def _judge(probe_id: str, db: Database, inv: Inventory) -> Check:
+def _host(db: Database, variant: str = "") -> HostFacts:
+    """The database host's batch: for Oracle, its sqlnet.ora/listener.ora section where recorded."""
+    facts = HostFacts(host_id=db.host)
+    path = HERE / f"{db.engine}-{variant}.netconf.txt"
+    if path.exists():
+        return with_text(facts, f"db.{db.id}", path.read_text(), inventory=_inventory(db.engine)[0])
+    return facts
+
+
+def _judge(probe_id: str, db: Database, inv: Inventory, variant: str = "") -> Check:
     check = _check(probe_id, db, inv)
-    PROBES[probe_id](check, HostFacts(host_id=db.host))
+    PROBES[probe_id](check, _host(db, variant))
     return check
 
 
@@ -98,7 +108,7 @@ def test_recorded_verdicts_per_control(engine: str, variant: str, account: None,
     inv, db = _inventory(engine)
     got = {}
     for probe_id in EXPECTED[engine][variant]:
-        check = _judge(probe_id, db, inv)
+        check = _judge(probe_id, db, inv, variant)
         assert check.verdict is not None
         got[probe_id] = check.verdict.status
     assert got == EXPECTED[engine][variant]
@@ -172,3 +182,25 @@ def test_no_account_or_no_driver_is_an_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "oracledb", None)  # import oracledb -> ImportError
     facts = db_driver.collect_instance(db, inv)
     assert "driver 'oracledb' is not installed" in facts.error
+
+
+def test_oracle_tls_requirement_comes_from_the_host(account: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An encrypted session alone never passes db.tls: the server's sqlnet.ora decides; without an
+    Oracle instance on the host it is 未检查, with the host unreadable 检查错误."""
+    monkeypatch.setitem(db_driver.CONNECTORS, "oracle", connector("oracle", "hardened"))
+    inv, db = _inventory("oracle")
+    host = _host(db, "hardened")
+    check = _check("db.tls", db, inv)
+    dp.test_tls(check, host)
+    assert check.verdict is not None and check.verdict.status is Status.PASS
+    assert check.verdict.observed["SQLNET.ENCRYPTION_SERVER"] == "REQUIRED"
+    accepted = (HERE / "oracle-hardened.netconf.txt").read_text().replace("ENCRYPTION_SERVER = REQUIRED",
+                                                                          "ENCRYPTION_SERVER = REQUESTED")
+    accepted = accepted.replace("(PROTOCOL = TCPS)(HOST = dbsrv)(PORT = 2484))",
+                                "(PROTOCOL = TCPS)(HOST = dbsrv)(PORT = 2484))(ADDRESS = (PROTOCOL = TCP)(PORT = 1521))")
+    for text, want in ((accepted, Status.FAIL), ("## absent\n", NC)):
+        check = _check("db.tls", db, inv)
+        dp.test_tls(check, with_text(HostFacts(host_id=db.host), f"db.{db.id}", text, inventory=inv))
+        assert check.verdict is not None and check.verdict.status is want
+    with pytest.raises(FactUnavailable, match="not gathered"):
+        dp.test_tls(_check("db.tls", db, inv), HostFacts(host_id=db.host))

@@ -13,8 +13,10 @@ an account has) is read.
 
 from __future__ import annotations
 
+import re
+
 from ihconform.errors import FactUnavailable
-from ihconform.facts.contract import HostFacts
+from ihconform.facts.contract import HostFacts, Section
 from ihconform.facts.db_driver import Query, rows
 from ihconform.facts.db_posture import DbAccount, DbPosture
 
@@ -114,3 +116,50 @@ def posture(facts: HostFacts) -> DbPosture:
         unreadable={"tls_required": "SQLNET.ENCRYPTION_SERVER / TCPS-only listener are set in sqlnet.ora and "
                     "listener.ora on the server, not in a view; only the tester's own session is seen"},
     )
+
+
+# ---- the server's network configuration, from the database host's batch ----------------------
+
+#: The running instance's ORACLE_HOME / TNS_ADMIN, taken from its pmon process environment (only
+#: those two values leave the host), then sqlnet.ora and listener.ora from there.
+_NETCONF = r"""p=$(pgrep -f '^ora_pmon_' | head -n 1); if [ -z "$p" ]; then echo '## absent'; exit 0; fi; \
+e=$(tr '\0' '\n' < /proc/$p/environ); oh=$(printf '%s\n' "$e" | sed -n 's/^ORACLE_HOME=//p'); \
+ta=$(printf '%s\n' "$e" | sed -n 's/^TNS_ADMIN=//p'); d=${ta:-$oh/network/admin}; \
+for f in "$d/sqlnet.ora" "$d/listener.ora"; do if [ -f "$f" ]; then echo "## file $f"; cat "$f"; fi; done; true"""
+
+
+def netconf_section(db_id: str) -> Section:
+    """``db.<id>`` on the database host for an Oracle instance: its sqlnet.ora and listener.ora."""
+    return Section(f"db.{db_id}", _NETCONF.replace("\\\n", " "), root=True, timeout=10)
+
+
+def _ora_params(text: str) -> dict[str, str]:
+    """``NAME = value`` lines of sqlnet.ora (case-insensitive names, comments dropped)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "=" in line and not line.startswith("("):
+            k, _, v = line.partition("=")
+            out[k.strip().upper()] = v.strip().strip("()").upper()
+    return out
+
+
+def network_requirement(text: str) -> tuple[bool | None, dict[str, object]]:
+    """Whether the server requires encryption, from the host's sqlnet.ora/listener.ora dump:
+    ``SQLNET.ENCRYPTION_SERVER = REQUIRED`` (native encryption), or listeners on TCPS only.
+    None when no Oracle instance runs on the host."""
+    if re.search(r"(?m)^## absent\s*$", text):
+        return None, {"oracle_instance_on_host": False}
+    files: dict[str, str] = {}
+    for part in re.split(r"(?m)^## file ", text)[1:]:
+        name, _, body = part.partition("\n")
+        files[name.strip()] = body
+    sqlnet = next((b for n, b in files.items() if n.endswith("sqlnet.ora")), "")
+    listener = next((b for n, b in files.items() if n.endswith("listener.ora")), "")
+    params = _ora_params(sqlnet)
+    enc = params.get("SQLNET.ENCRYPTION_SERVER", "ACCEPTED")  # Oracle's default: ACCEPTED
+    protocols = {m.upper() for m in re.findall(r"PROTOCOL\s*=\s*(\w+)", listener, re.IGNORECASE)}
+    tcps_only = bool(protocols) and protocols <= {"TCPS", "IPC"} and "TCPS" in protocols
+    return enc == "REQUIRED" or tcps_only, {
+        "SQLNET.ENCRYPTION_SERVER": enc, "listener_protocols": sorted(protocols),
+        "tcp.validnode_checking": params.get("TCP.VALIDNODE_CHECKING"), "files": sorted(files)}

@@ -15,6 +15,7 @@ from ihconform.errors import FactUnavailable, NotChecked
 from ihconform.facts.collect import HostFacts
 from ihconform.facts.db import NO_PASSWORD, DbFacts, MyUser, audit_table_age, db_facts
 from ihconform.facts.db_driver import DRIVER_MODULES, driver_posture
+from ihconform.facts.db_oracle import network_requirement
 from ihconform.facts.db_posture import DbPosture
 from ihconform.facts.db_sqlserver import lockout_delegated
 from ihconform.facts.host import HostView
@@ -278,6 +279,14 @@ def test_tls(check: Check, host_facts: HostFacts) -> None:
         check.not_applicable(f"inventory declares tls_required: false for {db.id} (no remote clients)")
         return
     if (p := _posture(check)) is not None:
+        if p.tls_required is None and db.engine == "oracle":
+            required, detail = network_requirement(host_facts.text(f"db.{db.id}"))
+            if required is not None:
+                observed = {**p.tls_detail, **detail}
+                check.judge(required, observed=observed, expected="encryption required for every remote session",
+                            reason=f"{db.id}: " + ("sqlnet.ora/listener.ora require encryption" if required
+                                                   else "the server's sqlnet.ora and listener accept plaintext"))
+                return
         if p.tls_required is None:
             check.not_checked(f"{db.id}: {p.unreadable.get('tls_required', 'TLS requirement not readable')}",
                               observed=p.tls_detail, expected="encryption required for every remote session")
