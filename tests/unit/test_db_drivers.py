@@ -196,8 +196,8 @@ def test_oracle_tls_requirement_comes_from_the_host(account: None, monkeypatch: 
     assert check.verdict.observed["SQLNET.ENCRYPTION_SERVER"] == "REQUIRED"
     accepted = (HERE / "oracle-hardened.netconf.txt").read_text().replace("ENCRYPTION_SERVER = REQUIRED",
                                                                           "ENCRYPTION_SERVER = REQUESTED")
-    accepted = accepted.replace("(PROTOCOL = TCPS)(HOST = dbsrv)(PORT = 2484))",
-                                "(PROTOCOL = TCPS)(HOST = dbsrv)(PORT = 2484))(ADDRESS = (PROTOCOL = TCP)(PORT = 1521))")
+    tcps = "(PROTOCOL = TCPS)(HOST = dbsrv)(PORT = 2484))"
+    accepted = accepted.replace(tcps, tcps + "(ADDRESS = (PROTOCOL = TCP)(PORT = 1521))")
     for text, want in ((accepted, Status.FAIL), ("## absent\n", NC)):
         check = _check("db.tls", db, inv)
         dp.test_tls(check, with_text(HostFacts(host_id=db.host), f"db.{db.id}", text, inventory=inv))
