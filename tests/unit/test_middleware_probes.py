@@ -109,14 +109,16 @@ def test_stock_fails_what_debian_leaves_open() -> None:
     # what Debian already does right is not failed: logs on, workers as www-data, status local only
     for pid in ("mw.logging", "mw.run_user"):
         v = judge(pid, f).verdict
-        assert v is not None and v.status is Status.PASS, (pid, v.reason)
+        assert v is not None
+        assert v.status is Status.PASS, (pid, v.reason)
 
 
 def test_hardened_passes() -> None:
     f = facts(hardened_apache(), hardened_tomcat())
     for pid in FNS:
         v = judge(pid, f).verdict
-        assert v is not None and v.status is Status.PASS, (pid, v.reason, v.observed)
+        assert v is not None
+        assert v.status is Status.PASS, (pid, v.reason, v.observed)
 
 
 def test_old_protocols_and_public_status_fail() -> None:
