@@ -69,9 +69,9 @@ def hardened_tomcat() -> str:
                         "<Host name=\"unused\"", 1)
 
 
-def facts(apache: str, tomcat: str) -> HostFacts:
+def facts(apache: str, tomcat: str, weblogic: str = "") -> HostFacts:
     f = HostFacts(host_id="app01")
-    for name, text in (("apache", apache), ("tomcat_apps", tomcat)):
+    for name, text in (("apache", apache), ("tomcat_apps", tomcat), ("weblogic", weblogic)):
         f.specs[name] = Section(name, "(recorded)")
         f.sections[name] = SectionResult(name, "(recorded)", 0, text.encode(), False, True)
     return f
@@ -136,3 +136,17 @@ def test_nothing_installed_is_not_applicable() -> None:
     for pid in FNS:
         v = judge(pid, f).verdict
         assert v is not None and v.status is Status.NOT_APPLICABLE
+
+
+def test_weblogic_from_config_xml() -> None:
+    """WebLogic, configuration only (config.xml composed from the MBean reference: an absent
+    element is the MBean default, so the stock domain is development mode, console on, plain
+    port on, no SSL; run as root)."""
+    for variant, want in (("stock", Status.FAIL), ("hardened", Status.PASS)):
+        wl = (HERE / f"weblogic.{variant}.txt").read_text()
+        f = facts("## absent\n", "", wl)
+        got = {pid: judge(pid, f).verdict for pid in FNS}
+        assert all(v is not None for v in got.values())
+        statuses = {pid: v.status for pid, v in got.items() if v is not None}
+        # HTTP access logging is on by default (WebServerLogMBean LoggingEnabled): stock passes it
+        assert statuses == {"mw.hardening": want, "mw.tls": want, "mw.run_user": want, "mw.logging": Status.PASS}

@@ -265,3 +265,67 @@ def parse_tomcat_apps(text: str, host_id: str) -> list[TomcatBase]:
                               tuple(groups.get("manager", [])), (groups.get("listings") or [""])[0].strip(),
                               server))
     return out
+
+
+# ---- WebLogic (configuration only) --------------------------------------------------------------
+
+#: config.xml of each running WebLogic server's domain: startWebLogic.sh runs the JVM from the
+#: domain home, so /proc/<pid>/cwd is the domain; DOMAIN_HOME-style arguments are used when given.
+_WEBLOGIC = r"""for p in $(pgrep -f 'weblogic\.Server' 2>/dev/null); do
+  d=$(tr '\0' '\n' < /proc/$p/cmdline 2>/dev/null | sed -n 's/^-Ddomain\.home=//p' | head -n 1)
+  [ -n "$d" ] || d=$(readlink /proc/$p/cwd)
+  u=$(ps -o user= -p "$p")
+  case " $seen " in *" $d "*) continue;; esac; seen="$seen $d"
+  [ -f "$d/config/config.xml" ] || continue
+  echo "## domain $d $u"; cat "$d/config/config.xml"
+done; true"""
+
+MIDDLEWARE_SECTIONS.append(Section("weblogic", _one_line(_WEBLOGIC), root=True, timeout=10))
+
+
+@dataclass(frozen=True)
+class WeblogicServer:
+    name: str
+    listen_port_enabled: bool  # the plaintext port (ServerMBean ListenPortEnabled, default true)
+    ssl_enabled: bool  # SSLMBean Enabled (default false)
+    access_log: bool  # WebServerLogMBean LoggingEnabled (default true)
+
+
+@dataclass(frozen=True)
+class WeblogicDomain:
+    home: str
+    run_user: str
+    production_mode: bool  # DomainMBean ProductionModeEnabled (default false)
+    console_enabled: bool  # DomainMBean ConsoleEnabled (default true where the console exists)
+    servers: tuple[WeblogicServer, ...]
+
+
+def _flag(el: ET.Element | None, path: str, default: bool) -> bool:
+    if el is None:
+        return default
+    found = el.find(path)
+    if found is None or found.text is None:
+        return default
+    return found.text.strip().lower() == "true"
+
+
+def parse_weblogic(text: str, host_id: str) -> list[WeblogicDomain]:
+    """The domains of the ``weblogic`` section: config.xml elements as the WebLogic MBean
+    reference names them (namespace stripped); an absent element is the MBean's default."""
+    out: list[WeblogicDomain] = []
+    for part in re.split(r"(?m)^## domain ", text)[1:]:
+        head, _, body = part.partition("\n")
+        home, _, user = head.strip().rpartition(" ")
+        try:
+            root = ET.fromstring(body.strip())  # noqa: S314 - expat bounds entity expansion; no external entities
+        except ET.ParseError as exc:
+            raise FactUnavailable(f"host {host_id}: {home}/config/config.xml not parsed: {exc}") from exc
+        for el in root.iter():  # drop the namespace ({http://xmlns.oracle.com/weblogic/domain}server)
+            el.tag = el.tag.rsplit("}", 1)[-1]
+        servers = tuple(WeblogicServer(
+            (s.findtext("name") or "?").strip(), _flag(s, "listen-port-enabled", True),
+            _flag(s.find("ssl"), "enabled", False), _flag(s.find("web-server/web-server-log"), "logging-enabled", True))
+            for s in root.findall("server"))
+        out.append(WeblogicDomain(home, user, _flag(root, "production-mode-enabled", False),
+                                  _flag(root, "console-enabled", True), servers))
+    return out

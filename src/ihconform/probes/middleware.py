@@ -14,7 +14,15 @@ import ipaddress
 
 from ihconform.check import Check
 from ihconform.facts.collect import HostFacts
-from ihconform.facts.middleware import ApacheConfig, ApacheDirective, TomcatBase, parse_apache, parse_tomcat_apps
+from ihconform.facts.middleware import (
+    ApacheConfig,
+    ApacheDirective,
+    TomcatBase,
+    WeblogicDomain,
+    parse_apache,
+    parse_tomcat_apps,
+    parse_weblogic,
+)
 from ihconform.registry import probe
 
 #: Apache's own defaults where a directive is absent (Apache 2.4 core documentation).
@@ -25,10 +33,23 @@ _ALL_TLS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 def _load(check: Check, host_facts: HostFacts) -> tuple[ApacheConfig, list[TomcatBase]] | None:
     apache = parse_apache(host_facts.text("apache"), host_facts.host_id)
     tomcats = parse_tomcat_apps(host_facts.text("tomcat_apps"), host_facts.host_id)
-    if not apache.present and not tomcats:
-        check.not_applicable("no Apache httpd and no Tomcat base on this host / 本机无 Apache 或 Tomcat")
+    if not apache.present and not tomcats and not _weblogic(host_facts):
+        check.not_applicable("no Apache httpd, Tomcat or WebLogic on this host / 本机无 Apache、Tomcat 或 WebLogic")
         return None
     return apache, tomcats
+
+
+def _weblogic(host_facts: HostFacts) -> list[WeblogicDomain]:
+    return parse_weblogic(host_facts.text("weblogic"), host_facts.host_id)
+
+
+def _apache_or_weblogic(check: Check, host_facts: HostFacts) -> tuple[ApacheConfig, list[WeblogicDomain]] | None:
+    apache = parse_apache(host_facts.text("apache"), host_facts.host_id)
+    domains = _weblogic(host_facts)
+    if not apache.present and not domains:
+        check.not_applicable("no Apache httpd or WebLogic on this host / 本机无 Apache 或 WebLogic")
+        return None
+    return apache, domains
 
 
 def _last_per_context(directives: list[ApacheDirective]) -> dict[tuple[str, ...], ApacheDirective]:
@@ -54,7 +75,7 @@ def _public_handlers(a: ApacheConfig) -> list[str]:
     return out
 
 
-@probe("mw.hardening", facts=("apache", "tomcat_apps"))
+@probe("mw.hardening", facts=("apache", "tomcat_apps", "weblogic"))
 def test_hardening(check: Check, host_facts: HostFacts) -> None:
     """No information disclosure and nothing installed that is not needed (L3-CES1-17/18):
     Apache ``ServerTokens Prod``, ``ServerSignature Off``, ``TraceEnable Off``, no directory
@@ -97,6 +118,11 @@ def test_hardening(check: Check, host_facts: HostFacts) -> None:
                                         "manager_restriction": list(t.manager_restriction),
                                         "error_report_valve_hides_server_info": hidden,
                                         "listings": t.listings or "(default false)"}
+    for dom in _weblogic(host_facts):
+        parts[f"WebLogic {dom.home}: production mode"] = dom.production_mode
+        parts[f"WebLogic {dom.home}: administration console disabled"] = not dom.console_enabled
+        observed[f"weblogic {dom.home}"] = {"production_mode": dom.production_mode,
+                                            "console_enabled": dom.console_enabled}
     check.judge_parts(parts, observed=observed,
                       expected={"Apache": "ServerTokens Prod, ServerSignature Off, TraceEnable Off, no Indexes, "
                                           "status/info local only",
@@ -133,15 +159,30 @@ def enabled_protocols(directives: list[ApacheDirective]) -> set[str]:
     return out
 
 
-@probe("mw.tls", facts=("apache",), parts=("Apache TLS on",))
+@probe("mw.tls", facts=("apache", "weblogic"), parts=("Apache TLS on",))
 def test_tls(check: Check, host_facts: HostFacts) -> None:
-    """Apache's sessions encrypted (L3-CES1-27): a TLS virtual host, no old protocol version,
-    no plaintext listener beyond loopback unless it only redirects to HTTPS."""
+    """Sessions encrypted (L3-CES1-27). Apache: a TLS virtual host, no old protocol version, no
+    plaintext listener beyond loopback unless it only redirects to HTTPS. WebLogic (config.xml):
+    every server's SSL port on and its plaintext listen port disabled."""
     weak = {str(v) for v in check.list_param("weak_tls_versions")}
-    apache = parse_apache(host_facts.text("apache"), host_facts.host_id)
-    if not apache.present:
-        check.not_applicable("no Apache httpd on this host / 本机无 Apache")
+    loaded = _apache_or_weblogic(check, host_facts)
+    if loaded is None:
         return
+    apache, domains = loaded
+    parts: dict[str, bool] = {}
+    observed: dict[str, object] = {}
+    for dom in domains:
+        for srv in dom.servers:
+            parts[f"WebLogic {srv.name}: SSL on, plaintext port off"] = srv.ssl_enabled and not srv.listen_port_enabled
+            observed[f"weblogic {srv.name}"] = {"ssl_enabled": srv.ssl_enabled,
+                                                "listen_port_enabled": srv.listen_port_enabled}
+    if apache.present:
+        _apache_tls(apache, weak, parts, observed)
+    check.judge_parts(parts, observed=observed,
+                      expected={"protocols": f"none of {sorted(weak)}", "plaintext": "loopback or redirect only"})
+
+
+def _apache_tls(apache: ApacheConfig, weak: set[str], parts: dict[str, bool], observed: dict[str, object]) -> None:
     tls_hosts = sorted({c for d in apache.find("SSLEngine") if d.args and d.args[0].lower() == "on"
                         for c in d.context if c.startswith("virtualhost")})
     tls_ports = {_port(c.split(" ", 1)[1]) for c in tls_hosts if " " in c}
@@ -158,45 +199,56 @@ def test_tls(check: Check, host_facts: HostFacts) -> None:
             continue
         if port not in redirecting:
             plain.append(addr)
-    parts = {"Apache TLS on": bool(tls_hosts), "Apache no plaintext listener beyond loopback": not plain}
+    parts |= {"Apache TLS on": bool(tls_hosts), "Apache no plaintext listener beyond loopback": not plain}
     if tls_hosts:
         parts["Apache no old TLS versions"] = not (protocols & weak)
-    check.judge_parts(parts,
-                      observed={"tls_virtual_hosts": tls_hosts, "protocols": sorted(protocols) if tls_hosts else None,
-                                "plaintext_listeners": plain},
-                      expected={"protocols": f"none of {sorted(weak)}", "plaintext": "loopback or redirect only"})
+    observed |= {"tls_virtual_hosts": tls_hosts, "protocols": sorted(protocols) if tls_hosts else None,
+                 "plaintext_listeners": plain}
 
 
-@probe("mw.logging", facts=("apache",))
+@probe("mw.logging", facts=("apache", "weblogic"))
 def test_logging(check: Check, host_facts: HostFacts) -> None:
-    """Apache's access and errors recorded (L3-CES1-12): a CustomLog/TransferLog and an
-    ErrorLog not sent to a null device."""
+    """Access and errors recorded (L3-CES1-12): Apache a CustomLog/TransferLog and an ErrorLog
+    not sent to a null device; WebLogic every server's HTTP access log on."""
     null_targets = {str(t) for t in check.list_param("null_targets")}
-    apache = parse_apache(host_facts.text("apache"), host_facts.host_id)
-    if not apache.present:
-        check.not_applicable("no Apache httpd on this host / 本机无 Apache")
+    loaded = _apache_or_weblogic(check, host_facts)
+    if loaded is None:
         return
-    access = [d for d in apache.find("CustomLog") + apache.find("TransferLog") if d.args]
-    kept = sorted({d.args[0] for d in access if d.args[0] not in null_targets})
-    error = apache.global_value("ErrorLog", APACHE_DEFAULTS["errorlog"])
-    check.judge_parts({"Apache access log": bool(kept), "Apache error log": error not in null_targets},
-                      observed={"access_logs": kept, "error_log": error},
-                      expected={"logs": f"present, not {sorted(null_targets)}"})
+    apache, domains = loaded
+    parts: dict[str, bool] = {}
+    observed: dict[str, object] = {}
+    if apache.present:
+        access = [d for d in apache.find("CustomLog") + apache.find("TransferLog") if d.args]
+        kept = sorted({d.args[0] for d in access if d.args[0] not in null_targets})
+        error = apache.global_value("ErrorLog", APACHE_DEFAULTS["errorlog"])
+        parts |= {"Apache access log": bool(kept), "Apache error log": error not in null_targets}
+        observed |= {"access_logs": kept, "error_log": error}
+    for dom in domains:
+        for srv in dom.servers:
+            parts[f"WebLogic {srv.name}: HTTP access log"] = srv.access_log
+    check.judge_parts(parts, observed=observed, expected={"logs": f"present, not {sorted(null_targets)}"})
 
 
-@probe("mw.run_user", facts=("apache",))
+@probe("mw.run_user", facts=("apache", "weblogic"))
 def test_run_user(check: Check, host_facts: HostFacts) -> None:
     """Least privilege (L3-CES1-08): Apache's ``User`` and its running workers are not root
-    (the master alone starts as root to bind ports, as Apache is designed)."""
+    (the master alone starts as root to bind ports, as Apache is designed); WebLogic servers
+    not run as root."""
     forbidden = {str(u) for u in check.list_param("forbidden_users")}
-    apache = parse_apache(host_facts.text("apache"), host_facts.host_id)
-    if not apache.present:
-        check.not_applicable("no Apache httpd on this host / 本机无 Apache")
+    loaded = _apache_or_weblogic(check, host_facts)
+    if loaded is None:
         return
-    user = apache.global_value("User", "daemon")
-    parts = {"Apache User directive": user not in forbidden}
-    workers = apache.worker_users
-    if workers:
-        parts["Apache workers running as"] = not (set(workers) & forbidden)
-    check.judge_parts(parts, observed={"User": user, "worker_users": workers},
-                      expected={"users": f"not {sorted(forbidden)}"})
+    apache, domains = loaded
+    parts: dict[str, bool] = {}
+    observed: dict[str, object] = {}
+    if apache.present:
+        user = apache.global_value("User", "daemon")
+        parts["Apache User directive"] = user not in forbidden
+        workers = apache.worker_users
+        if workers:
+            parts["Apache workers running as"] = not (set(workers) & forbidden)
+        observed |= {"User": user, "worker_users": workers}
+    for dom in domains:
+        parts[f"WebLogic {dom.home}: server process user"] = dom.run_user not in forbidden
+        observed[f"weblogic {dom.home}"] = dom.run_user
+    check.judge_parts(parts, observed=observed, expected={"users": f"not {sorted(forbidden)}"})
