@@ -2,7 +2,10 @@
 
 ``*.debian12-stock.txt`` are the real sections as this project's scripts printed them on a
 Debian 12 machine with ``apache2`` and ``tomcat10`` just installed (tests/fixtures/facts/
-middleware); the hardened variants change exactly the lines an administrator would."""
+middleware). They were captured when the scripts still fell back to the installed files with no
+server running; the ``## master`` and ``## procs`` lines of the Apache one were then edited to
+what ``apache2ctl start`` shows (a root master, www-data workers), since a stopped server is now
+不适用. The hardened variants change exactly the lines an administrator would."""
 
 from __future__ import annotations
 
@@ -90,6 +93,7 @@ def test_stock_debian_apache_and_tomcat_are_read_as_installed() -> None:
     a = parse_apache(APACHE, "vm")
     assert a.present and a.root == "/etc/apache2" and "autoindex_module" in a.modules
     assert a.global_value("ServerTokens", "Full") == "OS" and a.global_value("User", "") == "www-data"
+    assert a.worker_users == ["www-data"]
     assert [d.context for d in a.find("Options") if "Indexes" in d.args] == [("directory /var/www/",)]
     (t,) = parse_tomcat_apps(TOMCAT, "vm")
     assert t.base == "/var/lib/tomcat10" and t.apps == ("ROOT",) and t.stock_root_page

@@ -4,14 +4,14 @@ Why from the files of the *running* server, in the host's one batch: a site ofte
 with its own ``-d``/``-f`` (the lab does, Debian's ``APACHE_CONFDIR`` does), and Tomcat with its
 own ``catalina.base``; what /etc holds may not be what serves. The ``apache`` section finds the
 master process in the process table and dumps every configuration file under its server root
-(``*.conf``, ``*.load``, ``envvars``); :func:`parse_apache` then follows ``Include`` and
+(``*.conf``, ``*.load``, ``envvars``; the installed default ``/etc/apache2`` or ``/etc/httpd``
+when started without ``-d``/``-f``); :func:`parse_apache` then follows ``Include`` and
 ``IncludeOptional`` in Apache's order, expands ``${VAR}`` from ``envvars`` and ``Define``, and
-keeps ``<IfModule>`` contents only for loaded modules. With no master running it reads the
-installed default (``/etc/apache2``, ``/etc/httpd``), so a stopped server is still judged on
-what it would load.
+keeps ``<IfModule>`` contents only for loaded modules. A server that is installed but not
+running serves nothing and is not judged here (不适用): its banner, listings and TLS are those of
+a server that does not answer.
 
-The ``tomcat_apps`` section lists, per ``catalina.base`` of a running Tomcat (else, with none
-running, per installed base under /var/lib/tomcat*, /opt/tomcat*), the deployed applications (folders
+The ``tomcat_apps`` section lists, per ``catalina.base`` of a running Tomcat, the deployed applications (folders
 and ``conf/Catalina/localhost`` descriptors), whether ROOT is the stock welcome page, the
 manager's access valve, the DefaultServlet ``listings`` setting and server.xml (for the
 ErrorReportValve). ``tomcat-users.xml`` is never read: it holds passwords.
@@ -35,6 +35,7 @@ from ihconform.facts.web import TomcatServer, parse_tomcat
 _APACHE = r"""m=$(ps -eo user=,pid=,ppid=,args= 2>/dev/null | awk '$1=="root" && $4 ~ /(^|\/)(apache2|httpd)$/ {$1=$2=$3=""; sub(/^ +/, ""); print; exit}')
 arg() { printf '%s\n' "$m" | sed -n "s/.* $1 *\([^ ]*\).*/\1/p"; }
 d=$(arg -d); f=$(arg -f)
+if [ -z "$m" ]; then echo '## absent'; exit 0; fi
 if [ -z "$d" ] && [ -z "$f" ]; then for c in /etc/apache2/apache2.conf /etc/httpd/conf/httpd.conf; do [ -f "$c" ] && { f=$c; break; }; done; fi
 if [ -z "$d" ] && [ -z "$f" ]; then echo '## absent'; exit 0; fi
 case "$f" in ''|/*) ;; *) f="$d/$f";; esac
@@ -49,8 +50,7 @@ for x in "$f" $(find -L "$d" "$(dirname "$f")" -maxdepth 2 -type f \( -name '*.c
   echo "## file $x"; cat "$x"
 done; true"""
 
-_TOMCAT_APPS = r"""run=$(ps -eo args= 2>/dev/null | sed -n 's/.*-Dcatalina\.base=\([^ ]*\).*/\1/p')
-for b in ${run:-/var/lib/tomcat* /opt/tomcat* /opt/apache-tomcat*}; do
+_TOMCAT_APPS = r"""for b in $(ps -eo args= 2>/dev/null | sed -n 's/.*-Dcatalina\.base=\([^ ]*\).*/\1/p'); do
   [ -d "$b/webapps" ] || continue
   r=$(readlink -f "$b"); case " $seen " in *" $r "*) continue;; esac; seen="$seen $r"
   echo "## base $b"
