@@ -129,16 +129,29 @@ class Host(Frozen):
     public_addresses: tuple[str, ...] = ()
 
 
+#: The database engines an inventory may declare (``validate`` lists them for an unknown one).
+#: postgresql/mysql/mariadb are read by their own client on the host; oracle, sqlserver, dm and
+#: kingbase through their Python driver from the tester (``ihconform.facts.db_driver``).
+DbEngine = Literal["postgresql", "mysql", "mariadb", "oracle", "sqlserver", "dm", "kingbase"]
+
+
 class Database(Frozen):
     id: ObjId
     host: ObjId
-    engine: Literal["postgresql", "mysql", "mariadb", "dm", "kingbase"]
+    engine: DbEngine
     port: int = Field(ge=1, le=65535)
     tls_required: bool = True
     socket: str = ""  # unix socket dir (PostgreSQL) or file (MySQL) the client uses on the host
     admin_user: str = ""  # OS account the client runs as (default: postgres / root)
     audit_table: str = ""  # application audit table, for retention (四(四))
     audit_retention_days: int | None = None
+    # Driver engines (oracle, sqlserver, dm, kingbase): a read-only account named by reference,
+    # the address to connect to (default: the host's), the service/database name, the CA to verify TLS.
+    address: str = ""
+    service: str = ""  # Oracle service name, SQL Server/Kingbase database, DM schema (empty: engine default)
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    ca_file: Path | None = None
 
 
 class TlsEndpoint(Frozen):

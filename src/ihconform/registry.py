@@ -84,6 +84,10 @@ PROBES: dict[str, str] = {
     "web.tls_config": "ihconform.probes.web:test_tls_config",
     "web.logging": "ihconform.probes.web:test_logging",
     "web.worker_user": "ihconform.probes.web:test_worker_user",
+    "mw.hardening": "ihconform.probes.middleware:test_hardening",
+    "mw.tls": "ihconform.probes.middleware:test_tls",
+    "mw.logging": "ihconform.probes.middleware:test_logging",
+    "mw.run_user": "ihconform.probes.middleware:test_run_user",
     # network probes (issue 5): TLS and 国密, exposure, uplinks, AV, platform line, clinical
     "tls.protocols": "ihconform.probes.tls:test_protocols",
     "tls.cipher_suites": "ihconform.probes.tls:test_cipher_suites",

@@ -171,11 +171,13 @@ def test_app_audit_retention_missing_table_is_an_error() -> None:
         judge(dp.test_app_audit_retention, "db.app_audit_retention", PG, facts)
 
 
-@pytest.mark.parametrize("engine", ["dm", "kingbase"])
-def test_dm_and_kingbase_are_not_checked(engine: str, lab_db01: HostFacts) -> None:
+@pytest.mark.parametrize("engine", ["oracle", "sqlserver", "dm", "kingbase"])
+def test_driver_engines_without_an_account_are_errors(engine: str, lab_db01: HostFacts) -> None:
+    """Once an extension point (未检查), now read through the driver: an inventory that names no
+    read-only account makes every control on the instance 检查错误 naming what is missing."""
     db = Database(id=f"{engine}1", host="db01", engine=engine, port=5236)  # type: ignore[arg-type]
     for fn, pid in ((dp.test_accounts, "db.accounts"), (dp.test_tls, "db.tls"), (dp.test_audit, "db.audit")):
-        with pytest.raises(NotChecked, match="extension point"):
+        with pytest.raises(FactUnavailable, match="names no read-only account"):
             judge(fn, pid, db, lab_db01)
 
 

@@ -75,6 +75,9 @@ MY_VARIABLES: tuple[str, ...] = (
     "wait_timeout", "interactive_timeout", "log_bin", "general_log", "log_error", "default_authentication_plugin",
     "authentication_policy", "max_password_errors", "server_audit_logging", "server_audit_events",
     "audit_log_policy", "default_password_lifetime", "local_infile", "bind_address", "gtid_mode",
+    # MySQL 8 validate_password component (dotted) and 5.7 plugin (underscored); connection_control
+    "validate_password.policy", "validate_password.length", "validate_password_policy", "validate_password_length",
+    "connection_control_failed_connections_threshold",
 )
 #: ``INVALID``: MariaDB's 'invalid' marker, or the sentinel MySQL stores for its reserved
 #: accounts (5.7 ``*THISISNOTAVALIDPASSWORDTHATCANBEUSEDHERE``, 8.x ``$A$005$THISISACOMBINATION
@@ -192,12 +195,21 @@ SECTION_BUILDERS: dict[str, Callable[[Database], Section]] = {
     "postgresql": _pg_section,
     "mysql": _my_section,
     "mariadb": _my_section,
+    # the driver engines are queried from the tester (facts/db_driver.py); on their host the batch
+    # only reads the server's network configuration where a probe needs it (Oracle sqlnet.ora)
+    "oracle": lambda db: _oracle_netconf(db.id),
 }
 AUDIT_SECTION_BUILDERS: dict[str, Callable[[Database], Section | None]] = {
     "postgresql": _pg_audit_section,
     "mysql": _my_audit_section,
     "mariadb": _my_audit_section,
 }
+
+
+def _oracle_netconf(db_id: str) -> Section:
+    from ihconform.facts.db_oracle import netconf_section  # the Oracle module imports the driver module
+
+    return netconf_section(db_id)
 
 
 def database_sections(db: Database, families: set[str] | None) -> list[Section]:
@@ -354,7 +366,7 @@ def _int(v: str) -> int | None:
 
 def db_facts(facts: HostFacts, db: Database) -> DbFacts:
     """Parsed facts of ``db`` from its host's batch. 达梦/金仓 -> NotChecked (extension point)."""
-    if db.engine not in SECTION_BUILDERS:
+    if db.engine not in ("postgresql", "mysql", "mariadb"):
         raise NotChecked(f"{db.engine} 数据库尚无自动探针 / no automated probe for {db.engine} yet "
                          "(extension point: ihconform.facts.db.SECTION_BUILDERS); judge it by attestation")
     where = f"database {db.id} ({db.engine} on {db.host})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ihconform.facts.collect import Section
 from ihconform.facts.db import DB_AUDIT_FACTS, DB_FACTS, database_sections
 from ihconform.facts.host import sections_for_host
+from ihconform.facts.middleware import MIDDLEWARE_SECTIONS
 from ihconform.facts.sshd import SSHD_CTX_FACTS, context_sections
 from ihconform.facts.web import WEB_SECTIONS
 from ihconform.facts.windows import WINDOWS_SECTIONS
@@ -22,12 +23,12 @@ FAMILIES: frozenset[str] = frozenset({DB_FACTS, DB_AUDIT_FACTS, SSHD_CTX_FACTS})
 #: Host roles that make a web-server object (``inventory.objects``): only their batches
 #: carry the web sections (``nginx -T`` on a database host would only add noise and time).
 WEB_ROLES: frozenset[str] = frozenset({"app", "web"})
-_WEB_NAMES = frozenset(s.name for s in WEB_SECTIONS)
+_WEB_NAMES = frozenset(s.name for s in (*WEB_SECTIONS, *MIDDLEWARE_SECTIONS))
 
 
 def static_sections() -> list[Section]:
     """Every section that does not depend on the inventory."""
-    return sections_for_host() + list(WEB_SECTIONS)
+    return sections_for_host() + list(WEB_SECTIONS) + list(MIDDLEWARE_SECTIONS)
 
 
 def platform_sections(platform: str) -> list[Section]:

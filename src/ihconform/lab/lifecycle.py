@@ -33,6 +33,7 @@ from ihconform.lab import (
     hosts,
     inventory_out,
     log_sink,
+    middleware,
     network,
     plan,
     power,
@@ -229,7 +230,7 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     lap("hosts")
     _inject(fail_at, "hosts")
     for reg in (databases.register, web.register, av.register, power.register, clinical.register,
-                log_sink.register, telnet_standin.register):
+                log_sink.register, telnet_standin.register, middleware.register):
         reg(ctx)
     for h in (*plan.HOSTS, plan.SCANNER, *fleet):
         ctx.services.insert(0, Service(f"sshd-{h.id}", "sshd", h.ns, (("tcp", 22),)))
@@ -250,6 +251,9 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
         steps["kamailio"] = lambda: av.start_kamailio(ctx)
     if ctx.has("telnet"):
         steps["telnet"] = lambda: telnet_standin.start(ctx)
+    if ctx.has("middleware"):  # after nginx: Apache and Tomcat take other ports on the same hosts
+        for hid in middleware.HOSTS:
+            steps[f"middleware-{hid}"] = functools.partial(middleware.start, ctx, hid)
     if ctx.has("db-on-app"):
         steps["postgresql-app01"] = lambda: databases.start_postgres(ctx, "app01", "127.0.0.1",
                                                                      hardened=False)

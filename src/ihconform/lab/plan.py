@@ -218,6 +218,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             conflicts=("pg-trust",)),
     Variant("pg-md5", "PostgreSQL 口令以 MD5 保存",
             "db01 PostgreSQL 15: password_encryption = md5, his_app's password stored as md5"),
+    Variant("middleware", "应用服务器上的 Apache 与 Tomcat",
+            "Apache httpd and Tomcat on app01 (hardened) and app02 (Debian stock, only the ports changed)"),
     Variant("isp-via-a", "第二条线路经第一家运营商出口",
             "ISP B's router reaches the internet through ISP A, behind A's carrier NAT: one egress address "
             "for both lines, B's upload at A's rate", conflicts=("one-isp",)),

@@ -15,6 +15,10 @@ from ihconform.errors import FactUnavailable, NotChecked
 from ihconform.facts.backups import backup_agents, backup_ages_h, backup_jobs
 from ihconform.facts.collect import HostFacts
 from ihconform.facts.db import NO_PASSWORD, DbFacts, MyUser, audit_table_age, db_facts
+from ihconform.facts.db_driver import DRIVER_MODULES, driver_posture
+from ihconform.facts.db_oracle import network_requirement
+from ihconform.facts.db_posture import DbPosture
+from ihconform.facts.db_sqlserver import lockout_delegated
 from ihconform.facts.host import HostView
 from ihconform.inventory import Database
 from ihconform.registry import probe
@@ -30,6 +34,27 @@ def _db(check: Check) -> Database:
 def _facts(check: Check, host_facts: HostFacts) -> tuple[Database, DbFacts]:
     db = _db(check)
     return db, db_facts(host_facts, db)
+
+
+def _posture(check: Check) -> DbPosture | None:
+    """The driver engines' (Oracle, SQL Server, DM, KingbaseES) posture, one session per
+    instance per run; None for the engines read by their client on the host."""
+    db = _db(check)
+    if db.engine not in DRIVER_MODULES:
+        return None
+    return driver_posture(db, check.inventory)[1]
+
+
+def _driver_only(check: Check, what: str) -> None:
+    """Raise 未检查 for a control not read through a driver engine's session."""
+    db = _db(check)
+    if db.engine in DRIVER_MODULES:
+        raise NotChecked(f"{db.id}: {what} of {db.engine} is not read through its driver session; "
+                         "judge it by attestation (docs/databases.md)")
+
+
+#: validate_password policy levels that check character classes (MySQL manual: 0/LOW is length only).
+MY_COMPLEX_POLICIES = frozenset({"MEDIUM", "STRONG", "1", "2"})
 
 
 def _login_capable(u: MyUser) -> bool:
@@ -51,6 +76,9 @@ def test_accounts(check: Check, host_facts: HostFacts) -> None:
     authentication string, no anonymous account. OS-authenticated accounts are named."""
     allowed = {str(r) for r in check.list_param("passwordless_roles")}
     os_plugins = {str(p) for p in check.list_param("os_auth_plugins")}
+    if (p := _posture(check)) is not None:
+        _driver_accounts(check, p)
+        return
     db, f = _facts(check, host_facts)
     if f.is_pg:
         bad = sorted(r.name for r in f.roles
@@ -64,9 +92,33 @@ def test_accounts(check: Check, host_facts: HostFacts) -> None:
                        and u.plugin not in os_plugins and u.user not in allowed)
         observed = {"anonymous": anon, "empty_password": empty}
         problems = [f"anonymous account {a}" for a in anon] + [f"{e} has an empty password" for e in empty]
+        if db.engine == "mysql":  # MySQL's own complexity check; MariaDB's plugins differ (docs/probes.md)
+            policy = f.settings.get("validate_password.policy") or f.settings.get("validate_password_policy", "")
+            observed["validate_password.policy"] = policy or None
+            check.judge_parts(
+                {"every login account has a password": not problems,
+                 "password complexity (validate_password MEDIUM or STRONG)": policy.upper() in MY_COMPLEX_POLICIES},
+                observed=observed, expected={"passwordless_roles": sorted(allowed), "os_auth_plugins": sorted(
+                    os_plugins), "validate_password.policy": sorted(MY_COMPLEX_POLICIES)},
+                reason="; ".join(problems))
+            return
     check.judge(not problems, observed=observed,
                 expected={"passwordless_roles": sorted(allowed), "os_auth_plugins": sorted(os_plugins)},
                 reason="; ".join(problems) or f"{db.id}: every login account has a password")
+
+
+def _driver_accounts(check: Check, p: DbPosture) -> None:
+    no_pw = sorted(a.name for a in p.accounts if a.can_login and a.has_password is False)
+    default = sorted(a.name for a in p.accounts if a.can_login and a.default_password)
+    check.judge_parts(
+        {"every login account has a password": not no_pw,
+         "no open account keeps its default password": not default,
+         "password complexity enforced by the engine": bool(p.complexity)},
+        observed={"without_password": no_pw, "default_password": default, "complexity": p.complexity,
+                  "min_length": p.min_length, "version": p.version,
+                  "accounts_not_under_policy": sorted(a.name for a in p.accounts
+                                                      if a.can_login and a.policy_enforced is False)},
+        expected={"passwords": "every login account", "default passwords": "none", "complexity": "enforced"})
 
 
 def _engine_version(f: DbFacts) -> tuple[int, ...]:
@@ -113,6 +165,16 @@ def test_password_encryption(check: Check, host_facts: HostFacts) -> None:
     pg_allowed = {str(x).lower() for x in check.list_param("allowed_pg_methods")}
     my_allowed = {str(x).lower() for x in check.list_param("allowed_mysql_plugins")}
     os_plugins = {str(p) for p in check.list_param("os_auth_plugins")}
+    if (p := _posture(check)) is not None:
+        if p.weak_hash_accounts is None:
+            why = p.unreadable.get("weak_hash_accounts", "stored hash scheme not readable")
+            check.not_checked(f"{p.engine}: {why}")
+            return
+        weak = list(p.weak_hash_accounts)
+        check.judge_parts({STRONG_PART: not weak, NOT_WEAKER_PART: not weak},
+                          observed={"accounts_with_weak_hash": weak, "version": p.version},
+                          expected={"stored": "salted SHA-2 / SCRAM / SM3 (Oracle: no 10G-only verifier)"})
+        return
     db, f = _facts(check, host_facts)
     version = _engine_version(f)
     stock = stock_default_hashes([str(x) for x in check.list_param("stock_defaults")], db.engine, version)
@@ -159,6 +221,9 @@ def test_idle_lockout(check: Check, host_facts: HostFacts) -> None:
     max_attempts = check.int_param("max_attempts")
     libs = {str(x) for x in check.list_param("lockout_libraries")}
     plugins = {str(x).lower() for x in check.list_param("lockout_plugins")}
+    if (p := _posture(check)) is not None:
+        _driver_idle_lockout(check, p, max_idle, max_attempts)
+        return
     _, f = _facts(check, host_facts)
     if f.is_pg:
         idle_ms = int(f.settings.get("idle_session_timeout", "0") or 0)
@@ -187,16 +252,50 @@ def test_idle_lockout(check: Check, host_facts: HostFacts) -> None:
                   "or_plugins": sorted(plugins)})
 
 
+def _driver_idle_lockout(check: Check, p: DbPosture, max_idle: int, max_attempts: int) -> None:
+    fails = p.max_failed_logins
+    delegated = p.engine == "sqlserver" and lockout_delegated(p)
+    parts = {"login-failure lockout": delegated or (fails is not None and 0 < fails <= max_attempts)}
+    if p.idle_supported:
+        parts[f"idle session time-out 1..{max_idle} s"] = p.idle_timeout_s is not None and \
+            0 < p.idle_timeout_s <= max_idle
+    observed: dict[str, object] = {"max_failed_logins": fails, "idle_timeout_s": p.idle_timeout_s}
+    if delegated:
+        observed["lockout"] = "every enabled SQL login has CHECK_POLICY: the Windows account-lockout policy applies"
+    if not p.idle_supported:
+        observed["idle_timeout"] = p.unreadable.get("idle_timeout", "not an engine setting")
+    check.judge_parts(parts, observed=observed,
+                      expected={"max_failed_logins": f"1..{max_attempts}", "idle": f"1..{max_idle} s"})
+
+
 @probe("db.tls", facts=("db",))
 def test_tls(check: Check, host_facts: HostFacts) -> None:
     """Remote database sessions encrypted (L3-CES1-03/27): TLS on and required for every
     network client, no old protocol versions."""
     weak_versions = {str(v) for v in check.list_param("weak_tls_versions")}
     allow_loopback = bool(check.param("allow_loopback_plain"))
-    db, f = _facts(check, host_facts)
+    db = _db(check)
     if not db.tls_required:
         check.not_applicable(f"inventory declares tls_required: false for {db.id} (no remote clients)")
         return
+    if (p := _posture(check)) is not None:
+        if p.tls_required is None and db.engine == "oracle":
+            required, detail = network_requirement(host_facts.text(f"db.{db.id}"))
+            if required is not None:
+                observed = {**p.tls_detail, **detail}
+                check.judge(required, observed=observed, expected="encryption required for every remote session",
+                            reason=f"{db.id}: " + ("sqlnet.ora/listener.ora require encryption" if required
+                                                   else "the server's sqlnet.ora and listener accept plaintext"))
+                return
+        if p.tls_required is None:
+            check.not_checked(f"{db.id}: {p.unreadable.get('tls_required', 'TLS requirement not readable')}",
+                              observed=p.tls_detail, expected="encryption required for every remote session")
+            return
+        check.judge(p.tls_required, observed=p.tls_detail, expected="encryption required for every remote session",
+                    reason=f"{db.id}: " + ("encryption required" if p.tls_required
+                                           else "plaintext sessions accepted"))
+        return
+    db, f = _facts(check, host_facts)
     if f.is_pg:
         plain = [f"line {r.line}: {r.type} {r.address}/{r.netmask}" for r in f.hba
                  if r.type in ("host", "hostnossl") and not (allow_loopback and r.loopback)]
@@ -228,6 +327,7 @@ def test_hba(check: Check, host_facts: HostFacts) -> None:
     account open to every address."""
     forbidden = {str(m) for m in check.list_param("forbidden_methods")}
     any_host_ok = {str(u) for u in check.list_param("allowed_any_host_users")}
+    _driver_only(check, "host-based access (listener/sqlnet.ora valid nodes, firewall, sys_hba)")
     db, f = _facts(check, host_facts)
     if f.is_pg:
         trust = [f"line {r.line}: {r.type} {r.databases} {r.users} {r.address} {r.method}" for r in f.hba
@@ -260,6 +360,10 @@ def test_audit(check: Check, host_facts: HostFacts) -> None:
     statement logging or pgaudit; MySQL/MariaDB an audit plugin logging, and an error log."""
     min_stmt = str(check.param("min_log_statement")).lower()
     audit_plugins = {str(p).lower() for p in check.list_param("audit_plugins")}
+    if (p := _posture(check)) is not None:
+        check.judge(p.audit_on, observed=p.audit_detail, expected="the engine's audit on",
+                    reason=f"{_db(check).id}: audit " + ("on" if p.audit_on else "off"))
+        return
     db, f = _facts(check, host_facts)
     if f.is_pg:
         s = f.settings
@@ -303,6 +407,16 @@ def test_superusers(check: Check, host_facts: HostFacts) -> None:
     allowed = {str(u) for u in check.list_param("allowed_superusers")}
     system = {str(u) for u in check.list_param("system_accounts")}
     os_plugins = {str(p) for p in check.list_param("os_auth_plugins")}
+    if (p := _posture(check)) is not None:
+        admins = {str(e).partition(":")[2] for e in check.list_param("engine_administrators")
+                  if str(e).partition(":")[0] == p.engine}
+        extra = [h for h in p.superusers if h not in allowed | admins]
+        check.judge_parts(
+            {"superuser only for the administrators": not extra,
+             "no privilege setting that bypasses least privilege": not p.privilege_findings},
+            observed={"superusers": list(p.superusers), "privilege_findings": list(p.privilege_findings)},
+            expected={"superusers": sorted(allowed | admins), "privilege_findings": "none"})
+        return
     db, f = _facts(check, host_facts)
     reserved: list[str] = []
     if f.is_pg:
@@ -328,6 +442,7 @@ def test_backup(check: Check, host_facts: HostFacts, host: HostView) -> None:
     agents = [str(p) for p in check.list_param("agent_processes")]
     paths = [str(p).rstrip("/") for p in check.list_param("backup_paths")]
     max_age_h = check.int_param("max_age_h")
+    _driver_only(check, "backup (RMAN, SQL Server Agent jobs, dmrman, sys_rman)")
     _, f = _facts(check, host_facts)
     if f.is_pg:
         s = f.settings
@@ -359,6 +474,7 @@ def test_offsite_realtime(check: Check, host_facts: HostFacts) -> None:
     copy is made by storage or backup software this server cannot see, the site's
     attestation (L3-CES1-30.offsite) is the evidence."""
     patterns = [str(p) for p in check.list_param("remote_archive_patterns")]
+    _driver_only(check, "off-site real-time copy (Data Guard, Always On, DM 数据守护)")
     db, f = _facts(check, host_facts)
     remote_archive = ""
     if f.is_pg:
@@ -395,8 +511,7 @@ def test_app_audit_retention(check: Check, host_facts: HostFacts) -> None:
                          "judged by attestation")
     # The catalog's minimum is the legal floor; a site may declare a longer retention, never a shorter one.
     min_days = max(check.int_param("min_days"), db.audit_retention_days or 0)
-    if db.engine not in ("postgresql", "mysql", "mariadb"):
-        db_facts(host_facts, db)  # raises NotChecked for the extension-point engines
+    _driver_only(check, "the application audit table")
     age = audit_table_age(host_facts, db)
     days = round(age.oldest_age_s / 86400, 1) if age.oldest_age_s is not None else None
     check.judge(days is not None and days >= min_days,

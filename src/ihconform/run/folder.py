@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ihconform.errors import IhconformError
-from ihconform.facts.transcripts import write_host_evidence
+from ihconform.facts.transcripts import write_collected_evidence
 from ihconform.report.bundle import bundle_after_run
 from ihconform.report.junit import write_junit
 from ihconform.results import EvidenceRef, ExitCode, RunResult
@@ -79,7 +79,7 @@ def finish_run(state: IhcState) -> int:
         return ExitCode.INTERRUPTED
     try:
         evidence: dict[str, EvidenceRef] = dict(state.evidence.refs)
-        evidence.update(write_host_evidence(partial, state.store.all()))
+        evidence.update(write_collected_evidence(partial, state.store.all()))
         result = build_result(state, evidence)
         write_json(partial / "results.json", result.model_dump(mode="json"))
         write_junit(result, partial / "junit.xml")

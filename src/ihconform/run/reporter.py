@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pytest
 
 from ihconform.errors import FactUnavailable, NotChecked
-from ihconform.facts.transcripts import write_host_evidence
+from ihconform.facts.transcripts import write_collected_evidence
 from ihconform.results import ObjectResult, Status
 from ihconform.run import distribute
 from ihconform.run.folder import finish_run
@@ -165,7 +165,7 @@ class Reporter:
         try:
             state.cache.close()
             refs = dict(state.evidence.refs)
-            refs.update(write_host_evidence(state.settings.partial, state.store.all()))
+            refs.update(write_collected_evidence(state.settings.partial, state.store.all()))
             config.workeroutput[distribute.EVIDENCE_OUTPUT] = distribute.evidence_output(refs)  # type: ignore[attr-defined]
         finally:
             state.store.close()
