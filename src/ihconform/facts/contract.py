@@ -194,6 +194,10 @@ class Collector(Protocol):
 #: loads every entry. Platforms are added here, and nowhere else.
 COLLECTORS: dict[str, str] = {
     "linux": "ihconform.facts.collect:POSIX_SHELL",
+    # network devices (issue 15): one netmiko session, or an exported configuration
+    **{p: f"ihconform.facts.devices:{p.upper()}" for p in (
+        "huawei_vrp", "huawei_usg", "hp_comware", "cisco_ios", "ruijie_os", "hillstone_stoneos", "frr",
+        "linux_nftables")},
 }
 
 

@@ -95,7 +95,12 @@ class Adapters:
 
 #: platform -> "module:attribute" of its :class:`Adapters`. ``tests/unit/test_registry.py``
 #: loads every entry.
-ADAPTERS: dict[str, str] = {}
+ADAPTERS: dict[str, str] = {
+    # network devices (issue 15): read from the parsed configuration (facts/devices.py)
+    **{p: f"ihconform.facts.devices:{p.upper()}_ADAPTERS" for p in (
+        "huawei_vrp", "huawei_usg", "hp_comware", "cisco_ios", "ruijie_os", "hillstone_stoneos", "frr",
+        "linux_nftables")},
+}
 
 T = TypeVar("T")
 
