@@ -62,14 +62,38 @@ class DeviceTransport(Transport):
 
     def run(self, command: str, *, stdin: bytes | None = None, timeout: float = 60.0,
             cap: int = DEFAULT_CAP) -> CommandResult:
+        """Send one listing command and read until the device's prompt comes back. A device that
+        closes the session first raises TransportError at once (with how much it had sent), so a
+        drop mid-output is never waited out nor taken for a whole listing."""
         assert_read_only(command)
-        t0 = time.monotonic()
-        try:
-            out = self.conn.send_command(command, read_timeout=timeout, strip_prompt=True, strip_command=True)
-        except Exception as exc:  # netmiko raises ReadTimeout, OSError, EOFError … on a dropped session
-            raise TransportError(f"device {self.host_id}: `{command}`: {type(exc).__name__}: {exc}") from exc
+        conn, t0 = self.conn, time.monotonic()
+        chan = conn.remote_conn
+        prompt = re.compile(rf"(?:^|\n)[<\[]?{re.escape(conn.base_prompt)}[^\n]{{0,40}}[>\]#$]\s*$")
+        conn.write_channel(command + conn.RETURN)
+        buf = ""
+        while True:
+            piece = conn.read_channel()
+            if piece:
+                buf += piece
+                if len(buf) > cap + 4096:
+                    break
+                if prompt.search(buf[-400:]):
+                    break
+                continue
+            if chan.closed or not chan.get_transport().is_active():
+                raise TransportError(f"device {self.host_id}: the device closed the session during `{command}` "
+                                     f"after {len(buf)} bytes of output")
+            if time.monotonic() - t0 > timeout:
+                raise TransportError(f"device {self.host_id}: `{command}` gave no prompt within {timeout:g} s "
+                                     f"({len(buf)} bytes read)")
+            time.sleep(0.05)
         self.round_trips += 1
-        data = str(out).encode("utf-8", "replace")
+        lines = buf.replace("\r\n", "\n").replace("\r", "").split("\n")
+        if lines and lines[0].strip() == command:
+            lines = lines[1:]  # the terminal's echo of the command
+        if lines and prompt.search("\n" + lines[-1]):
+            lines = lines[:-1]  # the prompt that ended the listing
+        data = "\n".join(lines).encode("utf-8", "replace")
         return CommandResult(command, 0, data[:cap], b"", len(data) > cap, time.monotonic() - t0)
 
     def close(self) -> None:
