@@ -14,7 +14,7 @@ import pytest
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.contract import SectionStatus
-from ihconform.facts.devices import CONFIG_COMMAND, COLLECTORS_BY_PLATFORM, device_sections, gather_device
+from ihconform.facts.devices import COLLECTORS_BY_PLATFORM, CONFIG_COMMAND, device_sections, gather_device
 from ihconform.inventory import Auth, Institution, Inventory, NetworkDevice, SystemUnderTest, TestObject
 from ihconform.net.device_cli import assert_read_only
 from ihconform.probes import devices as dp
