@@ -24,6 +24,7 @@ from ihconform.facts.devices_config import DeviceConfig, Rule
 from ihconform.facts.neutral import RemoteLogging, neutral
 from ihconform.inventory import Inventory, NetworkDevice
 from ihconform.registry import probe
+from ihconform.results import EvidenceRef
 from ihconform.runcache import EvidenceSink, RunCache
 
 #: platforms whose logins and services are those of a Linux host (judged by the host probes)
@@ -46,14 +47,22 @@ class DeviceView:
 
 def device_facts(device: NetworkDevice, inventory: Inventory, cache: RunCache,
                  evidence: EvidenceSink | None) -> HostFacts:
-    """The device's facts, gathered once per run; its transcript and listing go into the evidence."""
-    def gather() -> HostFacts:
+    """The device's facts, gathered once per run (see :func:`device_evidence`)."""
+    return device_evidence(device, inventory, cache, evidence)[0]
+
+
+def device_evidence(device: NetworkDevice, inventory: Inventory, cache: RunCache,
+                    evidence: EvidenceSink | None) -> tuple[HostFacts, tuple[EvidenceRef, ...]]:
+    """The device's facts, gathered once per run, with its evidence: the transcript (commands,
+    statuses, digests; the SHA-256 of an offline configuration) and the listing itself."""
+    def gather() -> tuple[HostFacts, tuple[EvidenceRef, ...]]:
         facts = gather_device(device, inventory)
-        if evidence is not None:
-            evidence.write(("devices", device.id, "transcript.json"), facts.transcript(), kind="transcript")
+        if evidence is None:
+            return facts, ()
+        return facts, (
+            evidence.write(("devices", device.id, "transcript.json"), facts.transcript(), kind="transcript"),
             evidence.write(("devices", device.id, "config.txt"),
-                           b"".join(s.output for s in facts.sections.values()), kind="facts")
-        return facts
+                           b"".join(s.output for s in facts.sections.values()), kind="facts"))
     return cache.get(f"device:{device.id}", gather)
 
 
@@ -63,7 +72,10 @@ def device(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> DeviceV
     ref = check.obj.ref
     if not isinstance(ref, NetworkDevice):
         raise FactUnavailable(f"{check.obj.id} is not a network device")
-    return DeviceView(ref, device_facts(ref, check.inventory, run_cache, evidence))
+    facts, refs = device_evidence(ref, check.inventory, run_cache, evidence)
+    for r in refs:
+        check.attach(r)
+    return DeviceView(ref, facts)
 
 
 def _applies(check: Check, d: DeviceView) -> bool:
