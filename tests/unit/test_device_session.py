@@ -20,7 +20,7 @@ from ihconform.net.device_cli import assert_read_only
 from ihconform.probes import devices as dp
 from ihconform.profile import ObjectType
 from ihconform.results import Status
-from tests.fixtures.devices.scripted import PAGING, ScriptedDevice
+from tests.fixtures.devices.scripted import PAGING, ReplayDevice, ScriptedDevice
 from tests.unit.test_device_configs import DEVICE_CONTROLS
 
 pytest.importorskip("netmiko")
@@ -57,9 +57,10 @@ def test_netmiko_reads_the_configuration_and_the_controls_judge_it(scripted: Scr
     facts = gather_device(dev, _inv(dev))
     assert not facts.error, facts.error
     assert facts.status("config") is SectionStatus.COMPLETE
-    # the paging command went first, then the one listing, in one session
+    # the paging command went first, then the one listing, in one session; then only the logout
     sent = [c for c in scripted.received if c]
-    assert sent == [PAGING[scripted.platform], "display current-configuration"], sent
+    assert sent[:2] == [PAGING[scripted.platform], "display current-configuration"], sent
+    assert set(sent[2:]) <= {"quit", "exit"}, sent
     assert facts.identity["host_key"].startswith("ssh-rsa SHA256:")
     assert facts.transcript()["commands"][0]["status"] == "complete"
     text = facts.text("config")
@@ -142,3 +143,33 @@ def test_a_recorded_session_parses_like_a_live_one() -> None:
     assert cut["config"].truncated  # no "return": cut
     forged = c.parse(f"==== ihc other config ====\n{body}".encode(), "abc", device_sections("huawei_vrp"))
     assert forged == {}  # a marker without this run's nonce is not a section
+
+
+RECORDED = FIXTURES / "recorded" / "oxidized-ios-C9200L-24P-4G_17.09.04a.simulation.yaml"
+
+
+def test_netmiko_against_a_recorded_cisco_ios_session(secret_env: str) -> None:
+    """A real IOS-XE 17.9 session recorded by oxidized (tests/fixtures/devices/SOURCES.md), replayed:
+    the listing is read whole and judged on what it really holds (public RW community)."""
+    sd = ReplayDevice.from_file(RECORDED, "cisco_ios").start()
+    try:
+        dev = _device(sd, secret_env)
+        facts = gather_device(dev, _inv(dev))
+    finally:
+        sd.stop()
+    assert not facts.error, facts.error
+    assert facts.status("config") is SectionStatus.COMPLETE
+    assert "terminal length 0" in sd.received and "show running-config" in sd.received
+    view = dp.DeviceView(dev, facts)
+    assert view.config.hostname == "LAB-SW123_9200L" and view.config.ssh is True
+    mgmt = next(c for c in DEVICE_CONTROLS if c.probe == "device.mgmt_protocols")
+    check = Check(mgmt, TestObject(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
+    dp.test_mgmt_protocols(check, view)
+    v = check.verdict
+    assert v is not None and v.status is Status.PARTIAL, v
+    assert "snmp-server community public RW 5" in v.observed["lines"]
+    assert "no default SNMP community" in v.reason and "plain HTTP off" not in v.reason
+    acl = next(c for c in DEVICE_CONTROLS if c.probe == "device.mgmt_acl")
+    check = Check(acl, TestObject(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
+    with pytest.raises(FactUnavailable, match="no VTY line"):  # the recording has no line vty: not judged
+        dp.test_mgmt_acl(check, view)
