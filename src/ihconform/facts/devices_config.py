@@ -838,6 +838,8 @@ def _parse_stoneos(platform: str, text: str) -> DeviceConfig:
     cur: dict[str, str] | None = None
     lines: list[str] = []
     zones: list[str] = []
+    loghosts: list[str] = []
+    logs: list[str] = []
     for raw in text.splitlines():
         s = raw.strip()
         w = s.split()
@@ -859,9 +861,14 @@ def _parse_stoneos(platform: str, text: str) -> DeviceConfig:
             lines.append(s)
         elif w[:1] == ["zone"] and len(w) > 1:
             zones.append(w[1].strip('"'))
+        elif w[:2] == ["logging", "syslog"] and len(w) > 2:  # logging syslog ADDR [vrouter …] [udp PORT] type …
+            loghosts.append(w[2])
+            logs.append(s)
     # StoneOS documentation: traffic no policy rule permits is denied
     chain = Chain("policy", "forward", "deny", "", tuple(rules))
-    return DeviceConfig(**{**base.__dict__, "dialect": "stoneos", "chains": (chain,), "zones": tuple(zones)})
+    evidence = {**base.evidence, "log": tuple(logs)} if logs else base.evidence
+    return DeviceConfig(**{**base.__dict__, "dialect": "stoneos", "chains": (chain,), "zones": tuple(zones),
+                           "log_hosts": tuple(loghosts), "evidence": evidence})
 
 
 def parse_config(platform: str, text: str) -> DeviceConfig:
