@@ -552,6 +552,8 @@ def _ios_rule(table: str, line: str, extended: bool) -> Rule | None:
     w = line.split()
     if w and w[0].isdigit():  # sequence number
         w = w[1:]
+    if w[:1] == ["seq"] and len(w) > 2:  # FRR: access-list NAME seq N permit|deny PREFIX
+        w = w[2:]
     if not w or w[0] not in ("permit", "deny"):
         return None
     action = w[0]
@@ -725,7 +727,7 @@ def _ios_vty(b: Block) -> Vty:
             disabled = idle == 0
         elif w[0] == "no" and w[1:2] == ["exec-timeout"]:
             idle, disabled = 0, True
-        elif w[0] == "access-class" and len(w) >= 3 and w[-1] == "in":
+        elif w[0] == "access-class" and (len(w) == 2 or w[-1] == "in"):  # FRR: access-class NAME
             acl = w[1]
         elif w[:2] == ["transport", "input"]:
             protocols = ("ssh", "telnet") if w[2:3] == ["all"] else tuple(w[2:])
