@@ -27,7 +27,7 @@ hostname core1
 mount -t tmpfs tmpfs /run
 mkdir -p /run/frr && chown frr:frr /run/frr
 mount --bind "$1" /etc/frr
-ip link add eth0 type dummy && ip link set eth0 up && ip link set lo up
+ip link set lo up
 /usr/lib/frr/zebra -d -f /etc/frr/frr.conf -u frr -g frr 2>/dev/null
 /usr/lib/frr/vrrpd -d -f /etc/frr/frr.conf -u frr -g frr 2>/dev/null
 i=0; while [ ! -S /run/frr/vrrpd.vty ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
