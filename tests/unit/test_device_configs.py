@@ -152,7 +152,10 @@ def test_redundancy_counts_devices_per_key_role(tmp_path: Path) -> None:
                         config_file=FIXTURES / "cisco_ios-unhardened.cfg")
     vrrp = NetworkDevice(id="c1", platform="huawei_vrp", roles=("core",),
                          config_file=FIXTURES / "huawei_vrp-hardened.cfg")
-    for devs, status in (((one,), Status.FAIL), ((vrrp,), Status.PASS),
+    irf = NetworkDevice(id="c2", platform="hp_comware", roles=("core",),
+                        config_file=FIXTURES / "hp_comware-hardened.cfg")
+    # one device with VRRP and no declared peer is one device; an IRF stack is two
+    for devs, status in (((one,), Status.FAIL), ((vrrp,), Status.FAIL), ((irf,), Status.PASS),
                          ((one, one.model_copy(update={"id": "r2"})), Status.PASS)):
         inv = _inventory(*devs)
         check = Check(control, TestObject(ObjectType.SITE, "site", "site"), inv)

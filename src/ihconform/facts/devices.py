@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from ihconform.errors import IhconformError, TransportError
 from ihconform.facts.contract import HostFacts, Section, SectionResult
-from ihconform.facts.devices_config import DIALECT, DeviceConfig, complete, parse_config
+from ihconform.facts.devices_config import DIALECT, DeviceConfig, complete, parse_config, refused
 from ihconform.facts.neutral import (
     Adapters,
     IdleChannel,
@@ -43,7 +43,8 @@ CONFIG_COMMAND: dict[str, str] = {
     "huawei_vrp": "display current-configuration", "huawei_usg": "display current-configuration",
     "hp_comware": "display current-configuration", "cisco_ios": "show running-config",
     "ruijie_os": "show running-config", "frr": "show running-config", "hillstone_stoneos": "show configuration",
-    "linux_nftables": "nft list ruleset",
+    # the rule set needs root: the device account may run exactly this through sudo (docs/devices.md)
+    "linux_nftables": "sudo -n nft list ruleset",
 }
 
 
@@ -95,8 +96,11 @@ class DeviceCollector:
                 facts.sections[s.name] = SectionResult(s.name, s.command, EXIT_SESSION, str(exc).encode(), False,
                                                        False)
                 break  # the session is gone: the later sections stay absent
+            # a CLI gives no exit code: a refusal ("% Invalid input", "sudo: a password is required")
+            # is a failed section with the device's words; any other incomplete listing is cut
+            code = 1 if s.name == "config" and refused(self.platform, res.text) else res.exit_code
             facts.sections[s.name] = SectionResult(
-                s.name, s.command, res.exit_code, res.stdout, res.truncated or not self._whole(s.name, res.text),
+                s.name, s.command, code, res.stdout, res.truncated or not self._whole(s.name, res.text),
                 False, int(res.duration_s * 1000))
         facts.round_trips = transport.round_trips
         facts.duration_s = time.monotonic() - t0

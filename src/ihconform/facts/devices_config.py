@@ -141,6 +141,7 @@ class DeviceConfig:
     vrrp: tuple[str, ...] = ()
     vlans: tuple[str, ...] = ()
     zones: tuple[str, ...] = ()
+    subnets: tuple[str, ...] = ()  # the networks of routed interfaces (a router's zones)
     ips: bool = False
     av: bool = False
     audit: bool | None = None  # logging / info-center on (None: platform default)
@@ -590,6 +591,7 @@ def _parse_ios(platform: str, text: str) -> DeviceConfig:
     applied: list[tuple[str, str]] = []
     vrrp: list[str] = []
     vlans: list[str] = []
+    subnets: list[str] = []
     for b in bs:
         h = b.head
         w = h.split()
@@ -690,8 +692,15 @@ def _parse_ios(platform: str, text: str) -> DeviceConfig:
                 if c.startswith(("vrrp ", "standby ")):
                     vrrp.append(f"{h}: {c}")
                     note("vrrp", f"{h}: {c}")
-            if w[1:2] and w[1].lower().startswith("vlan"):
-                vlans.append(w[1])
+            if w[1:2] and (w[1].lower().startswith("vlan") or re.match(r"^\S+\.\d+$", w[1])):
+                vlans.append(w[1])  # a VLAN interface, or an 802.1Q sub-interface (Gi0/0.10, eth0.10)
+            for c in b.children:
+                m = re.match(r"^ip address (\d+\.\d+\.\d+\.\d+)(?:/(\d+)| (\d+\.\d+\.\d+\.\d+))", c)
+                if m:
+                    net = _mask(m.group(1), m.group(2) or m.group(3))
+                    if net not in subnets:
+                        subnets.append(net)
+                        note("vlan", f"{h}: {c}")
         elif w[:1] == ["vlan"] and len(w) > 1:
             vlans.append(w[1])
             note("vlan", h)
@@ -712,7 +721,7 @@ def _parse_ios(platform: str, text: str) -> DeviceConfig:
         lockout_threshold=_i(cfg, "lock_n"), lockout_unlock_s=_i(cfg, "lock_s"),
         lockout_mechanism=str(cfg.get("lock_mech", "")), log_hosts=tuple(loghosts), ntp_servers=tuple(ntp),
         banner=bool(cfg.get("banner")), chains=tuple(chains), vrrp=tuple(vrrp), vlans=tuple(vlans),
-        audit=_b(cfg, "audit"), evidence={k: tuple(v) for k, v in ev.items()})
+        subnets=tuple(subnets), audit=_b(cfg, "audit"), evidence={k: tuple(v) for k, v in ev.items()})
 
 
 def _ios_vty(b: Block) -> Vty:
@@ -753,6 +762,16 @@ def _rgos_pw(cfg: dict[str, object], line: str) -> None:
 # ---- nft: nftables ---------------------------------------------------------------------
 
 
+def _nft_value(w: list[str], i: int) -> str:
+    """The operand at ``w[i]``: one token, or an anonymous set ``{ a, b }`` joined as ``a,b``."""
+    if i >= len(w):
+        return ANY
+    if w[i] != "{":
+        return w[i]
+    j = w.index("}", i) if "}" in w[i:] else len(w)
+    return "".join(w[i + 1:j]).rstrip(",")
+
+
 def _nft_rule(chain: str, line: str) -> Rule | None:
     w = line.split()
     verdict = next((x for x in reversed(w) if x in ("accept", "drop", "reject")), None)
@@ -761,18 +780,17 @@ def _nft_rule(chain: str, line: str) -> Rule | None:
     src = dst = dport = proto = ANY
     for i, tok in enumerate(w[:-1]):
         if tok == "saddr":
-            src = w[i + 1]
+            src = _nft_value(w, i + 1)
         elif tok == "daddr":
-            dst = w[i + 1]
+            dst = _nft_value(w, i + 1)
         elif tok == "dport":
-            dport = w[i + 1]
-            proto = w[i - 1] if i > 0 and w[i - 1] in ("tcp", "udp") else proto
-        elif tok == "protocol":
-            proto = w[i + 1]
-        elif tok == "iifname" or tok == "iif" or tok == "oifname":
-            pass
-    stateful_only = "ct" in w and "state" in w
-    if stateful_only and src == dst == dport == proto == ANY:
+            dport = _nft_value(w, i + 1)
+            proto = w[i - 1] if i > 0 and w[i - 1] in ("tcp", "udp", "sctp") else proto
+        elif tok in ("protocol", "l4proto", "nexthdr"):  # ip protocol X, meta l4proto X, ip6 nexthdr X
+            proto = _nft_value(w, i + 1)
+        elif tok == "type" and i > 0 and w[i - 1] in ("icmp", "icmpv6"):  # icmp type echo-request
+            proto = w[i - 1]
+    if "ct" in w and "state" in w and src == dst == dport == proto == ANY:
         proto = "ct-state " + w[w.index("state") + 1]
     if w[0] in ("iif", "iifname") and w[1] in ("lo", '"lo"'):
         src = "lo"
@@ -785,7 +803,7 @@ def _parse_nft(platform: str, text: str) -> DeviceConfig:
     table = chain = hook = ""
     policy, pline = "permit", ""
     rules: list[Rule] = []
-    stateful = False
+    stateful_hooks: set[str] = set()
     audit = False
     depth = 0
     zones: list[str] = []  # the interfaces the rules separate traffic by (iifname/oifname)
@@ -814,7 +832,7 @@ def _parse_nft(platform: str, text: str) -> DeviceConfig:
                 chain = hook = ""
         elif chain:
             if "ct state" in line and ("established" in line or "related" in line):
-                stateful = True
+                stateful_hooks.add(hook)
                 ev.setdefault("stateful", []).append(f"{table} {chain}: {line}")
             if re.search(r"\blog\b", line):
                 audit = True
@@ -826,6 +844,10 @@ def _parse_nft(platform: str, text: str) -> DeviceConfig:
             r = _nft_rule(f"{table} {chain}", line)
             if r is not None:
                 rules.append(r)
+    # the traffic a boundary firewall passes is forwarded: where forward chains permit anything, their
+    # state tracking is what counts (a host's own input chain tracking its SSH sessions is not it)
+    forwards = any(ch.hook == "forward" and any(r.action == "permit" for r in ch.rules) for ch in chains)
+    stateful = ("forward" if forwards else "input") in stateful_hooks
     return DeviceConfig(platform=platform, dialect="nft", chains=tuple(chains), stateful=stateful, audit=audit,
                         zones=tuple(zones), evidence={k: tuple(v) for k, v in ev.items()})
 
@@ -886,10 +908,23 @@ def parse_config(platform: str, text: str) -> DeviceConfig:
 
 
 def complete(platform: str, text: str) -> bool:
-    """Whether a listing reached the configuration's last line (``return`` / ``end``): a
-    session dropped mid-output gives a listing without it, which is never judged."""
-    term = TERMINATOR[DIALECT[platform]]
-    if term is None:
-        return True
+    """Whether a listing reached the configuration's last line (``return`` / ``end``; an nft rule
+    set is empty or ends with the closing brace of a table): a session dropped mid-output gives a
+    listing without it, which is never judged."""
     tail = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    term = TERMINATOR[DIALECT[platform]]
+    if term is None:  # nft list ruleset: nothing (no rule set at all) or whole tables
+        return not tail or (tail[0].startswith("table ") and tail[-1] == "}")
     return bool(tail) and tail[-1] == term
+
+
+#: a line with which a device, sudo or a shell refuses a command ("% Invalid input", "Error: …",
+#: "sudo: a password is required", "nft: command not found")
+_REFUSAL = re.compile(r"^\s*(%|Error:|Info: Unrecognized|sudo:|nft:|-?bash:|sh:|.*Permission denied|"
+                      r".*Operation not permitted)", re.MULTILINE)
+
+
+def refused(platform: str, text: str) -> bool:
+    """Whether an incomplete listing is the device's refusal of the command (a failed section,
+    with the device's message) rather than a listing cut short."""
+    return not complete(platform, text) and _REFUSAL.search(text) is not None

@@ -33,7 +33,7 @@ NETMIKO_TYPE: dict[str, str] = {
     "linux_nftables": "linux",
 }
 
-_READ_ONLY = re.compile(r"^(display|show|nft list|nft -a list)\s+[\w .:/-]+$")
+_READ_ONLY = re.compile(r"^(display|show|nft list|nft -a list|sudo -n nft list)\s+[\w .:/-]+$")
 #: words that change a device, refused even inside a listing command
 _WRITE_WORDS = re.compile(r"\b(system-view|configure|conf t|undo|no|delete|reset|reboot|save|write|commit|"
                           r"copy|erase|format|flush|add|insert|replace|destroy|clear)\b")
