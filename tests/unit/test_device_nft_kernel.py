@@ -48,3 +48,17 @@ def test_a_forward_chain_without_policy_accepts(tmp_path: Path) -> None:
     deny = next(c for c in DEVICE_CONTROLS if c.probe == "device.default_deny")
     v = judge(deny, _device(path)).verdict
     assert v is not None and v.status.value == "partial" and v.observed["not_deny_by_default"] == ["ip f through"]
+
+
+def test_a_hosts_own_input_firewall_is_no_any_any(tmp_path: Path) -> None:
+    """The lab hosts' baseline input chain (found by the lab run): ``meta l4proto { icmp,
+    ipv6-icmp } accept`` names its protocols, so it is neither an any-any permit nor a shadow."""
+    rules = tmp_path / "r.nft"
+    rules.write_text("table inet filter {\n chain input {\n  type filter hook input priority filter; policy drop;\n"
+                     '  iif "lo" accept\n  ct state established,related accept\n  ct state invalid drop\n'
+                     "  meta l4proto { icmp, ipv6-icmp } accept\n  ip saddr 198.51.100.0/25 tcp dport 22 accept\n"
+                     " }\n}\n")
+    path = tmp_path / "linux_nftables-host.nft"
+    path.write_text(_kernel_listing(rules))
+    v = judge(next(c for c in DEVICE_CONTROLS if c.probe == "device.rule_set"), _device(path)).verdict
+    assert v is not None and v.status.value == "pass", v

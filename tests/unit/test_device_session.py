@@ -173,3 +173,28 @@ def test_netmiko_against_a_recorded_cisco_ios_session(secret_env: str) -> None:
     check = Check(acl, TestObject(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
     with pytest.raises(FactUnavailable, match="no VTY line"):  # the recording has no line vty: not judged
         dp.test_mgmt_acl(check, view)
+
+
+def test_a_refused_listing_is_a_failed_section_with_the_devices_words() -> None:
+    """A CLI gives no exit code: a refusal must never be read as an (empty) configuration."""
+    from ihconform.facts.devices import DeviceCollector
+    from ihconform.transport.base import CommandResult, Transport
+
+    class Refusing(Transport):
+        @classmethod
+        def connect(cls, host: object, inventory: object) -> Transport:  # type: ignore[override]
+            raise NotImplementedError
+
+        @property
+        def is_root(self) -> bool:
+            return False
+
+        def run(self, command: str, *, stdin: bytes | None = None, timeout: float = 60.0,
+                cap: int = 1 << 20) -> CommandResult:
+            return CommandResult(command, 0, b"sudo: a password is required\n", b"")
+
+    facts = DeviceCollector("linux_nftables").collect(Refusing(host_id="fw9"), device_sections("linux_nftables"),
+                                                      timeout=5)
+    assert facts.status("config") is SectionStatus.FAILED
+    with pytest.raises(FactUnavailable, match="sudo: a password is required"):
+        facts.raw("config")
