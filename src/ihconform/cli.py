@@ -198,7 +198,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     inv = inventory or local_inventory()
     print(f"清单 / inventory {'(embedded default)' if inventory is None else args.inventory}: "
           f"{len(inv.hosts)} hosts, {len(inv.databases)} databases, {len(inv.tls_endpoints)} TLS endpoints, "
-          f"{len(inv.uplinks)} uplinks, {len(inv.av_systems)} AV systems")
+          f"{len(inv.uplinks)} uplinks, {len(inv.av_systems)} AV systems, {len(inv.network_devices)} network devices")
     if inventory is not None:  # the embedded default has no institution, keys or ledger to warn about
         from ihconform.preflight import inventory_warnings
 

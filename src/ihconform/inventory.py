@@ -135,6 +135,37 @@ class Host(Frozen):
 DbEngine = Literal["postgresql", "mysql", "mariadb", "oracle", "sqlserver", "dm", "kingbase"]
 
 
+#: Device platforms (issue 15): the netmiko device types of the vendors assessors meet, ``frr``
+#: (vtysh) and ``linux_nftables`` (``nft list ruleset``) for the lab and Linux boundary firewalls.
+DevicePlatform = Literal["huawei_vrp", "hp_comware", "ruijie_os", "cisco_ios", "hillstone_stoneos",
+                         "huawei_usg", "linux_nftables", "frr"]
+DeviceRole = Literal["core", "access", "border", "firewall", "waf", "ids", "bastion", "log-audit", "router"]
+
+
+class NetworkDevice(Frozen):
+    """A switch, router or security device (issue 15): reached over SSH like a host, or judged
+    offline from an exported configuration (``config_file``, hashed into the evidence)."""
+
+    id: ObjId
+    platform: DevicePlatform
+    address: str = ""
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = ""
+    auth: Auth | None = None
+    jump: ObjId | None = None  # id of a host used as a jump host
+    host_key: str = ""  # pinned "ssh-ed25519 AAAA..."; else known_hosts is used
+    roles: tuple[DeviceRole, ...] = ()
+    config_file: Path | None = None  # offline: the saved `display current-configuration` / `show running-config`
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    location: str = ""
+
+    @model_validator(mode="after")
+    def _reached_somehow(self) -> NetworkDevice:
+        if not self.address and self.config_file is None:
+            raise ValueError("a network device needs an address (online) or a config_file (offline)")
+        return self
+
+
 class Database(Frozen):
     id: ObjId
     host: ObjId
@@ -293,6 +324,7 @@ class Inventory(Frozen):
     power: Power = Power()
     platform: Platform | None = None
     clinical_interfaces: tuple[ClinicalInterface, ...] = ()
+    network_devices: tuple[NetworkDevice, ...] = ()
     vantage: Vantage = Vantage()
     evidence: Evidence = Evidence()
     tester: Tester = Tester()
@@ -346,6 +378,9 @@ def objects(inv: Inventory) -> Iterator[TestObject]:
         yield TestObject(ObjectType.PLATFORM_LINK, "platform", inv.platform.url, inv.platform)
     for c in inv.clinical_interfaces:
         yield TestObject(ObjectType.CLINICAL_INTERFACE, c.id, f"{c.kind.upper()} {c.address}:{c.port}", c)
+    for n in inv.network_devices:
+        where = f"{n.address}:{n.port}" if n.address else f"config {n.config_file.name if n.config_file else ''}"
+        yield TestObject(ObjectType.NETWORK_DEVICE, n.id, f"{n.id} ({n.platform} {where})", n)
 
 
 def _check_refs(inv: Inventory, doc: SourceDoc) -> None:
@@ -358,7 +393,7 @@ def _check_refs(inv: Inventory, doc: SourceDoc) -> None:
     sections: dict[str, tuple[Frozen, ...]] = {
         "hosts": inv.hosts, "databases": inv.databases, "tls_endpoints": inv.tls_endpoints,
         "uplinks": inv.uplinks, "av_systems": inv.av_systems,
-        "clinical_interfaces": inv.clinical_interfaces,
+        "clinical_interfaces": inv.clinical_interfaces, "network_devices": inv.network_devices,
     }
     for name, items in sections.items():
         seen: set[str] = set()
@@ -379,6 +414,9 @@ def _check_refs(inv: Inventory, doc: SourceDoc) -> None:
             fail("a Windows host is reached over ssh, or read from an offline recording", ("hosts", i, "connection"))
         if h.jump is not None and (h.jump not in host_ids or h.jump == h.id):
             fail(f"jump host {h.jump!r} is not another host of this inventory", ("hosts", i, "jump"))
+    for i, n in enumerate(inv.network_devices):
+        if n.jump is not None and n.jump not in host_ids:
+            fail(f"jump host {n.jump!r} is not a host of this inventory", ("network_devices", i, "jump"))
     for i, d in enumerate(inv.databases):
         if d.host not in host_ids:
             fail(f"unknown host {d.host!r}", ("databases", i, "host"))
@@ -435,6 +473,15 @@ def _check_files(inv: Inventory, doc: SourceDoc) -> Inventory:
         d = d.model_copy(update={"auth": d.auth.model_copy(
             update={"key_file": fix(d.auth.key_file, ("defaults", "auth", "key_file"))})})
     updates["defaults"] = d
+    devices = []
+    for i, n in enumerate(inv.network_devices):
+        if n.config_file:
+            n = n.model_copy(update={"config_file": fix(n.config_file, ("network_devices", i, "config_file"))})
+        if n.auth and n.auth.key_file:
+            n = n.model_copy(update={"auth": n.auth.model_copy(
+                update={"key_file": fix(n.auth.key_file, ("network_devices", i, "auth", "key_file"))})})
+        devices.append(n)
+    updates["network_devices"] = tuple(devices)
     updates["tls_endpoints"] = tuple(
         t.model_copy(update={"ca_file": fix(t.ca_file, ("tls_endpoints", i, "ca_file"))})
         for i, t in enumerate(inv.tls_endpoints)

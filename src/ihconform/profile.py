@@ -58,6 +58,7 @@ class ObjectType(StrEnum):
     POWER = "power"
     PLATFORM_LINK = "platform-link"
     CLINICAL_INTERFACE = "clinical-interface"
+    NETWORK_DEVICE = "network-device"  # switch, router, firewall, WAF, IDS, bastion, log audit (issue 15)
 
 
 class Text(Frozen):

@@ -104,6 +104,20 @@ PROBES: dict[str, str] = {
     "av.independence": "ihconform.probes.av:test_independence",
     "platform.dedicated_line": "ihconform.probes.platform:test_dedicated_line",
     "clinical.interface": "ihconform.probes.clinical:test_interface",
+    # network and security devices (issue 15): online over netmiko or from exported configurations
+    "device.mgmt_protocols": "ihconform.probes.devices:test_mgmt_protocols",
+    "device.mgmt_acl": "ihconform.probes.devices:test_mgmt_acl",
+    "device.admin_auth": "ihconform.probes.devices:test_admin_auth",
+    "device.monitoring": "ihconform.probes.devices:test_monitoring",
+    "device.default_deny": "ihconform.probes.devices:test_default_deny",
+    "device.rule_set": "ihconform.probes.devices:test_rule_set",
+    "device.five_tuple": "ihconform.probes.devices:test_five_tuple",
+    "device.stateful": "ihconform.probes.devices:test_stateful",
+    "device.security_profiles": "ihconform.probes.devices:test_security_profiles",
+    "device.audit": "ihconform.probes.devices:test_audit",
+    "device.log_host": "ihconform.probes.devices:test_log_host",
+    "device.zones": "ihconform.probes.devices:test_zones",
+    "device.redundancy": "ihconform.probes.devices:test_redundancy",
 }
 
 #: Attributes set on a probe function by :func:`probe`.

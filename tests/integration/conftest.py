@@ -59,12 +59,14 @@ class LabManager:
         self.bring_ups: list[tuple[tuple[str, ...], float]] = []
         ihlab.down(runtime)  # leftovers of an interrupted run
 
-    def ensure(self, variants: tuple[str, ...] = ()) -> ihlab.LabInfo:
+    def ensure(self, variants: tuple[str, ...] = (), devices: bool = False) -> ihlab.LabInfo:
+        """The lab with these variants (and the network devices of ``lab up --devices`` when asked)."""
         want = tuple(sorted(set(variants)))
-        if self.info is not None and self.info.variants == want:
+        has_devices = self.info is not None and self.info.devices_inventory is not None
+        if self.info is not None and self.info.variants == want and has_devices == devices:
             return self.info
         self.down()
-        self.info = ihlab.up(want, self.runtime)
+        self.info = ihlab.up(want, self.runtime, devices=devices)
         self.bring_ups.append((want, self.info.up_seconds))
         return self.info
 

@@ -28,6 +28,20 @@ SHIPPED = ("cq-ih-basic-2023", "nhc-ih-supervision-2022", "mlps-l3", "annual-nor
 #: The parameters each probe reads from its control (docs/catalog.md, "Probes and parameters"),
 #: with the type of value it expects.
 PROBE_PARAMS: dict[str, dict[str, type]] = {
+    # network devices (issue 15)
+    "device.mgmt_protocols": {"weak_communities": list, "allow_snmp_v2c": bool},
+    "device.mgmt_acl": {},
+    "device.admin_auth": {"auth_modes": list},
+    "device.monitoring": {},
+    "device.default_deny": {"roles": list, "hooks": list},
+    "device.rule_set": {"roles": list},
+    "device.five_tuple": {"roles": list},
+    "device.stateful": {"roles": list, "stateful_platforms": list},
+    "device.security_profiles": {"roles": list, "profile": str, "platforms": list},
+    "device.audit": {"roles": list},
+    "device.log_host": {"roles": list, "min_targets": int},
+    "device.zones": {"roles": list, "min_zones": int},
+    "device.redundancy": {"roles": list},
     "servers.count": {"min_servers": int},
     "servers.role_separation": {},
     "servers.app_redundancy": {"min_app_nodes": int},

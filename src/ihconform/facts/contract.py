@@ -207,6 +207,10 @@ class Collector(Protocol):
 COLLECTORS: dict[str, str] = {
     "linux": "ihconform.facts.collect:POSIX_SHELL",
     "windows": "ihconform.facts.windows:POWERSHELL_BATCH",
+    # network devices (issue 15): one netmiko session, or an exported configuration
+    **{p: f"ihconform.facts.devices:{p.upper()}" for p in (
+        "huawei_vrp", "huawei_usg", "hp_comware", "cisco_ios", "ruijie_os", "hillstone_stoneos", "frr",
+        "linux_nftables")},
 }
 
 

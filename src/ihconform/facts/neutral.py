@@ -134,6 +134,10 @@ class Adapters:
 ADAPTERS: dict[str, str] = {
     "linux": "ihconform.facts.linux:ADAPTERS_LINUX",
     "windows": "ihconform.facts.windows_adapters:ADAPTERS_WINDOWS",
+    # network devices (issue 15): read from the parsed configuration (facts/devices.py)
+    **{p: f"ihconform.facts.devices:{p.upper()}_ADAPTERS" for p in (
+        "huawei_vrp", "huawei_usg", "hp_comware", "cisco_ios", "ruijie_os", "hillstone_stoneos", "frr",
+        "linux_nftables")},
 }
 
 T = TypeVar("T")

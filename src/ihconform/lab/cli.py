@@ -33,6 +33,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p_up.add_argument("--fleet", type=int, default=0, metavar="N",
                       help=f"另加 N 台最小 SSH 主机（≤{plan.FLEET_MAX}）/ also build N minimal SSH hosts "
                            f"f01.. (≤{plan.FLEET_MAX}) and write fleet-inventory.yaml (scale benchmarks)")
+    p_up.add_argument("--devices", action="store_true",
+                      help="同时构建网络设备（两台 FRR 核心路由器、一台 nftables 防火墙）/ also build the network "
+                           "devices (two FRR core routers, an nftables firewall) and write devices-inventory.yaml")
     p_up.add_argument("--release", action="append", default=[], metavar="NAME",
                       choices=list(plan.RELEASE_VERSIONS),
                       help="另加该 Debian 版本的一台原装主机（自带根文件系统，可重复）/ "
@@ -73,13 +76,14 @@ def _up(args: argparse.Namespace) -> int:
         print(f"ihconform lab: {exc}", file=sys.stderr)
         return 2
     try:
-        info = lifecycle.up(args.variant, args.runtime, fleet=args.fleet, releases=args.release)
+        info = lifecycle.up(args.variant, args.runtime, fleet=args.fleet, releases=args.release,
+                            devices=args.devices)
     except LabError as exc:
         return _fail(exc)
     print(f"实验环境已启动 / lab up in {info.up_seconds:.1f} s"
           + (f" (variants: {', '.join(info.variants)})" if info.variants else ""), file=sys.stderr)
     print(info.inventory_path)
-    for extra in (info.fleet_inventory, info.release_inventory):
+    for extra in (info.fleet_inventory, info.release_inventory, info.devices_inventory):
         if extra is not None:
             print(extra)
     return 0

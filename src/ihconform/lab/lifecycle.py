@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import yaml
+
 from ihconform.lab import (
     av,
     baseline,
@@ -41,6 +43,7 @@ from ihconform.lab import (
     telnet_standin,
     web,
 )
+from ihconform.lab import devices as lab_devices
 from ihconform.lab.context import LabContext, Service
 from ihconform.lab.pki import LabCa
 from ihconform.lab.proc import LabError, run, wait_for
@@ -78,6 +81,7 @@ class LabInfo:
     fleet: dict[str, str] = field(default_factory=dict)  # fleet host id -> LAN address
     fleet_inventory: Path | None = None
     release_inventory: Path | None = None
+    devices_inventory: Path | None = None  # `up(devices=True)`: the FRR routers and the firewall
 
 
 def _check_runtime(runtime: Path) -> Path:
@@ -147,13 +151,15 @@ def _inject(fail_at: str | None, stage: str) -> None:
 
 
 def up(variants: Sequence[str] = (), runtime: Path = DEFAULT_RUNTIME, *, keep_on_failure: bool = False,
-       fail_at: str | None = None, fleet: int = 0, releases: Sequence[str] = ()) -> LabInfo:
+       fail_at: str | None = None, fleet: int = 0, releases: Sequence[str] = (), devices: bool = False) -> LabInfo:
     """Build the lab (conforming, or with defect ``variants``) and write its inventory.
 
     ``fleet``: also build that many minimal SSH hosts (f01.., at most plan.FLEET_MAX) and write
     ``fleet-inventory.yaml`` for them (scale benchmarks, docs/performance.md).
     ``releases``: also build one stock host per named Debian release on its own root (deb11..,
     lab/roots.py; a root missing from the cache is built first) and write ``release-inventory.yaml``.
+    ``devices``: also build the network devices (two FRR core routers, an nftables firewall;
+    lab/devices.py) and write ``devices-inventory.yaml``.
 
     On any failure (or Ctrl-C) everything built so far is torn down again, unless
     ``keep_on_failure`` (used to test that ``down`` cleans a half-built lab).
@@ -178,7 +184,7 @@ def up(variants: Sequence[str] = (), runtime: Path = DEFAULT_RUNTIME, *, keep_on
     runtime.mkdir(parents=True, mode=0o755)
     t0 = time.monotonic()
     try:
-        info = _build(runtime, chosen, timings, fail_at, fleet_specs)
+        info = _build(runtime, chosen, timings, fail_at, fleet_specs, devices)
     except BaseException:
         if not keep_on_failure:
             down(runtime)
@@ -193,7 +199,7 @@ def up(variants: Sequence[str] = (), runtime: Path = DEFAULT_RUNTIME, *, keep_on
 
 
 def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
-           fail_at: str | None, fleet: tuple[plan.HostSpec, ...] = ()) -> LabInfo:
+           fail_at: str | None, fleet: tuple[plan.HostSpec, ...] = (), devices: bool = False) -> LabInfo:
     t = time.monotonic()
 
     def lap(name: str) -> None:
@@ -212,11 +218,14 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     ctx = LabContext(runtime=runtime, variants=variants, ca=ca)
     keys = {h.id: hosts.prepare(runtime, h, variants, probe, shadow_gid, have_pwq)
             for h in (*plan.HOSTS, plan.SCANNER, *fleet)}
+    device_hosts = lab_devices.built(variants) if devices else ()
+    if devices:
+        keys.update(lab_devices.prepare(runtime, variants, probe, shadow_gid, have_pwq))
     lap("prepare")
     # A marker first, so that `down` knows there is something to take down.
     (runtime / STATE_FILE).write_text(json.dumps({"variants": list(variants), "complete": False}))
     network.build_switch()
-    for h in (*plan.HOSTS, plan.SCANNER, *fleet):
+    for h in (*plan.HOSTS, plan.SCANNER, *fleet, *device_hosts):
         network.add_ns(h.ns)
     network.build_wan(variants)
     network.build_outside(variants)
@@ -227,12 +236,14 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     for h in (*plan.HOSTS, plan.SCANNER):
         ctx.inits[h.id] = hosts.start(runtime, h)
     _start_fleet(runtime, fleet, ctx)
+    if devices:
+        lab_devices.start(runtime, variants, ctx.inits)
     lap("hosts")
     _inject(fail_at, "hosts")
     for reg in (databases.register, web.register, av.register, power.register, clinical.register,
                 log_sink.register, telnet_standin.register, middleware.register):
         reg(ctx)
-    for h in (*plan.HOSTS, plan.SCANNER, *fleet):
+    for h in (*plan.HOSTS, plan.SCANNER, *fleet, *device_hosts):
         ctx.services.insert(0, Service(f"sshd-{h.id}", "sshd", h.ns, (("tcp", 22),)))
     steps: dict[str, Callable[[], None]] = {
         "nut": lambda: power.start_nut(ctx),
@@ -269,6 +280,12 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
     env_file.write_text(f"{inventory_out.TURN_USER_ENV}={plan.TURN_USER}\n"
                         f"{inventory_out.TURN_PASSWORD_ENV}={ctx.secrets['turn-password']}\n")
     inv = inventory_out.write(runtime, variants, pinned, ca.cert_path, fleet)
+    dev_inv: Path | None = None
+    if devices:
+        dev_inv = runtime / lab_devices.DEVICES_INVENTORY
+        dev_inv.write_text("# 由 ihconform lab up --devices 生成 / written by `ihconform lab up --devices`\n"
+                           + yaml.safe_dump(lab_devices.inventory(runtime, variants, pinned), allow_unicode=True,
+                                            sort_keys=False, width=110))
     state = {
         "complete": True, "variants": list(variants), "created": dt.datetime.now(dt.UTC).isoformat(),
         "fleet": sum(1 for h in fleet if not h.release), "releases": [h.release for h in fleet if h.release],
@@ -285,7 +302,7 @@ def _build(runtime: Path, variants: tuple[str, ...], timings: dict[str, float],
                    fleet_inventory=runtime / inventory_out.FLEET_INVENTORY
                    if any(not h.release for h in fleet) else None,
                    release_inventory=runtime / inventory_out.RELEASE_INVENTORY
-                   if any(h.release for h in fleet) else None)
+                   if any(h.release for h in fleet) else None, devices_inventory=dev_inv)
 
 
 def _start_fleet(runtime: Path, fleet: tuple[plan.HostSpec, ...], ctx: LabContext) -> None:

@@ -54,7 +54,8 @@ def lab_namespaces() -> list[str]:
     """The lab's namespaces that exist now."""
     out = run(["ip", "-j", "netns", "list"]).stdout.strip()
     names = {n["name"] for n in json.loads(out)} if out else set()
-    return [ns for ns in (*plan.ALL_NAMESPACES, *plan.FLEET_NAMESPACES, *plan.RELEASE_NAMESPACES) if ns in names]
+    return [ns for ns in (*plan.ALL_NAMESPACES, *plan.FLEET_NAMESPACES, *plan.RELEASE_NAMESPACES,
+                          *plan.DEVICE_NAMESPACES) if ns in names]
 
 
 def add_ns(ns: str, *, forward: bool = False) -> None:

@@ -223,7 +223,28 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("isp-via-a", "第二条线路经第一家运营商出口",
             "ISP B's router reaches the internet through ISP A, behind A's carrier NAT: one egress address "
             "for both lines, B's upload at A's rate", conflicts=("one-isp",)),
+    # network devices (`lab up --devices`, lab/devices.py): each flips one device control
+    Variant("single-core", "只有一台核心路由器", "--devices: core2 is not built; core1 alone (its VRRP has no peer)"),
+    Variant("fw-any-any", "防火墙存在全通规则", "--devices: fw1's forward chain accepts everything before its rules"),
+    Variant("fw-policy-accept", "防火墙默认允许", "--devices: fw1's forward chain has policy accept"),
+    Variant("fw-stateless", "防火墙无状态规则", "--devices: fw1's forward chain has no ct state rule"),
+    Variant("fw-no-log", "防火墙不记录日志", "--devices: fw1's chains log nothing"),
 )}
+
+#: Network devices (``lab up --devices``, issue 15): two FRR core routers whose probe account has
+#: vtysh as its login shell, and an nftables firewall; SSH hosts of their own on the LAN, reached
+#: directly from the harness (``fleet``), declared as ``network_devices`` in devices-inventory.yaml.
+DEVICE_HOSTS: tuple[HostSpec, ...] = (
+    HostSpec("core1", "198.51.100.5", ("other",), fleet=True),
+    HostSpec("core2", "198.51.100.6", ("other",), fleet=True),
+    HostSpec("fw1", "198.51.100.7", ("other",), fleet=True),
+    HostSpec("fw2", "198.51.100.8", ("other",), fleet=True),  # the firewall pair's standby (variants: fw1 only)
+)
+#: the zones the devices separate: (interface, subnet) — a veth of its own per zone on every device
+#: (this kernel has no 8021q module), each router with its own address in the zone's subnet
+DEVICE_ZONES = (("app0", "198.51.100.160/29"), ("db0", "198.51.100.168/29"))
+DEVICE_NAMESPACES: tuple[str, ...] = tuple(h.ns for h in DEVICE_HOSTS)
+VRRP_ADDR = "198.51.100.4"
 
 
 #: The variants that each break one decisive sub-check, and the host each one changes

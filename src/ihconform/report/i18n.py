@@ -214,6 +214,7 @@ OBJECT_TYPES: dict[str, dict[Lang, str]] = {
     "power": {"zh": "供电", "en": "Power"},
     "platform-link": {"zh": "监管平台链路", "en": "Platform link"},
     "clinical-interface": {"zh": "临床系统接口", "en": "Clinical interface"},
+    "network-device": {"zh": "网络与安全设备", "en": "Network device"},
 }
 
 #: Ledger states (attestations and waivers) in the report's language.
