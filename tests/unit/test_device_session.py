@@ -15,7 +15,8 @@ from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.contract import SectionStatus
 from ihconform.facts.devices import COLLECTORS_BY_PLATFORM, CONFIG_COMMAND, device_sections, gather_device
-from ihconform.inventory import Auth, Institution, Inventory, NetworkDevice, SystemUnderTest, TestObject
+from ihconform.inventory import Auth, Institution, Inventory, NetworkDevice, SystemUnderTest
+from ihconform.inventory import TestObject as Obj  # not "Test*": pytest would try to collect it
 from ihconform.net.device_cli import assert_read_only
 from ihconform.probes import devices as dp
 from ihconform.profile import ObjectType
@@ -67,7 +68,7 @@ def test_netmiko_reads_the_configuration_and_the_controls_judge_it(scripted: Scr
     assert text.strip().endswith("return") and "<" not in text.strip().splitlines()[-1]
     view = dp.DeviceView(dev, facts)
     mgmt = next(c for c in DEVICE_CONTROLS if c.probe == "device.mgmt_protocols")
-    check = Check(mgmt, TestObject(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
+    check = Check(mgmt, Obj(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
     dp.test_mgmt_protocols(check, view)
     assert check.verdict is not None and check.verdict.status is Status.PASS, check.verdict
 
@@ -86,7 +87,7 @@ def test_a_device_that_drops_mid_output_is_an_error_never_a_pass(platform: str, 
         facts.raw("config")
     view = dp.DeviceView(dev, facts)
     for control in DEVICE_CONTROLS:
-        check = Check(control, TestObject(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
+        check = Check(control, Obj(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
         fn = getattr(dp, f"test_{control.probe.split('.', 1)[1]}")  # type: ignore[union-attr]
         try:
             fn(check, view)
@@ -163,14 +164,14 @@ def test_netmiko_against_a_recorded_cisco_ios_session(secret_env: str) -> None:
     view = dp.DeviceView(dev, facts)
     assert view.config.hostname == "LAB-SW123_9200L" and view.config.ssh is True
     mgmt = next(c for c in DEVICE_CONTROLS if c.probe == "device.mgmt_protocols")
-    check = Check(mgmt, TestObject(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
+    check = Check(mgmt, Obj(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
     dp.test_mgmt_protocols(check, view)
     v = check.verdict
     assert v is not None and v.status is Status.PARTIAL, v
     assert "snmp-server community public RW 5" in v.observed["lines"]
     assert "no default SNMP community" in v.reason and "plain HTTP off" not in v.reason
     acl = next(c for c in DEVICE_CONTROLS if c.probe == "device.mgmt_acl")
-    check = Check(acl, TestObject(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
+    check = Check(acl, Obj(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
     with pytest.raises(FactUnavailable, match="no VTY line"):  # the recording has no line vty: not judged
         dp.test_mgmt_acl(check, view)
 
