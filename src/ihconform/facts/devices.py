@@ -33,6 +33,8 @@ from ihconform.facts.neutral import (
 )
 from ihconform.inventory import Inventory, NetworkDevice
 from ihconform.net.device_cli import assert_read_only
+from ihconform.results import EvidenceRef
+from ihconform.runcache import EvidenceSink, RunCache
 from ihconform.transport.base import Transport
 
 #: exit code a section carries when the session failed while it ran (the message is its output)
@@ -116,6 +118,10 @@ RUIJIE_OS = COLLECTORS_BY_PLATFORM["ruijie_os"]
 HILLSTONE_STONEOS = COLLECTORS_BY_PLATFORM["hillstone_stoneos"]
 FRR = COLLECTORS_BY_PLATFORM["frr"]
 LINUX_NFTABLES = COLLECTORS_BY_PLATFORM["linux_nftables"]
+
+
+#: platforms whose logins and services are those of a Linux host (judged by the host probes)
+LINUX_BASED = ("frr", "linux_nftables")
 
 
 def offline_facts(device: NetworkDevice) -> HostFacts:
@@ -213,3 +219,24 @@ RUIJIE_OS_ADAPTERS = ADAPTER_SETS["ruijie_os"]
 HILLSTONE_STONEOS_ADAPTERS = ADAPTER_SETS["hillstone_stoneos"]
 FRR_ADAPTERS = ADAPTER_SETS["frr"]
 LINUX_NFTABLES_ADAPTERS = ADAPTER_SETS["linux_nftables"]
+
+
+def device_facts(device: NetworkDevice, inventory: Inventory, cache: RunCache,
+                 evidence: EvidenceSink | None) -> HostFacts:
+    """The device's facts, gathered once per run (see :func:`device_evidence`)."""
+    return device_evidence(device, inventory, cache, evidence)[0]
+
+
+def device_evidence(device: NetworkDevice, inventory: Inventory, cache: RunCache,
+                    evidence: EvidenceSink | None) -> tuple[HostFacts, tuple[EvidenceRef, ...]]:
+    """The device's facts, gathered once per run, with its evidence: the transcript (commands,
+    statuses, digests; the SHA-256 of an offline configuration) and the listing itself."""
+    def gather() -> tuple[HostFacts, tuple[EvidenceRef, ...]]:
+        facts = gather_device(device, inventory)
+        if evidence is None:
+            return facts, ()
+        return facts, (
+            evidence.write(("devices", device.id, "transcript.json"), facts.transcript(), kind="transcript"),
+            evidence.write(("devices", device.id, "config.txt"),
+                           b"".join(s.output for s in facts.sections.values()), kind="facts"))
+    return cache.get(f"device:{device.id}", gather)

@@ -19,16 +19,12 @@ import pytest
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.contract import HostFacts
-from ihconform.facts.devices import config_of, gather_device
+from ihconform.facts.devices import LINUX_BASED, config_of, device_evidence, device_facts
 from ihconform.facts.devices_config import DeviceConfig, Rule
 from ihconform.facts.neutral import RemoteLogging, neutral
 from ihconform.inventory import Inventory, NetworkDevice
 from ihconform.registry import probe
-from ihconform.results import EvidenceRef
 from ihconform.runcache import EvidenceSink, RunCache
-
-#: platforms whose logins and services are those of a Linux host (judged by the host probes)
-LINUX_BASED = ("frr", "linux_nftables")
 
 
 @dataclass
@@ -43,27 +39,6 @@ class DeviceView:
         if self.facts.error:
             raise FactUnavailable(f"device {self.device.id}: {self.facts.error}")
         return config_of(self.facts, self.device.platform)
-
-
-def device_facts(device: NetworkDevice, inventory: Inventory, cache: RunCache,
-                 evidence: EvidenceSink | None) -> HostFacts:
-    """The device's facts, gathered once per run (see :func:`device_evidence`)."""
-    return device_evidence(device, inventory, cache, evidence)[0]
-
-
-def device_evidence(device: NetworkDevice, inventory: Inventory, cache: RunCache,
-                    evidence: EvidenceSink | None) -> tuple[HostFacts, tuple[EvidenceRef, ...]]:
-    """The device's facts, gathered once per run, with its evidence: the transcript (commands,
-    statuses, digests; the SHA-256 of an offline configuration) and the listing itself."""
-    def gather() -> tuple[HostFacts, tuple[EvidenceRef, ...]]:
-        facts = gather_device(device, inventory)
-        if evidence is None:
-            return facts, ()
-        return facts, (
-            evidence.write(("devices", device.id, "transcript.json"), facts.transcript(), kind="transcript"),
-            evidence.write(("devices", device.id, "config.txt"),
-                           b"".join(s.output for s in facts.sections.values()), kind="facts"))
-    return cache.get(f"device:{device.id}", gather)
 
 
 @pytest.fixture

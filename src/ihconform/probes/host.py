@@ -14,6 +14,7 @@ from typing import TypeVar
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.backups import backup_agents, backup_ages_h, backup_jobs
+from ihconform.facts.devices import LINUX_BASED
 from ihconform.facts.host import HostView, kv
 from ihconform.facts.logs import log_forward_targets, logrotate_retention
 from ihconform.facts.neutral import (
@@ -28,7 +29,7 @@ from ihconform.facts.neutral import (
 )
 from ihconform.facts.packages import package_cache_mtime, pending_security_updates
 from ihconform.facts.sshd import OUTSIDE_ADDR, SSHD_CTX_FACTS, management_addresses, sshd_int
-from ihconform.inventory import Host
+from ihconform.inventory import Host, NetworkDevice
 from ihconform.registry import probe
 
 T = TypeVar("T")
@@ -71,17 +72,22 @@ def test_identities(check: Check, host: HostView) -> None:
 
 
 def _neutral(check: Check, host: HostView, kind: type[T]) -> T | None:
-    """The ``kind`` fact of the judged host by its platform's adapter; None after recording
-    检查错误 naming the platform when it has none (an adapter's own failure still raises)."""
+    """The ``kind`` fact of the judged host or network device by its platform's adapter; None
+    after recording 检查错误 naming the platform when it has none (an adapter's own failure still
+    raises), or 不适用 on a Linux-based device, whose host is judged instead."""
     ref = check.obj.ref
-    if not isinstance(ref, Host):
-        raise FactUnavailable(f"{check.obj.id} is not a host")
+    if not isinstance(ref, Host | NetworkDevice):
+        raise FactUnavailable(f"{check.obj.id} is neither a host nor a network device")
+    if isinstance(ref, NetworkDevice) and ref.platform in LINUX_BASED:
+        check.not_applicable(f"{ref.platform}: the logins, clock and log forwarding of a Linux-based device are "
+                             f"its Linux host's, judged there (host-os controls)")
+        return None
     try:
         return neutral(kind, ref.platform, host.facts)
     except KeyError:
         raise
     except LookupError as exc:
-        check.error(f"{exc} (host {ref.id})")
+        check.error(f"{exc} ({ref.id})")
         return None
 
 
@@ -866,7 +872,10 @@ def test_log_forwarding(check: Check, host: HostView) -> None:
     fwd = _neutral(check, host, RemoteLogging)
     if fwd is None:
         return
-    running = _agents_running(forwarders, fwd.programs, "built-in" if fwd.running else "")
+    # running None with no program list: the platform has no separate agent (a switch sends its
+    # own syslog), so the configured target is the sender
+    builtin = fwd.running or (fwd.running is None and fwd.programs is None)
+    running = _agents_running(forwarders, fwd.programs, "built-in" if builtin else "")
     check.judge_parts(
         {"forwarding configured": bool(fwd.targets), "forwarder running": bool(running)},
         observed={"forwarding": list(fwd.rules or fwd.targets), "running": running, **dict(fwd.record)},

@@ -22,8 +22,9 @@ from ihconform.catalog import DEFAULT_PROFILE, hosting_kind, load_profile
 from ihconform.check import Check
 from ihconform.errors import ConfigError, FactUnavailable
 from ihconform.facts.collect import HostFacts
+from ihconform.facts.devices import device_evidence
 from ihconform.facts.host import HostView
-from ihconform.inventory import Inventory, Tester, load_inventory, local_inventory
+from ihconform.inventory import Inventory, NetworkDevice, Tester, load_inventory, local_inventory
 from ihconform.ledger.core import Ledger, load_ledger, write_evidence
 from ihconform.ledger.migration import legacy_map
 from ihconform.plan import RunPlan, check_only
@@ -232,8 +233,17 @@ def inventory(request: pytest.FixtureRequest) -> Inventory:
 
 
 @pytest.fixture
-def host_facts(request: pytest.FixtureRequest, check: Check) -> HostFacts:
-    """The gathered facts of the host this check's object lives on (waits for them)."""
+def host_facts(request: pytest.FixtureRequest, check: Check, run_cache: RunCache,
+               evidence: EvidenceSink) -> HostFacts:
+    """The gathered facts of the host this check's object lives on (waits for them); for a
+    network device, its one session's facts (the controls judged on platform-neutral facts
+    apply to hosts and devices alike: facts/neutral.py)."""
+    ref = check.obj.ref
+    if isinstance(ref, NetworkDevice):
+        facts, refs = device_evidence(ref, check.inventory, run_cache, evidence)
+        for r in refs:
+            check.attach(r)
+        return facts
     state = _state(request.config)
     return state.store.get(state.host_of(check))
 
