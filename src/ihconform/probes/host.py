@@ -873,8 +873,8 @@ def test_log_forwarding(check: Check, host: HostView) -> None:
     if fwd is None:
         return
     # running None with no program list: the platform has no separate agent (a switch sends its
-    # own syslog), so the configured target is the sender
-    builtin = fwd.running or (fwd.running is None and fwd.programs is None)
+    # own syslog), so a configured target is its own sender; with no target nothing is sent
+    builtin = fwd.running or (fwd.running is None and fwd.programs is None and bool(fwd.targets))
     running = _agents_running(forwarders, fwd.programs, "built-in" if builtin else "")
     check.judge_parts(
         {"forwarding configured": bool(fwd.targets), "forwarder running": bool(running)},
