@@ -189,7 +189,9 @@ class Collector(Protocol):
     markers, so target data can never forge a section boundary. ``parse`` splits an answer,
     live or recorded, back into sections; a section it cannot find is simply missing (ABSENT),
     one whose end it cannot find is CUT. ``collect`` sends the script over the transport and
-    returns the object's facts; a transport failure is recorded in ``HostFacts.error``, never
+    returns the object's facts; ``sudo``/``sudo_password`` are the host's elevation, used by the
+    platforms that elevate per command (POSIX sudo) and ignored by those whose session carries
+    its own rights (Windows, devices). A transport failure is recorded in ``HostFacts.error``, never
     raised, so every probe on that object reports 检查错误 and the run goes on.
     """
 
@@ -199,7 +201,8 @@ class Collector(Protocol):
 
     def parse(self, output: bytes, nonce: str, sections: Sequence[Section]) -> dict[str, SectionResult]: ...
 
-    def collect(self, transport: Transport, sections: Sequence[Section], *, timeout: float) -> HostFacts: ...
+    def collect(self, transport: Transport, sections: Sequence[Section], *, timeout: float,
+                sudo: bool = False, sudo_password: str | None = None) -> HostFacts: ...
 
 
 #: platform -> "module:attribute" of its Collector instance. ``tests/unit/test_registry.py``

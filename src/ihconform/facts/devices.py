@@ -86,7 +86,8 @@ class DeviceCollector:
     def _whole(self, name: str, body: str) -> bool:
         return name != "config" or complete(self.platform, body)
 
-    def collect(self, transport: Transport, sections: Sequence[Section], *, timeout: float) -> HostFacts:
+    def collect(self, transport: Transport, sections: Sequence[Section], *, timeout: float,
+                sudo: bool = False, sudo_password: str | None = None) -> HostFacts:
         """Every section over the one open session; a failure is recorded, never raised."""
         facts = HostFacts(host_id=transport.host_id, specs={s.name: s for s in sections},
                           identity=dict(transport.identity))

@@ -16,7 +16,6 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ihconform.errors import HostKeyError, IhconformError, TransportError
-from ihconform.facts.collect import POSIX_SHELL
 from ihconform.facts.contract import HostFacts, Section, collector_for
 from ihconform.facts.windows import WINDOWS_SECTIONS, load_recording
 from ihconform.inventory import Host, Inventory
@@ -88,11 +87,8 @@ class FactStore:
             password = sudo_password(host)
         except (OSError, IhconformError) as exc:
             return HostFacts(host_id=host.id, error=f"sudo password: {exc}", identity=dict(t.identity))
-        collector = collector_for(host.platform)
-        if collector.platform == "linux":  # the posix collector alone knows sudo
-            return POSIX_SHELL.collect(t, sections, timeout=max(60.0, host.timeout_s * 6),
-                                       sudo=host.sudo.enabled, sudo_password=password)
-        return collector.collect(t, sections, timeout=max(60.0, host.timeout_s * 6))
+        return collector_for(host.platform).collect(t, sections, timeout=max(60.0, host.timeout_s * 6),
+                                                    sudo=host.sudo.enabled, sudo_password=password)
 
     def close(self) -> None:
         """End the run's connections, then the workers. Connections close first: a worker

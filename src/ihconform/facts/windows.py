@@ -393,7 +393,8 @@ class PowerShellBatch:
         """Every section of the Windows batch (it is sent whole: every section is cheap)."""
         return list(WINDOWS_SECTIONS)
 
-    def collect(self, transport: Transport, sections: Sequence[Section], *, timeout: float) -> HostFacts:
+    def collect(self, transport: Transport, sections: Sequence[Section], *, timeout: float,
+                sudo: bool = False, sudo_password: str | None = None) -> HostFacts:
         sections = sections or WINDOWS_SECTIONS
         nonce = secrets.token_hex(8)
         script = build_script(sections, nonce)
