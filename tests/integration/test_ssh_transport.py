@@ -256,6 +256,59 @@ def test_background_child_holding_the_output_does_not_hold_the_command(sshd: Ssh
         t.close()
 
 
+def test_a_command_that_ends_without_reading_its_input_keeps_its_exit_status(sshd: Sshd) -> None:
+    """The server closes the channel while 3 MB of input are still being sent: paramiko then
+    says "Socket is closed". Like a local pipe's EPIPE, that is the command's business: its
+    exit status and output still count, and the connection carries the next command."""
+    t = _connect(_inventory(sshd))
+    try:
+        for _ in range(5):
+            res = t.run("echo early; exit 3", stdin=b"x" * 3_000_000, timeout=10)
+            assert (res.exit_code, res.text) == (3, "early\n")
+        assert t.run("wc -c", stdin=b"y" * 100_000).text.strip() == "100000"
+    finally:
+        t.close()
+
+
+def test_a_dropped_connection_is_opened_again_for_a_later_probe(sshd: Sshd) -> None:
+    """A probe may need a host minutes after its facts (bandwidth on the uplink host, the
+    platform line), and a firewall may have dropped the idle connection by then: the store
+    opens it again, host key verified, instead of failing the probe on a dead socket."""
+    inv = _inventory(sshd)
+    store = FactStore(inv, {"t1": [Section("uname", "uname -s")]})
+    try:
+        assert store.get("t1").text("uname").strip() == "Linux"
+        first = store.transport("t1")
+        assert first is not None and first.is_open
+        assert isinstance(first, SshTransport) and first.transport is not None
+        first.transport.sock.shutdown(socket.SHUT_RDWR)  # the network drops it
+        deadline = time.monotonic() + 5
+        while first.is_open and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not first.is_open
+        again = store.transport("t1")
+        assert again is not None and again is not first and again.is_open
+        assert again.run("echo back").text == "back\n"
+        assert again.identity["host_key"] == first.identity["host_key"]
+    finally:
+        store.close()
+
+
+def test_a_dropped_connection_to_a_changed_key_is_not_reopened(sshd: Sshd) -> None:
+    inv = _inventory(sshd)
+    store = FactStore(inv, {"t1": [Section("uname", "uname -s")]})
+    try:
+        store.get("t1")
+        first = store.transport("t1")
+        assert isinstance(first, SshTransport) and first.transport is not None
+        first.transport.close()
+        store.inventory = _inventory(sshd, host_key=sshd.other_key)  # the server's key "changed"
+        with pytest.raises(HostKeyError, match="HOST KEY CHANGED"):
+            store.transport("t1")
+    finally:
+        store.close()
+
+
 def test_closed_connection_is_an_error_for_every_fact(sshd: Sshd) -> None:
     t = _connect(_inventory(sshd))
     t.close()

@@ -60,9 +60,22 @@ class FactStore:
         return self._futures[host_id].result()
 
     def transport(self, host_id: str) -> Transport | None:
-        """The open connection to a host (for probes that must run more on it), if any."""
+        """The open connection to a host (for probes that must run more on it), if any.
+
+        A probe may come to a host long after its facts were gathered (after minutes of
+        bandwidth tests), and a firewall's idle time-out or the server may have dropped the
+        connection meanwhile: it is then opened again, host key verified as the first time.
+        Raises TransportError if that fails."""
         with self._lock:
-            return self._transports.get(host_id)
+            t = self._transports.get(host_id)
+            if t is None or t.is_open or self._closed:
+                return t
+            host = next(h for h in self.inventory.hosts if h.id == host_id)
+            t.close()
+            fresh = open_transport(host, self.inventory)
+            fresh.round_trips = t.round_trips
+            self._transports[host_id] = fresh
+            return fresh
 
     def all(self) -> dict[str, HostFacts]:
         return {hid: f.result() for hid, f in self._futures.items()}

@@ -20,7 +20,7 @@ import pytest
 
 from ihconform.catalog import DEFAULT_PROFILE, hosting_kind, load_profile
 from ihconform.check import Check
-from ihconform.errors import ConfigError, FactUnavailable
+from ihconform.errors import ConfigError, FactUnavailable, TransportError
 from ihconform.facts.collect import HostFacts
 from ihconform.facts.devices import device_evidence
 from ihconform.facts.host import HostView
@@ -265,7 +265,11 @@ def host_transport(request: pytest.FixtureRequest) -> Callable[[str], Transport]
 
     def get(host_id: str) -> Transport:
         facts = state.store.get(host_id)
-        t = state.store.transport(host_id)
+        try:
+            t = state.store.transport(host_id)
+        except TransportError as exc:
+            raise FactUnavailable(f"host {host_id}: connection lost after its facts were gathered, "
+                                  f"and reconnecting failed: {exc}") from exc
         if facts.error or t is None:
             raise FactUnavailable(f"host {host_id}: {facts.error or 'no connection'}")
         return t

@@ -63,5 +63,11 @@ class Transport(ABC):
     def is_root(self) -> bool:
         """Whether commands already run as root (so sudo is not needed)."""
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the connection can still carry a command (an SSH server or a firewall on the
+        way may have dropped an idle one)."""
+        return True
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""

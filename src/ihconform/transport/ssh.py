@@ -214,9 +214,7 @@ class SshTransport(Transport):
         try:
             chan.settimeout(1.0)
             chan.exec_command(command)
-            if stdin:
-                chan.sendall(stdin)
-            chan.shutdown_write()
+            _send_input(chan, stdin)
             out, err = bytearray(), bytearray()
             truncated = False
             deadline = start + timeout
@@ -271,11 +269,30 @@ class SshTransport(Transport):
         return CommandResult(command=command, exit_code=code, stdout=bytes(out), stderr=bytes(err),
                              truncated=truncated, duration_s=time.monotonic() - start)
 
+    @property
+    def is_open(self) -> bool:
+        return self.transport is not None and self.transport.is_active()
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
         if self.jump is not None:
             self.jump.close()
+
+
+def _send_input(chan: paramiko.Channel, stdin: bytes | None) -> None:
+    """Send a command's standard input, then its end. A command may end without reading all of
+    it (``exit 3`` given 3 MB): the server then closes the channel while the input is still
+    being sent, and paramiko raises "Socket is closed". That is a local pipe's EPIPE, which
+    ``subprocess`` ignores too: the command's output and exit status are still to be read, and
+    the read loop reports a connection that really dropped (no exit status) as such."""
+    try:
+        if stdin:
+            chan.sendall(stdin)
+        chan.shutdown_write()
+    except OSError:
+        if not (chan.closed or chan.eof_received or chan.exit_status_ready()):
+            raise
 
 
 def scan_host_key(address: str, port: int = 22, timeout: float = 10.0) -> paramiko.PKey:
