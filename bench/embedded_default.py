@@ -26,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from source import env_for, sources
+
 ENTRY = "import sys; from ihconform.cli import main; sys.exit(main())"
 FORMATS = {"json only": "json", "all but pdf": "json,junit,html", "every format": "json,junit,html,pdf"}
 #: The PDF's share is "every format" minus "all but pdf" (WeasyPrint's layout and painting).
@@ -37,7 +38,7 @@ def one_run(src: Path, formats: str, out: Path, pycache: Path | None = None) -> 
     ``pycache``, bytecode is written there and read back (as on a user's machine, where pip
     compiled the package); without, the environment decides (this sandbox sets
     PYTHONDONTWRITEBYTECODE, so every run compiles ihconform from source)."""
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    env = env_for(src)
     if pycache is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(pycache)
@@ -52,17 +53,6 @@ def one_run(src: Path, formats: str, out: Path, pycache: Path | None = None) -> 
         sys.stderr.write(proc.stderr[-2000:])
         raise SystemExit(f"run failed with exit {proc.returncode} or wrote no results.json (source {src})")
     return wall, cpu, proc.returncode
-
-
-def _entry_point_shim(src: Path) -> None:
-    """The venv's ``pytest11`` entry point names ``ihconform.run.plugin`` (since issue 14); an
-    older commit's plugin is ``ihconform.plugin``. In the throw-away worktree only, give the old
-    source the new name, so the entry point loads its own plugin."""
-    if (src / "ihconform" / "run" / "plugin.py").exists() or not (src / "ihconform" / "plugin.py").exists():
-        return
-    (src / "ihconform" / "run").mkdir()
-    (src / "ihconform" / "run" / "__init__.py").write_text("")
-    (src / "ihconform" / "run" / "plugin.py").write_text("from ihconform.plugin import *  # noqa: F403\n")
 
 
 def spread(xs: list[float]) -> str:
@@ -89,21 +79,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--against", metavar="REF", help="also time this commit's source (git worktree)")
     args = ap.parse_args()
-    sources = {"this tree": REPO / "src"}
-    with tempfile.TemporaryDirectory(prefix="ihc-bench-") as tmpname:
+    with tempfile.TemporaryDirectory(prefix="ihc-bench-") as tmpname, sources(args.against) as srcs:
         tmp = Path(tmpname)
-        if args.against:
-            wt = tmp / "against"
-            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(wt), args.against],
-                           check=True)
-            sources = {args.against: wt / "src", **sources}
-            _entry_point_shim(wt / "src")
-        try:
-            results = {name: measure(src, args.repeat, tmp / name.replace(" ", "-")) for name, src in sources.items()}
-        finally:
-            if args.against:
-                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "against")],
-                               check=False)
+        results = {name: measure(src, args.repeat, tmp / name.replace(" ", "-")) for name, src in srcs.items()}
     print(f"\nEmbedded default (`ihconform run` on this machine), median (min–max) of {args.repeat}, "
           f"load {os.getloadavg()[0]:.1f}")
     print("| source | formats | wall s | CPU s |")

@@ -17,6 +17,7 @@ slowest section, from the transcripts the run writes as evidence.
 
     .venv/bin/python bench/fleet.py --repeat 5            # brings the lab up with a fleet, and down
     .venv/bin/python bench/fleet.py --repeat 5 --json bench-fleet.json --plot docs/images/perf-scale.png
+    .venv/bin/python bench/fleet.py --sizes 50 --series no-updates --repeat 3 --against fab40dc  # before/after
 
 Takes the lab lock (/run/ihlab.lock) for the whole series. Prints a table; asserts nothing.
 """
@@ -41,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from lablock import fleet_lab, subset_inventory  # noqa: E402
+from source import THIS_TREE, env_for, sources  # noqa: E402
 
 from ihconform.catalog import load_profile  # noqa: E402
 from ihconform.plan import probe_for  # noqa: E402
@@ -81,11 +83,18 @@ class RunStats:
     exit_code: int = 0
 
 
-def host_probe_selectors(with_updates: bool) -> list[str]:
-    """``--only`` selectors: every host probe of the profile (less the updates probe)."""
+def host_probe_selectors(with_updates: bool, src: Path | None = None) -> list[str]:
+    """``--only`` selectors: every host probe of the profile (less the updates probe). With
+    ``src``, of that source's profile (an older commit's may lack a probe of today's)."""
     if with_updates:
         return ["probe:host."]
-    probes = {probe_for(c) for c in load_profile(PROFILE).controls}
+    if src is not None:
+        code = ("from ihconform.catalog import load_profile; from ihconform.plan import probe_for; "
+                f"print(' '.join({{probe_for(c) for c in load_profile({PROFILE!r}).controls}}))")
+        probes = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                    env=env_for(src)).stdout.split())
+    else:
+        probes = {probe_for(c) for c in load_profile(PROFILE).controls}
     return [f"probe:{p}" for p in sorted(probes) if p.startswith("host.") and p != UPDATES_PROBE]
 
 
@@ -114,7 +123,8 @@ def _busy(ct: Any) -> float:
     return float(ct.user + ct.nice + ct.system + getattr(ct, "irq", 0.0) + getattr(ct, "softirq", 0.0))
 
 
-def one_run(inventory: Path, n: int, parallel: int, selectors: list[str], out: Path, workers: int = 0) -> RunStats:
+def one_run(inventory: Path, n: int, parallel: int, selectors: list[str], out: Path, workers: int = 0,
+            src: Path | None = None) -> RunStats:
     fd_file = out / "fds.json"
     argv = [sys.executable, "-c", CHILD, str(fd_file), "run", "-i", str(inventory), "-p", PROFILE, "-o",
             str(out / "run"), "--formats", "json", "-q", "--parallel", str(parallel), "--workers", str(workers)]
@@ -122,7 +132,8 @@ def one_run(inventory: Path, n: int, parallel: int, selectors: list[str], out: P
         argv += ["--only", sel]
     cpu0 = _busy(psutil.cpu_times())
     start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=env_for(src) if src is not None else None)
     proc = psutil.Process(child.pid)
     samples: list[tuple[int, int]] = []
     while child.poll() is None:
@@ -166,10 +177,11 @@ def _stats(n: int, wall: float, samples: list[tuple[int, int]], machine_cpu: flo
                     timeouts=timeouts, exit_code=code)
 
 
-def timed_run(inventory: Path, n: int, parallel: int, selectors: list[str], workers: int = 0) -> RunStats:
+def timed_run(inventory: Path, n: int, parallel: int, selectors: list[str], workers: int = 0,
+              src: Path | None = None) -> RunStats:
     before = os.times()
     with tempfile.TemporaryDirectory(prefix="ihc-fleet-") as tmp:
-        st = one_run(inventory, n, parallel, selectors, Path(tmp), workers)
+        st = one_run(inventory, n, parallel, selectors, Path(tmp), workers, src)
     after = os.times()
     st.harness_cpu_s = (after.children_user - before.children_user) + (after.children_system
                                                                         - before.children_system)
@@ -180,10 +192,10 @@ def med(xs: list[float]) -> str:
     return f"{statistics.median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f})"
 
 
-def summarise(series: str, n: int, runs: list[RunStats], parallel: int) -> dict[str, Any]:
+def summarise(series: str, n: int, runs: list[RunStats], parallel: int, source: str = THIS_TREE) -> dict[str, Any]:
     top = max(runs[0].section_ms.items(), key=lambda kv: kv[1], default=("", 0))
     return {
-        "series": series, "hosts": n, "parallel": parallel, "runs": len(runs),
+        "source": source, "series": series, "hosts": n, "parallel": parallel, "runs": len(runs),
         "wall_s": [r.wall_s for r in runs], "rss_peak_mb": [r.rss_peak_mb for r in runs],
         "rss_before_mb": [r.rss_before_mb for r in runs],
         "fds_before": [r.fds_before for r in runs], "fds_after": [r.fds_after for r in runs],
@@ -199,12 +211,13 @@ def summarise(series: str, n: int, runs: list[RunStats], parallel: int) -> dict[
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'series':<11} {'hosts':>5} {'wall s, median (min-max)':<26} {'peak RSS MB':<22} "
+    print(f"{'source':<10} {'series':<11} {'hosts':>5} {'wall s, median (min-max)':<26} {'peak RSS MB':<22} "
           f"{'fds before/after/peak':<22} {'harness CPU s':<20} {'machine CPU s':<22} RT/host  slowest section")
     for r in rows:
         fds = (f"{int(statistics.median(r['fds_before']))}/{int(statistics.median(r['fds_after']))}/"
                f"{max(r['fds_peak'])}")
-        print(f"{r['series']:<11} {r['hosts']:>5} {med(r['wall_s']):<26} {med(r['rss_peak_mb']):<22} "
+        print(f"{r.get('source', THIS_TREE):<10} {r['series']:<11} {r['hosts']:>5} "
+              f"{med(r['wall_s']):<26} {med(r['rss_peak_mb']):<22} "
               f"{fds:<22} {med(r['harness_cpu_s']):<20} {med(r['machine_cpu_s']):<22} "
               f"{','.join(map(str, r['round_trips_per_host'])):<8} "
               f"{r['slowest_section']['name']} {r['slowest_section']['ms']} ms")
@@ -213,14 +226,14 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def checks(rows: list[dict[str, Any]]) -> list[str]:
     """The issue's targets, as lines to print (a benchmark reports; it does not fail)."""
     out = []
-    for series in sorted({r["series"] for r in rows}):
-        by_n = {r["hosts"]: r for r in rows if r["series"] == series}
+    for source, series in sorted({(r.get("source", THIS_TREE), r["series"]) for r in rows}):
+        by_n = {r["hosts"]: r for r in rows if r["series"] == series and r.get("source", THIS_TREE) == source}
         lo, hi = min(by_n), max(by_n)
         ratio = statistics.median(by_n[hi]["wall_s"]) / statistics.median(by_n[lo]["wall_s"])
         peak = max(max(r["rss_peak_mb"]) for r in by_n.values())
         growth = max(max(a - b for a, b in zip(r["fds_after"], r["fds_before"], strict=True))
                      for r in by_n.values())
-        out.append(f"{series}: wall {hi} hosts / {lo} hosts = {ratio:.1f}x (target <= 3x: "
+        out.append(f"{source} {series}: wall {hi} hosts / {lo} hosts = {ratio:.1f}x (target <= 3x: "
                    f"{'met' if ratio <= 3 else 'NOT met'}); peak RSS {peak:.0f} MB (target <= 300 MB: "
                    f"{'met' if peak <= 300 else 'NOT met'}); fd after - before at most {growth} "
                    f"({'no growth' if growth <= 0 else 'GROWTH'})")
@@ -235,7 +248,8 @@ def plot(rows: list[dict[str, Any]], path: Path, note: str) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for series, style in (("full", "o-"), ("no-updates", "s--")):
-        rs = sorted((r for r in rows if r["series"] == series), key=lambda r: r["hosts"])
+        rs = sorted((r for r in rows if r["series"] == series and r.get("source", THIS_TREE) == THIS_TREE),
+                    key=lambda r: r["hosts"])
         if not rs:
             continue
         ns = [r["hosts"] for r in rs]
@@ -268,26 +282,30 @@ def main() -> int:
                     help="ihconform run --workers (pytest-xdist processes; default 0: one process)")
     ap.add_argument("--json", type=Path, help="write every run's figures here")
     ap.add_argument("--plot", type=Path, help="write the time/memory plot here (PNG)")
+    ap.add_argument("--against", metavar="REF", help="also time this commit's source, runs interleaved")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     series = [s for s in args.series.split(",") if s]
     load0 = os.getloadavg()
     rows: list[dict[str, Any]] = []
     raw: list[dict[str, Any]] = []
-    with fleet_lab(max(sizes)) as info, tempfile.TemporaryDirectory(prefix="ihc-fleet-inv-") as tmp:
+    with (sources(args.against) as srcs, fleet_lab(max(sizes)) as info,
+          tempfile.TemporaryDirectory(prefix="ihc-fleet-inv-") as tmp):
         assert info.fleet_inventory is not None
         for s in series:
-            selectors = host_probe_selectors(s == "full")
+            selectors = {label: host_probe_selectors(s == "full", src) for label, src in srcs.items()}
             for n in sizes:
                 inv = subset_inventory(info.fleet_inventory, n, Path(tmp) / f"fleet-{n}.yaml")
-                runs = []
-                for i in range(args.repeat):
-                    st = timed_run(inv, n, args.parallel, selectors, args.workers)
-                    runs.append(st)
-                    raw.append({"series": s, **asdict(st)})
-                    print(f"  {s} {n} hosts run {i + 1}: {st.wall_s:.2f} s, {st.rss_peak_mb:.0f} MB, "
-                          f"fds {st.fds_before}/{st.fds_after}/{st.fds_peak}", file=sys.stderr)
-                rows.append(summarise(s, n, runs, args.parallel))
+                runs: dict[str, list[RunStats]] = {label: [] for label in srcs}
+                for i in range(args.repeat):  # sources interleaved: the machine's load drifts alike for both
+                    for label, src in srcs.items():
+                        st = timed_run(inv, n, args.parallel, selectors[label], args.workers, src)
+                        runs[label].append(st)
+                        raw.append({"source": label, "series": s, **asdict(st)})
+                        print(f"  {label} {s} {n} hosts run {i + 1}: {st.wall_s:.2f} s, {st.rss_peak_mb:.0f} MB, "
+                              f"CPU {st.harness_cpu_s:.2f} s, fds {st.fds_before}/{st.fds_after}/{st.fds_peak}",
+                              file=sys.stderr)
+                rows += [summarise(s, n, rs, args.parallel, label) for label, rs in runs.items()]
     load1 = os.getloadavg()
     note = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, --parallel "
             f"{args.parallel}, --workers {args.workers}, {args.repeat} runs each, "
