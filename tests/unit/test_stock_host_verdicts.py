@@ -130,6 +130,14 @@ def test_firewalld_default_zone_is_a_default_deny_firewall(vm: HostFacts) -> Non
     accept_zone = stock.replace("\t\treject with icmpx admin-prohibited\n" + tail, "\t\taccept\n" + tail)
     assert not input_default_deny(accept_zone)  # zone target ACCEPT
     assert not input_default_deny("## nft\n## iptables\n")  # no firewall at all
+    # policy drop, but an any-any accept first (or in a chain it jumps to): nothing is refused
+    drop = "## nft\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n"
+    assert input_default_deny(drop + "\t\tiif \"lo\" accept\n\t\ttcp dport 22 accept\n\t}\n}\n")
+    assert not input_default_deny(drop + "\t\tcounter packets 12 bytes 900 accept\n\t\ttcp dport 22 accept\n\t}\n}\n")
+    assert not input_default_deny(drop + "\t\tjump allow\n\t}\n\tchain allow {\n\t\taccept\n\t}\n}\n")
+    assert input_default_deny(drop + "\t\tjump allow\n\t}\n\tchain allow {\n\t\tip saddr 10.0.0.0/8 accept\n\t}\n}\n")
+    assert not input_default_deny("## nft\n## iptables\n*filter\n:INPUT DROP [0:0]\n-A INPUT -j ACCEPT\n"
+                                  "-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
     assert input_default_deny("## nft\n## iptables\n*filter\n:INPUT ACCEPT [0:0]\n"
                               "-A INPUT -p tcp --dport 22 -j ACCEPT\n"
                               "-A INPUT -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n")
@@ -143,6 +151,11 @@ def test_firewalld_default_zone_is_a_default_deny_firewall(vm: HostFacts) -> Non
     v = judge(hp.test_mgmt_access, "L3-CES1-19", with_text(open_sshd, "firewall", rich))
     assert v.status is Status.PASS and v.observed["met_by"] == ["firewall source on SSH port"]
     assert judge(hp.test_mgmt_access, "L3-CES1-19", with_text(open_sshd, "firewall", stock)).status is Status.FAIL
+    # the same restricted rule behind an any-any accept in the zone's allow chain restricts nothing
+    behind_any = rich.replace("\t\tip saddr 198.51.100.0/25 tcp dport 22",
+                              "\t\tcounter accept\n\t\tip saddr 198.51.100.0/25 tcp dport 22")
+    assert behind_any != rich and not input_default_deny(behind_any)
+    assert judge(hp.test_mgmt_access, "L3-CES1-19", with_text(open_sshd, "firewall", behind_any)).status is Status.FAIL
 
 
 def test_syslog_514_on_the_declared_log_host_is_not_a_high_risk_port(vm: HostFacts) -> None:

@@ -477,6 +477,23 @@ def nft_chains(text: str) -> dict[str, list[str]]:
 
 
 _FINAL_DENY = re.compile(r"^(reject|drop)\b")
+#: nft statements that match nothing: a rule made only of these and ``accept`` accepts every packet.
+_NFT_NON_MATCH = re.compile(r'\bcounter( packets \d+ bytes \d+)?|\blog( prefix "[^"]*")?( level \w+)?'
+                            r'|\bcomment "[^"]*"')
+_IPT_NON_MATCH = re.compile(r'-m comment --comment ("[^"]*"|\S+)|-c \d+ \d+|^\[\d+:\d+\]')
+
+
+def _accepts_all(chain: str, chains: dict[str, list[str]], seen: frozenset[str] = frozenset()) -> bool:
+    """Whether ``chain`` (or a chain it jumps to) holds a rule that accepts every packet: before
+    a default drop, that leaves nothing to drop (``policy drop`` with an ``accept`` first)."""
+    for rule in chains.get(chain, []):
+        words = _NFT_NON_MATCH.sub(" ", rule).split()
+        if words == ["accept"]:
+            return True
+        if (len(words) >= 2 and words[-2] in ("jump", "goto") and words[-1] not in seen | {chain}
+                and _accepts_all(words[-1], chains, seen | {chain})):
+            return True
+    return False
 
 
 def input_default_deny(text: str) -> bool:
@@ -486,14 +503,18 @@ def input_default_deny(text: str) -> bool:
     ``reject``/``drop``: firewalld keeps ``policy accept`` and ends ``filter_INPUT`` with
     ``reject with icmpx admin-prohibited`` (zone target ``default``/``%%REJECT%%``), unless a
     zone chain (``filter_IN_<zone>``) ends in ``accept`` (target ACCEPT). iptables-save:
-    ``:INPUT DROP``, or a last ``-A INPUT -j REJECT|DROP`` (RHEL 7 iptables-services)."""
+    ``:INPUT DROP``, or a last ``-A INPUT -j REJECT|DROP`` (RHEL 7 iptables-services).
+
+    Never on the policy line alone: a chain (or a chain it jumps to) with a rule that accepts
+    every packet (``accept``, ``counter accept``; iptables ``-A INPUT -j ACCEPT``) refuses nothing,
+    whatever its ``policy drop`` says — the any-any permit the device rules call a full pass."""
     groups = split_sections(text)
     nft = "\n".join(groups.get("nft", []) + groups.get("", []))
     chains = nft_chains(nft)
     zone_accepts = any(re.fullmatch(r"filter_IN_(?!.*_(pre|log|deny|allow|post)$)\w+", name) and rules
                        and rules[-1] == "accept" for name, rules in chains.items())
-    for rules in chains.values():
-        if not any("hook input" in r for r in rules):
+    for name, rules in chains.items():
+        if not any("hook input" in r for r in rules) or _accepts_all(name, chains):
             continue
         if any(re.search(r"policy drop", r) for r in rules):
             return True
@@ -501,9 +522,11 @@ def input_default_deny(text: str) -> bool:
         if body and _FINAL_DENY.match(body[-1]) and not zone_accepts:
             return True
     ipt = groups.get("iptables", [])
+    inputs = [ln.strip() for ln in ipt if ln.startswith("-A INPUT ")]
+    if any(_IPT_NON_MATCH.sub(" ", ln).split() == ["-A", "INPUT", "-j", "ACCEPT"] for ln in inputs):
+        return False  # an unconditional ACCEPT leaves nothing for the default to refuse
     if any(re.match(r"^:INPUT DROP", ln) for ln in ipt):
         return True
-    inputs = [ln.strip() for ln in ipt if ln.startswith("-A INPUT ")]
     return bool(inputs) and re.fullmatch(r"-A INPUT -j (REJECT|DROP)( --reject-with \S+)?", inputs[-1]) is not None
 
 
