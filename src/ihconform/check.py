@@ -90,7 +90,7 @@ class Check:
         decided = [d for d in self.control.decisive if d.part in unmet]
         status = Status.PASS if met == len(parts) else Status.FAIL if met == 0 or decided else Status.PARTIAL
         why = reason or ("unmet: " + ", ".join(unmet) if unmet else "all parts met")
-        if decided and not reason:
+        if decided and "decisive:" not in why:  # a probe's own reason too: the tester sees why it is not 部分符合
             why += decisive_note(decided)
         self._record(Verdict(status, observed, expected, why))
 

@@ -29,6 +29,16 @@ def test_unmet_decisive_part_is_fail_and_says_why() -> None:
     assert "decisive: root login refused (T/ISEAA 001-2020 判例)" in check.verdict.reason
 
 
+def test_a_probes_own_reason_keeps_the_decisive_tail() -> None:
+    """A probe that words its own reason still says which decisive part made it 不符合 (a
+    tester defending the verdict needs the 判例, not just "not 部分符合")."""
+    check = _check((ROOT,))
+    check.judge_parts({"root login refused": False, "idle timeout": True}, observed={}, expected={},
+                      reason="sshd: PermitRootLogin yes")
+    assert check.verdict is not None and check.verdict.status is Status.FAIL
+    assert check.verdict.reason == "sshd: PermitRootLogin yes; decisive: root login refused (T/ISEAA 001-2020 判例)"
+
+
 def test_unmet_ordinary_part_stays_partial() -> None:
     check = _check((ROOT,))
     check.judge_parts({"root login refused": True, "idle timeout": False}, observed={}, expected={})
