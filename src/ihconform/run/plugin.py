@@ -249,11 +249,18 @@ def host_facts(request: pytest.FixtureRequest, check: Check, run_cache: RunCache
 
 
 @pytest.fixture
-def host(host_facts: HostFacts) -> HostView:
-    """Typed view of :func:`host_facts`. Raises FactUnavailable (-> 检查错误) if the host is down."""
+def host(request: pytest.FixtureRequest, host_facts: HostFacts) -> HostView:
+    """Typed view of :func:`host_facts`. Raises FactUnavailable (-> 检查错误) if the host is down.
+
+    One view per host for the run: its parsed properties (sshd settings, processes, accounts)
+    are parsed once, not again by each of the host's probes."""
     if host_facts.error:
         raise FactUnavailable(f"host {host_facts.host_id}: {host_facts.error}")
-    return HostView(host_facts)
+    views = _state(request.config).views
+    view = views.get(id(host_facts))
+    if view is None or view.facts is not host_facts:
+        view = views[id(host_facts)] = HostView(host_facts)
+    return view
 
 
 @pytest.fixture

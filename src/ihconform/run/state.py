@@ -21,6 +21,7 @@ import pytest
 
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
+from ihconform.facts.host import HostView
 from ihconform.facts.sections import sections_for
 from ihconform.facts.store import FactStore
 from ihconform.inventory import Database, Host
@@ -73,6 +74,7 @@ class IhcState:
     evidence: EvidenceSink
     ledger: Ledger  # attestations, waivers and keyring, verified before anything ran
     tally: Tally = field(default_factory=Tally)
+    views: dict[int, HostView] = field(default_factory=dict)  # parsed facts per HostFacts (the ``host`` fixture)
 
     @classmethod
     def open(cls, settings: RunSettings, plan: RunPlan, ledger: Ledger, parallel: int) -> IhcState:
