@@ -62,8 +62,12 @@ def fw_ruleset(variants: tuple[str, ...]) -> str:
         rules.append("accept")
     if "fw-stateless" not in variants:
         rules.append("ct state established,related accept")
-    rules += ['iifname "eth0" oifname "app0" ip daddr 198.51.100.20 tcp dport { 80, 443 } accept',
-              'iifname "app0" oifname "db0" ip daddr 198.51.100.10 tcp dport 5432 accept']
+    web = 'iifname "eth0" oifname "app0" ip daddr 198.51.100.20 tcp dport { 80, 443 } accept'
+    rules += [web, 'iifname "app0" oifname "db0" ip daddr 198.51.100.10 tcp dport 5432 accept']
+    if "fw-shadowed" in variants:  # the web rule again: dead, the first one already decides its packets
+        rules.append(web)
+    if "fw-broad-rule" in variants:  # the app zone out to the LAN, any address, any port (no other
+        rules.append('iifname "app0" oifname "eth0" accept')  # rule for that direction: none shadowed)
     if log:
         rules.append('log prefix "ihfw-drop " drop')
     policy = "accept" if "fw-policy-accept" in variants else "drop"

@@ -229,6 +229,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("fw-policy-accept", "防火墙默认允许", "--devices: fw1's forward chain has policy accept"),
     Variant("fw-stateless", "防火墙无状态规则", "--devices: fw1's forward chain has no ct state rule"),
     Variant("fw-no-log", "防火墙不记录日志", "--devices: fw1's chains log nothing"),
+    Variant("fw-shadowed", "防火墙存在冗余规则",
+            "--devices: fw1's web rule appears twice; the second is shadowed by the first"),
+    Variant("fw-broad-rule", "防火墙规则未限定地址和端口",
+            "--devices: fw1 lets the app zone out to the LAN with no destination address or port"),
 )}
 
 #: Network devices (``lab up --devices``, issue 15): two FRR core routers whose probe account has
