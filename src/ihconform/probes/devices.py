@@ -41,6 +41,9 @@ class DeviceView:
 
     device: NetworkDevice
     facts: HostFacts
+    #: the run's cache and evidence, for what is observed beyond the session (the management address)
+    cache: RunCache | None = None
+    sink: EvidenceSink | None = None
 
     @cached_property
     def config(self) -> DeviceConfig:
@@ -58,7 +61,7 @@ def device(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> DeviceV
     facts, refs = device_evidence(ref, check.inventory, run_cache, evidence)
     for r in refs:
         check.attach(r)
-    return DeviceView(ref, facts)
+    return DeviceView(ref, facts, run_cache, evidence)
 
 
 def _applies(check: Check, d: DeviceView) -> bool:
@@ -102,13 +105,13 @@ def _filters(c: DeviceConfig) -> list[str]:
 
 @probe("device.mgmt_protocols", facts=(), parts=("SSH for management", "telnet off", "plain HTTP off",
                                                   "no default SNMP community", "SNMPv3 only"))
-def test_mgmt_protocols(check: Check, device: DeviceView, run_cache: RunCache, evidence: EvidenceSink) -> None:
+def test_mgmt_protocols(check: Check, device: DeviceView) -> None:
     """管理信息传输路径安全 (L3-SMC1-08): management only over SSH/HTTPS/SNMPv3. Telnet counts as
     off only where the configuration says so (the server disabled, or every VTY SSH-only). On a
     Linux-based device (FRR, nftables) the cleartext services are daemons of their own, not
     configuration statements: what answers on its management address is observed instead."""
-    if device.device.platform in LINUX_BASED and device.device.address is not None:
-        _observed_mgmt_protocols(check, device, run_cache, evidence)
+    if device.device.platform in LINUX_BASED and device.device.config_file is None:
+        _observed_mgmt_protocols(check, device)
         return
     if _linux_based(check, device, "remote management") or _mgmt_unread(check, device):
         return
@@ -134,7 +137,7 @@ def test_mgmt_protocols(check: Check, device: DeviceView, run_cache: RunCache, e
                   "snmp_communities": f"none of {sorted(weak)}; none at all (v1/v2c off)"})
 
 
-def _observed_mgmt_protocols(check: Check, d: DeviceView, run_cache: RunCache, evidence: EvidenceSink) -> None:
+def _observed_mgmt_protocols(check: Check, d: DeviceView) -> None:
     """SMC1-08 on a Linux-based device reached online: the session itself was SSH (its host key
     verified); no telnet/vty or plain-HTTP port answers the harness; no SNMP agent answers a
     default community. A port or GET that could not be tried is 检查错误, never 符合."""
@@ -143,7 +146,7 @@ def _observed_mgmt_protocols(check: Check, d: DeviceView, run_cache: RunCache, e
     telnet = tuple(int(x) for x in check.list_param("telnet_ports"))
     http = tuple(int(x) for x in check.list_param("http_ports"))
     weak = tuple(check.list_param("weak_communities"))
-    obs, refs = mgmt_evidence(d.device, telnet + http, weak, run_cache, evidence)
+    obs, refs = mgmt_evidence(d.device, telnet + http, weak, d.cache or RunCache(), d.sink)
     for r in refs:
         check.attach(r)
     if obs.errors:
@@ -213,16 +216,16 @@ def test_admin_auth(check: Check, device: DeviceView) -> None:
 
 
 @probe("device.monitoring", facts=())
-def test_monitoring(check: Check, device: DeviceView, run_cache: RunCache, evidence: EvidenceSink) -> None:
+def test_monitoring(check: Check, device: DeviceView) -> None:
     """运行状况集中监测 (L3-SMC1-09): the device reports to a monitoring station (SNMP trap /
     notification receiver). A Linux-based device's agent (net-snmp) is not in its routing or
     filtering configuration: reached online, it is judged on whether an SNMPv3 agent answers on
     its management address (the platform polls it; its trap receivers are in snmpd.conf, which
     the device session does not read)."""
-    if device.device.platform in LINUX_BASED and device.device.address is not None:
+    if device.device.platform in LINUX_BASED and device.device.config_file is None:
         if device.facts.error:
             raise FactUnavailable(f"device {device.device.id}: {device.facts.error}")
-        engine, err, refs = snmp_v3_evidence(device.device, run_cache, evidence)
+        engine, err, refs = snmp_v3_evidence(device.device, device.cache or RunCache(), device.sink)
         for r in refs:
             check.attach(r)
         if err:
