@@ -385,9 +385,10 @@ def test_log_host(check: Check, device: DeviceView) -> None:
         return
     rl = neutral(RemoteLogging, device.device.platform, device.facts)
     need = check.int_param("min_targets")
-    check.judge(len(rl.targets) >= need, observed={"targets": list(rl.targets), "lines": rl.source},
+    check.judge(len(rl.targets) >= need, observed={"targets": list(rl.targets), "lines": list(rl.rules) or rl.source},
                 expected=f">= {need} remote log host(s)",
-                reason="" if rl.targets else "no remote log host (info-center loghost / logging host)")
+                reason="" if rl.targets else "no remote log host (info-center loghost / logging host / "
+                "rsyslog forwarding)")
 
 
 # ---- 安全通信网络 / architecture ------------------------------------------------------------------
