@@ -5,9 +5,13 @@ Why SSH hosts: a router is reached like a vendor device, over SSH to its CLI. Th
 FRR daemons (zebra, vrrpd) inside the host's namespaces, and the probe account's login shell is
 ``vtysh``, so netmiko meets FRR's own prompt and ``show running-config``. The firewall holds a
 real forward-chain rule set in its kernel; the probe account may run exactly ``nft list ruleset``
-through sudo (a read-only sudoers rule), nothing else as root.
+through sudo (a read-only sudoers rule), nothing else as root, and the firewall's rsyslogd
+forwards to the central log host. Every device runs a real net-snmp agent answering SNMPv3 only;
+the routers' vty listens on the loopback only (``-A 127.0.0.1``).
 
-Each ``single-core``/``fw-*`` variant flips one device control (plan.VARIANTS).
+Each ``single-core``/``core-*``/``fw-*`` variant flips one device control on one device
+(plan.VARIANTS; ``fw-no-remote-log`` the two units that read the firewall's forwarding,
+``fw-any-any`` the three an accept-all rule breaks; docs/devices.md).
 """
 
 from __future__ import annotations
