@@ -14,6 +14,7 @@ password policy, lockout, idle time-out, remote logging and time source judges d
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import time
@@ -33,6 +34,7 @@ from ihconform.facts.neutral import (
 )
 from ihconform.inventory import Inventory, NetworkDevice
 from ihconform.net.device_cli import assert_read_only
+from ihconform.net.device_mgmt import MgmtObservation, observe, snmp_v3_engine
 from ihconform.results import EvidenceRef
 from ihconform.runcache import EvidenceSink, RunCache
 from ihconform.transport.base import Transport
@@ -50,9 +52,26 @@ CONFIG_COMMAND: dict[str, str] = {
 }
 
 
+#: what a Linux-based firewall is also asked, read-only: where its syslog daemon sends the records
+#: (rsyslog's own file and its drop-ins, comments left out, each line prefixed by its file) and
+#: which programs run (the forwarder among them)
+SYSLOG_COMMAND = "grep -rsHv '^[[:space:]]*#' /etc/rsyslog.conf /etc/rsyslog.d"
+PROCESSES_COMMAND = "ps -eo comm="
+
+
 def device_sections(platform: str) -> list[Section]:
-    """What is asked of a device of ``platform``: its whole configuration, read-only."""
-    return [Section("config", CONFIG_COMMAND[platform], timeout=120, cap=16 * 1024 * 1024)]
+    """What is asked of a device of ``platform``: its whole configuration, read-only (the
+    configuration first: an offline file is read as it)."""
+    out = [Section("config", CONFIG_COMMAND[platform], timeout=120, cap=16 * 1024 * 1024)]
+    if platform == "linux_nftables":
+        out += [Section("syslog_conf", SYSLOG_COMMAND, timeout=30), Section("processes", PROCESSES_COMMAND, timeout=30)]
+    return out
+
+
+def observes_log_forwarding(platform: str, facts: HostFacts) -> bool:
+    """Whether the device's own log forwarding was read (an nftables firewall reached online);
+    an FRR router's logs go to its host's syslog, which vtysh does not show."""
+    return platform == "linux_nftables" and "syslog_conf" in facts.sections
 
 
 class DeviceCollector:
@@ -197,6 +216,8 @@ def _adapter_set(platform: str) -> Adapters:
                            source="; ".join(v.name for v in (*c.consoles, *c.vtys)))
 
     def logging(facts: HostFacts) -> RemoteLogging:
+        if platform == "linux_nftables":
+            return _nft_host_logging(facts)
         c = cfg(facts)
         return RemoteLogging(targets=c.log_hosts, running=None, source="; ".join(c.evidence.get("log", ())))
 
@@ -209,6 +230,27 @@ def _adapter_set(platform: str) -> Adapters:
     if platform != "linux_nftables":  # an nftables firewall's own logins are judged as a Linux host
         fns.update({PasswordPolicy: password, LockoutPolicy: lockout, IdleTimeout: idle, TimeSource: time_source})
     return Adapters(platform=platform, functions=fns)  # type: ignore[arg-type]
+
+
+def _nft_host_logging(facts: HostFacts) -> RemoteLogging:
+    """An nftables firewall's forwarding: rsyslog's files as ``grep -H`` lists them, grouped by
+    file (only rsyslog.conf and the ``*.conf`` drop-ins it includes), and the running programs."""
+    from ihconform.facts.logs import forward_rules
+
+    if "syslog_conf" not in facts.sections:
+        raise LookupError("linux_nftables: no syslog configuration read (an offline rule set shows none)")
+    groups: dict[str, list[str]] = {}
+    for line in facts.text("syslog_conf").splitlines():
+        path, sep, rest = line.partition(":")
+        if sep and (path == "/etc/rsyslog.conf" or (path.startswith("/etc/rsyslog.d/") and path.endswith(".conf"))):
+            groups.setdefault(path, []).append(rest)
+    conf = "".join(f"## rsyslog {f}\n" + "".join(ln + "\n" for ln in lines) for f, lines in sorted(groups.items()))
+    rules = forward_rules(conf)
+    programs = tuple(sorted({w for w in facts.text("processes").split() if w}))
+    return RemoteLogging(targets=tuple(r.target or f"? ({r.kind}, target not on the line)" for r in rules),
+                         running=None, programs=programs, rules=tuple(r.describe() for r in rules),
+                         source="rsyslog files (grep -rsHv) and the process table (ps -eo comm=)",
+                         record=(("config_files_read", sorted(groups)),))
 
 
 ADAPTER_SETS: dict[str, Adapters] = {p: _adapter_set(p) for p in DIALECT}
@@ -241,3 +283,37 @@ def device_evidence(device: NetworkDevice, inventory: Inventory, cache: RunCache
             evidence.write(("devices", device.id, "config.txt"),
                            b"".join(s.output for s in facts.sections.values()), kind="facts"))
     return cache.get(f"device:{device.id}", gather)
+
+
+def mgmt_evidence(device: NetworkDevice, tcp_ports: tuple[int, ...], communities: tuple[str, ...],
+                  cache: RunCache, evidence: EvidenceSink | None) -> tuple[MgmtObservation, tuple[EvidenceRef, ...]]:
+    """What answers on the device's management address from the harness (net/device_mgmt.py),
+    looked at once per run and recorded as ``evidence/devices/<id>/management.json``."""
+    def look() -> tuple[MgmtObservation, tuple[EvidenceRef, ...]]:
+        assert device.address is not None
+        obs = observe(device.address, tcp_ports, communities, timeout=min(2.0, float(device.timeout_s)))
+        if evidence is None:
+            return obs, ()
+        return obs, (evidence.write(("devices", device.id, "management.json"),
+                                    json.dumps(obs.as_json(), ensure_ascii=False, indent=1).encode(),
+                                    kind="facts"),)
+    return cache.get(f"device-mgmt:{device.id}:{tcp_ports}:{communities}", look)
+
+
+def snmp_v3_evidence(device: NetworkDevice, cache: RunCache,
+                     evidence: EvidenceSink | None) -> tuple[str | None, str, tuple[EvidenceRef, ...]]:
+    """(engine ID or None, error, evidence): whether an SNMPv3 agent answers on the device's
+    management address (one discovery exchange from the harness), once per run."""
+    def look() -> tuple[str | None, str, tuple[EvidenceRef, ...]]:
+        assert device.address is not None
+        engine, err = None, ""
+        try:
+            engine = snmp_v3_engine(device.address)
+        except OSError as exc:
+            err = f"{type(exc).__name__}: {exc}"
+        if evidence is None:
+            return engine, err, ()
+        body = {"address": device.address, "snmpv3_discovery": {"engine_id": engine, "error": err}}
+        return engine, err, (evidence.write(("devices", device.id, "snmpv3.json"),
+                                            json.dumps(body, indent=1).encode(), kind="facts"),)
+    return cache.get(f"device-snmpv3:{device.id}", look)

@@ -777,9 +777,13 @@ def _nft_rule(chain: str, line: str) -> Rule | None:
     verdict = next((x for x in reversed(w) if x in ("accept", "drop", "reject")), None)
     if verdict is None or "jump" in w or "goto" in w:
         return None
-    src = dst = dport = proto = ANY
+    src = dst = dport = proto = src_zone = dst_zone = ANY
     for i, tok in enumerate(w[:-1]):
-        if tok == "saddr":
+        if tok in ("iifname", "iif"):  # the interface a packet comes in on / goes out of: its zone
+            src_zone = _nft_value(w, i + 1).strip('"')
+        elif tok in ("oifname", "oif"):
+            dst_zone = _nft_value(w, i + 1).strip('"')
+        elif tok == "saddr":
             src = _nft_value(w, i + 1)
         elif tok == "daddr":
             dst = _nft_value(w, i + 1)
@@ -794,7 +798,8 @@ def _nft_rule(chain: str, line: str) -> Rule | None:
         proto = "ct-state " + w[w.index("state") + 1]
     if w[0] in ("iif", "iifname") and w[1] in ("lo", '"lo"'):
         src = "lo"
-    return Rule(chain, "permit" if verdict == "accept" else "deny", proto, src, dst, dport, line)
+    return Rule(chain, "permit" if verdict == "accept" else "deny", proto, src, dst, dport, line,
+                src_zone=src_zone, dst_zone=dst_zone)
 
 
 def _parse_nft(platform: str, text: str) -> DeviceConfig:

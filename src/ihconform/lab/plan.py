@@ -229,6 +229,19 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("fw-policy-accept", "防火墙默认允许", "--devices: fw1's forward chain has policy accept"),
     Variant("fw-stateless", "防火墙无状态规则", "--devices: fw1's forward chain has no ct state rule"),
     Variant("fw-no-log", "防火墙不记录日志", "--devices: fw1's chains log nothing"),
+    Variant("core-telnet", "核心路由器开放 telnet 管理",
+            "--devices: core1's FRR vty (zebra 2601, vrrpd 2619) listens on the LAN over telnet with a line "
+            "password, its input firewall open to it"),
+    Variant("core-snmp-public", "SNMP 默认团体名 public",
+            "--devices: core2's snmpd also grants the read-only community public"),
+    Variant("core-no-snmp", "核心路由器未纳入监测", "--devices: core1 runs no SNMP agent"),
+    Variant("core-vty-open", "核心路由器管理地址不受限", "--devices: core2's line vty has no access-class"),
+    Variant("fw-no-remote-log", "防火墙日志不外发",
+            "--devices: fw1's rsyslog forwards nothing to the central log host (its forwarding drop-in emptied)"),
+    Variant("fw-shadowed", "防火墙存在冗余规则",
+            "--devices: fw1's web rule appears twice; the second is shadowed by the first"),
+    Variant("fw-broad-rule", "防火墙规则未限定地址和端口",
+            "--devices: fw1 lets the app zone out to the LAN with no destination address or port"),
 )}
 
 #: Network devices (``lab up --devices``, issue 15): two FRR core routers whose probe account has

@@ -39,8 +39,19 @@ _WRITE_WORDS = re.compile(r"\b(system-view|configure|conf t|undo|no|delete|reset
                           r"copy|erase|format|flush|add|insert|replace|destroy|clear)\b")
 
 
+#: the exact shell commands a Linux-based device (nftables) may also be asked: they read files and
+#: the process table, nothing else (the syslog forwarding of its audit records, and its forwarder)
+READ_ONLY_SHELL: frozenset[str] = frozenset({
+    "grep -rsHv '^[[:space:]]*#' /etc/rsyslog.conf /etc/rsyslog.d",
+    "ps -eo comm=",
+})
+
+
 def assert_read_only(command: str) -> None:
-    """Raise ValueError unless ``command`` is a plain ``display``/``show``/``nft list`` listing."""
+    """Raise ValueError unless ``command`` is a plain ``display``/``show``/``nft list`` listing
+    (or one of the exact file and process reads of ``READ_ONLY_SHELL``)."""
+    if command in READ_ONLY_SHELL:
+        return
     if not _READ_ONLY.match(command) or _WRITE_WORDS.search(command):
         raise ValueError(f"not a read-only listing command: {command!r}")
 

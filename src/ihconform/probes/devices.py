@@ -19,7 +19,15 @@ import pytest
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.contract import HostFacts
-from ihconform.facts.devices import LINUX_BASED, config_of, device_evidence, device_facts
+from ihconform.facts.devices import (
+    LINUX_BASED,
+    config_of,
+    device_evidence,
+    device_facts,
+    mgmt_evidence,
+    observes_log_forwarding,
+    snmp_v3_evidence,
+)
 from ihconform.facts.devices_config import DeviceConfig, Rule
 from ihconform.facts.neutral import RemoteLogging, neutral
 from ihconform.inventory import Inventory, NetworkDevice
@@ -33,6 +41,9 @@ class DeviceView:
 
     device: NetworkDevice
     facts: HostFacts
+    #: the run's cache and evidence, for what is observed beyond the session (the management address)
+    cache: RunCache | None = None
+    sink: EvidenceSink | None = None
 
     @cached_property
     def config(self) -> DeviceConfig:
@@ -50,7 +61,7 @@ def device(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> DeviceV
     facts, refs = device_evidence(ref, check.inventory, run_cache, evidence)
     for r in refs:
         check.attach(r)
-    return DeviceView(ref, facts)
+    return DeviceView(ref, facts, run_cache, evidence)
 
 
 def _applies(check: Check, d: DeviceView) -> bool:
@@ -96,7 +107,12 @@ def _filters(c: DeviceConfig) -> list[str]:
                                                   "no default SNMP community", "SNMPv3 only"))
 def test_mgmt_protocols(check: Check, device: DeviceView) -> None:
     """管理信息传输路径安全 (L3-SMC1-08): management only over SSH/HTTPS/SNMPv3. Telnet counts as
-    off only where the configuration says so (the server disabled, or every VTY SSH-only)."""
+    off only where the configuration says so (the server disabled, or every VTY SSH-only). On a
+    Linux-based device (FRR, nftables) the cleartext services are daemons of their own, not
+    configuration statements: what answers on its management address is observed instead."""
+    if device.device.platform in LINUX_BASED and device.device.config_file is None:
+        _observed_mgmt_protocols(check, device)
+        return
     if _linux_based(check, device, "remote management") or _mgmt_unread(check, device):
         return
     c = device.config
@@ -121,10 +137,54 @@ def test_mgmt_protocols(check: Check, device: DeviceView) -> None:
                   "snmp_communities": f"none of {sorted(weak)}; none at all (v1/v2c off)"})
 
 
+def _observed_mgmt_protocols(check: Check, d: DeviceView) -> None:
+    """SMC1-08 on a Linux-based device reached online: the session itself was SSH (its host key
+    verified); no telnet/vty or plain-HTTP port answers the harness; no SNMP agent answers a
+    default community. A port or GET that could not be tried is 检查错误, never 符合."""
+    if d.facts.error:
+        raise FactUnavailable(f"device {d.device.id}: {d.facts.error}")
+    telnet = tuple(int(x) for x in check.list_param("telnet_ports"))
+    http = tuple(int(x) for x in check.list_param("http_ports"))
+    weak = tuple(check.list_param("weak_communities"))
+    obs, refs = mgmt_evidence(d.device, telnet + http, weak, d.cache or RunCache(), d.sink)
+    for r in refs:
+        check.attach(r)
+    if obs.errors:
+        raise FactUnavailable(f"device {d.device.id}: the management address could not be observed: "
+                              + "; ".join(obs.errors))
+    open_telnet = obs.open_ports(telnet)
+    open_http = obs.open_ports(http)
+    answered = sorted(c for c, v in obs.snmp.items() if v is not None)
+    vty = [ln for v in d.config.vtys for ln in v.lines] if d.config.dialect == "ios" else []
+    check.judge_parts(
+        {"SSH for management": bool(d.facts.identity.get("host_key")), "telnet off": not open_telnet,
+         "plain HTTP off": not open_http, "no default SNMP community": not answered},
+        observed={"ssh_session": d.facts.identity.get("host_key", ""),
+                  "telnet_open": {str(p.port): p.banner for p in open_telnet},
+                  "http_open": {str(p.port): p.banner for p in open_http},
+                  "snmp_answered_communities": [f"<default: {c}>" for c in answered],
+                  "snmp_sysdescr": [obs.snmp[c] for c in answered],
+                  "ports_tried": {str(p.port): p.state for p in obs.ports},
+                  "lines": [f"tcp/{p.port} open: {p.banner or '(no greeting)'}" for p in open_telnet + open_http]
+                  + [f"SNMPv2c GET sysDescr.0 community <default: {c}> answered: {obs.snmp[c]}" for c in answered]
+                  + vty},
+        expected={"management": "SSH only (the session)", "telnet/vty ports": f"none of {list(telnet)} answers",
+                  "http ports": f"none of {list(http)} answers",
+                  "snmp": f"no answer to the communities {list(weak)}"},
+        reason="" if not (open_telnet or open_http or answered) else "answering from the harness: " + "; ".join(
+            [f"telnet/vty tcp/{p.port}" for p in open_telnet] + [f"http tcp/{p.port}" for p in open_http]
+            + [f"SNMP community <default: {c}>" for c in answered]))
+
+
 @probe("device.mgmt_acl", facts=())
 def test_mgmt_acl(check: Check, device: DeviceView) -> None:
-    """管理区域 / 管理地址限制 (L3-SMC1-07): every VTY line restricts who may log in by an ACL."""
-    if _linux_based(check, device, "the management source (sshd/firewall)") or _mgmt_unread(check, device):
+    """管理区域 / 管理地址限制 (L3-SMC1-07): every VTY line restricts who may log in by an ACL.
+    FRR's own management plane is its vty, and ``line vty`` / ``access-class`` is FRR's own
+    statement of who may reach it, so an FRR router is judged on it (the SSH login to vtysh is
+    its host's sshd and firewall); an nftables firewall has no vty: its host's."""
+    if device.device.platform != "frr" and _linux_based(check, device, "the management source (sshd/firewall)"):
+        return
+    if _mgmt_unread(check, device):
         return
     c = device.config
     if not c.vtys:
@@ -158,7 +218,26 @@ def test_admin_auth(check: Check, device: DeviceView) -> None:
 @probe("device.monitoring", facts=())
 def test_monitoring(check: Check, device: DeviceView) -> None:
     """运行状况集中监测 (L3-SMC1-09): the device reports to a monitoring station (SNMP trap /
-    notification receiver)."""
+    notification receiver). A Linux-based device's agent (net-snmp) is not in its routing or
+    filtering configuration: reached online, it is judged on whether an SNMPv3 agent answers on
+    its management address (the platform polls it; its trap receivers are in snmpd.conf, which
+    the device session does not read)."""
+    if device.device.platform in LINUX_BASED and device.device.config_file is None:
+        if device.facts.error:
+            raise FactUnavailable(f"device {device.device.id}: {device.facts.error}")
+        engine, err, refs = snmp_v3_evidence(device.device, device.cache or RunCache(), device.sink)
+        for r in refs:
+            check.attach(r)
+        if err:
+            raise FactUnavailable(f"device {device.device.id}: SNMPv3 discovery could not be sent: {err}")
+        check.judge(engine is not None,
+                    observed={"snmpv3_engine_id": engine, "lines": [f"SNMPv3 discovery: engine {engine}"] if engine
+                              else ["SNMPv3 discovery: no answer"]},
+                    expected="an SNMPv3 agent answering on the management address (polled by the monitoring "
+                             "platform)",
+                    reason=f"an SNMPv3 agent answers (engine ID {engine})" if engine else
+                    "no SNMPv3 agent answers on the management address: nothing to monitor the device by")
+        return
     if _linux_based(check, device, "monitoring") or _mgmt_unread(check, device):
         return
     c = device.config
@@ -299,13 +378,17 @@ def test_audit(check: Check, device: DeviceView) -> None:
 @probe("device.log_host", facts=())
 def test_log_host(check: Check, device: DeviceView) -> None:
     """边界审计记录保护 (L3-ABS1-18): the boundary device's records leave it for a log server."""
-    if not _applies(check, device) or _linux_based(check, device, "log forwarding (rsyslog/journald)"):
+    if not _applies(check, device):
+        return
+    if not observes_log_forwarding(device.device.platform, device.facts) and _linux_based(
+            check, device, "log forwarding (rsyslog/journald)"):
         return
     rl = neutral(RemoteLogging, device.device.platform, device.facts)
     need = check.int_param("min_targets")
-    check.judge(len(rl.targets) >= need, observed={"targets": list(rl.targets), "lines": rl.source},
+    check.judge(len(rl.targets) >= need, observed={"targets": list(rl.targets), "lines": list(rl.rules) or rl.source},
                 expected=f">= {need} remote log host(s)",
-                reason="" if rl.targets else "no remote log host (info-center loghost / logging host)")
+                reason="" if rl.targets else "no remote log host (info-center loghost / logging host / "
+                "rsyslog forwarding)")
 
 
 # ---- 安全通信网络 / architecture ------------------------------------------------------------------

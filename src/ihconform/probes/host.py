@@ -14,7 +14,7 @@ from typing import TypeVar
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
 from ihconform.facts.backups import backup_agents, backup_ages_h, backup_jobs
-from ihconform.facts.devices import LINUX_BASED
+from ihconform.facts.devices import LINUX_BASED, observes_log_forwarding
 from ihconform.facts.host import HostView, kv
 from ihconform.facts.logs import log_forward_targets, logrotate_retention
 from ihconform.facts.neutral import (
@@ -78,7 +78,8 @@ def _neutral(check: Check, host: HostView, kind: type[T]) -> T | None:
     ref = check.obj.ref
     if not isinstance(ref, Host | NetworkDevice):
         raise FactUnavailable(f"{check.obj.id} is neither a host nor a network device")
-    if isinstance(ref, NetworkDevice) and ref.platform in LINUX_BASED:
+    if isinstance(ref, NetworkDevice) and ref.platform in LINUX_BASED and not (
+            kind is RemoteLogging and observes_log_forwarding(ref.platform, host.facts)):
         check.not_applicable(f"{ref.platform}: the logins, clock and log forwarding of a Linux-based device are "
                              f"its Linux host's, judged there (host-os controls)")
         return None
