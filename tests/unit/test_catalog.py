@@ -29,7 +29,8 @@ SHIPPED = ("cq-ih-basic-2023", "nhc-ih-supervision-2022", "mlps-l3", "annual-nor
 #: with the type of value it expects.
 PROBE_PARAMS: dict[str, dict[str, type]] = {
     # network devices (issue 15)
-    "device.mgmt_protocols": {"weak_communities": list, "allow_snmp_v2c": bool},
+    "device.mgmt_protocols": {"weak_communities": list, "allow_snmp_v2c": bool, "telnet_ports": list,
+                              "http_ports": list},
     "device.mgmt_acl": {},
     "device.admin_auth": {"auth_modes": list},
     "device.monitoring": {},

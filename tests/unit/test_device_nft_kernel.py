@@ -47,7 +47,8 @@ def test_a_forward_chain_without_policy_accepts(tmp_path: Path) -> None:
     path.write_text(listing)
     deny = next(c for c in DEVICE_CONTROLS if c.probe == "device.default_deny")
     v = judge(deny, _device(path)).verdict
-    assert v is not None and v.status.value == "partial" and v.observed["not_deny_by_default"] == ["ip f through"]
+    # decisive (T/ISEAA 001-2020 8.1.3.2 a)): a boundary filter that permits by default is 不符合
+    assert v is not None and v.status.value == "fail" and v.observed["not_deny_by_default"] == ["ip f through"]
 
 
 def test_a_hosts_own_input_firewall_is_no_any_any(tmp_path: Path) -> None:

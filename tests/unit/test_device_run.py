@@ -39,10 +39,11 @@ def test_offline_devices_through_a_run(tmp_path: Path) -> None:
     res = {(r["control_id"], r["object_id"]): r for r in json.loads(found[0].read_text())["results"]}
     assert res[("L3-SMC1-08.device", "core1")]["status"] == "pass"
     weak = res[("L3-SMC1-08.device", "fw1")]
-    assert weak["status"] == "partial" and "telnet off" in weak["reason"]
+    assert weak["status"] == "fail" and "telnet off" in weak["reason"]  # decisive: cleartext credentials
+    assert "decisive: telnet off" in weak["reason"]
     assert "telnet server enable" in weak["observed"]["lines"]
     assert res[("L3-ABS1-05.device", "core1")]["status"] == "not_applicable"  # a core switch is not a boundary
-    assert res[("L3-ABS1-05.device", "fw1")]["status"] == "partial"  # default action permit
+    assert res[("L3-ABS1-05.device", "fw1")]["status"] == "fail"  # default action permit (decisive, T/ISEAA 8.1.3.2 a))
     # one border device and no VRRP: not redundant
     assert res[("L3-CNS1-05.devices", "site")]["status"] == "fail"
     paths = {e["path"] for e in weak["evidence"]}

@@ -167,7 +167,7 @@ def test_netmiko_against_a_recorded_cisco_ios_session(secret_env: str) -> None:
     check = Check(mgmt, Obj(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inv(dev))
     dp.test_mgmt_protocols(check, view)
     v = check.verdict
-    assert v is not None and v.status is Status.PARTIAL, v
+    assert v is not None and v.status is Status.FAIL, v  # a default community is a default password: decisive
     assert "snmp-server community public RW 5" in v.observed["lines"]
     assert "no default SNMP community" in v.reason and "plain HTTP off" not in v.reason
     acl = next(c for c in DEVICE_CONTROLS if c.probe == "device.mgmt_acl")
