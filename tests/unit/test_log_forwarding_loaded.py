@@ -49,5 +49,6 @@ def test_include_statement_form_counts(tmp_path: Path) -> None:
 def test_a_forwarding_file_nothing_includes_forwards_nothing(tmp_path: Path) -> None:
     # the old reading (cat of every rsyslog.d file) credited this; rsyslogd never reads it
     status, observed = judge(tmp_path, 'module(load="imuxsock")\n*.* /var/log/syslog\n')
-    assert status is Status.PARTIAL and observed["forwarding"] == []
+    # rsyslogd runs, but its loaded configuration names no remote target: it forwards nothing
+    assert status is Status.FAIL and observed["forwarding"] == [] and observed["running"] == []
     assert observed["config_files_loaded"] == [f"{tmp_path}/etc/rsyslog.conf"]

@@ -249,6 +249,7 @@ def _nft_host_logging(facts: HostFacts) -> RemoteLogging:
     programs = tuple(sorted({w for w in facts.text("processes").split() if w}))
     return RemoteLogging(targets=tuple(r.target or f"? ({r.kind}, target not on the line)" for r in rules),
                          running=None, programs=programs, rules=tuple(r.describe() for r in rules),
+                         configured_by=("rsyslogd",),
                          source="rsyslog files (grep -rsHv) and the process table (ps -eo comm=)",
                          record=(("config_files_read", sorted(groups)),))
 

@@ -178,6 +178,7 @@ def remote_logging(facts: HostFacts) -> RemoteLogging:
     programs = tuple(sorted(host.process_names))
     return RemoteLogging(
         targets=tuple(targets), running=None, programs=programs, rules=tuple(described),
+        configured_by=("rsyslogd", "syslog-ng", "systemd-journal-upload"),
         source="rsyslog and syslog-ng files as loaded, journald, journal-upload",
         record=(("config_files_loaded", files), ("journald_ForwardToSyslog", journald.get("ForwardToSyslog"))))
 

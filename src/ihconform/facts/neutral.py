@@ -96,6 +96,9 @@ class RemoteLogging:
     programs: tuple[str, ...] | None = None
     rules: tuple[str, ...] = ()  # the configuration lines that send logs away, with where each is
     record: Record = ()
+    #: the forwarders whose configuration ``targets`` were read from: running with no target
+    #: there, they send nothing (rsyslogd writing local files only is not a forwarder)
+    configured_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -877,6 +877,8 @@ def test_log_forwarding(check: Check, host: HostView) -> None:
     # own syslog), so a configured target is its own sender; with no target nothing is sent
     builtin = fwd.running or (fwd.running is None and fwd.programs is None and bool(fwd.targets))
     running = _agents_running(forwarders, fwd.programs, "built-in" if builtin else "")
+    if not fwd.targets:  # a syslog daemon whose configuration names no remote target sends nothing
+        running = [a for a in running if a not in fwd.configured_by]
     check.judge_parts(
         {"forwarding configured": bool(fwd.targets), "forwarder running": bool(running)},
         observed={"forwarding": list(fwd.rules or fwd.targets), "running": running, **dict(fwd.record)},
