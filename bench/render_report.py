@@ -42,8 +42,8 @@ from ihconform.results import (
     Summary,
     TestedObject,
     aggregate,
+    conclude,
     counts,
-    overall,
 )
 
 MIX = [Status.PASS] * 6 + [Status.FAIL, Status.PARTIAL, Status.NOT_CHECKED, Status.ERROR, Status.NOT_APPLICABLE]
@@ -82,7 +82,8 @@ def synthetic(hosts: int, seed: int = 7) -> RunResult:
             severity=c.severity.value, high_risk=c.high_risk, area=c.area, status=st, status_zh=st.zh,
             counts=counts(states), parameters={k: p.value for k, p in c.parameters.items()
                                                if isinstance(p.value, int | float | str)}))
-    st, code = overall(c.status for c in controls)
+    done = conclude(controls)
+    st, code = done.status, done.exit_code
     objects = tuple(TestedObject(type=t, id=o, label=o) for t, ids in objs.items() for o in ids)
     return RunResult(
         tool={"name": "ihconform", "version": "bench", "python": sys.version.split()[0]},
