@@ -23,7 +23,8 @@ from ihconform.diff import RunDiff
 from ihconform.errors import IhconformError
 from ihconform.report.bundle import ENV_TESTER
 from ihconform.report.i18n import Lang
-from ihconform.report.pdf import PdfUnavailable, render_pdf
+from ihconform.report.pdf import PdfUnavailable as PdfUnavailable  # callers catch it from here too
+from ihconform.report.pdf import render_pdf
 from ihconform.report.view import ReportView, brief, build_view
 from ihconform.results import RunResult, Score
 from ihconform.text import printable
