@@ -245,6 +245,8 @@ def compile_typst(data: str, fonts: Sequence[str], timestamp: datetime | int = 0
     with tempfile.TemporaryDirectory(prefix="ihc-typst-") as root:
         compiler = typst.Compiler(template, root=root, font_paths=_font_book(tuple(fonts)), ignore_system_fonts=True,
                                   package_path=root, package_cache_path=root)
+        # untagged: with Typst 0.15's structure tags poppler (pdftotext, pdfinfo) reported
+        # "Suspects object is wrong type"; the text layer is the same without them
         out = compiler.compile(format="pdf", sys_inputs={"view": data}, timestamp=timestamp, pdf_tags=False)
     if not isinstance(out, bytes):  # pragma: no cover - one document, no output path: one bytes value
         raise TypeError(f"typst returned {type(out).__name__}, not the PDF")
