@@ -14,8 +14,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 mode="${1:-run}"; shift || true
 
-# What `ihconform run` needs (report.pdf: Pango, HarfBuzz subsetting and a CJK font), then the lab's servers.
-DEB_RUN=(openssh-client iproute2 procps libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk)
+# What `ihconform run` needs (report.pdf: the Noto CJK font Typst embeds), then the lab's servers.
+DEB_RUN=(openssh-client iproute2 procps fonts-noto-cjk)
 DEB_LAB=(openssh-server nginx-light libnginx-mod-http-echo iperf3 traceroute nmap coturn kamailio
          nut-server nut-client nftables speedtest-cli mariadb-server postgresql
          testssl.sh poppler-utils fonts-noto-cjk util-linux openssl curl sudo libpam-pwquality lynis

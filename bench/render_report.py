@@ -27,7 +27,8 @@ from pathlib import Path
 
 from ihconform.catalog import load_profile
 from ihconform.report.bundle import load_run, make_bundle, verify_bundle
-from ihconform.report.render import render_html, render_pdf
+from ihconform.report.pdf import render_pdf
+from ihconform.report.render import render_html
 from ihconform.report.signing import generate_key, load_key
 from ihconform.report.view import build_view
 from ihconform.results import (
@@ -41,8 +42,8 @@ from ihconform.results import (
     Summary,
     TestedObject,
     aggregate,
+    conclude,
     counts,
-    overall,
 )
 
 MIX = [Status.PASS] * 6 + [Status.FAIL, Status.PARTIAL, Status.NOT_CHECKED, Status.ERROR, Status.NOT_APPLICABLE]
@@ -81,7 +82,8 @@ def synthetic(hosts: int, seed: int = 7) -> RunResult:
             severity=c.severity.value, high_risk=c.high_risk, area=c.area, status=st, status_zh=st.zh,
             counts=counts(states), parameters={k: p.value for k, p in c.parameters.items()
                                                if isinstance(p.value, int | float | str)}))
-    st, code = overall(c.status for c in controls)
+    done = conclude(controls)
+    st, code = done.status, done.exit_code
     objects = tuple(TestedObject(type=t, id=o, label=o) for t, ids in objs.items() for o in ids)
     return RunResult(
         tool={"name": "ihconform", "version": "bench", "python": sys.version.split()[0]},
@@ -129,11 +131,11 @@ def main() -> int:
     args = ap.parse_args()
     result = load_run(Path(args.results)) if args.results else synthetic(args.hosts)
     t0 = time.perf_counter()
-    render_pdf(render_html(build_view(result)))  # warm-up: imports, fontconfig, template compile
+    render_pdf(build_view(result))  # warm-up: imports, font scan, template compile
     warm = time.perf_counter() - t0
     t_view, view = timed(lambda: build_view(result), args.repeat)
     t_html, html = timed(lambda: render_html(view), args.repeat)  # type: ignore[arg-type]
-    t_pdf, pdf = timed(lambda: render_pdf(html), args.repeat)  # type: ignore[arg-type]
+    t_pdf, pdf = timed(lambda: render_pdf(view), args.repeat)  # type: ignore[arg-type]
     pdf_cpu = CPU[-1]
     assert isinstance(pdf, bytes) and isinstance(html, str)
     pages = page_count(pdf)

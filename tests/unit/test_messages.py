@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -64,14 +66,22 @@ def test_run_names_unreachable_hosts_on_its_first_line_and_says_when_it_renders(
 
 
 def test_pdf_rendering_reports_its_stages() -> None:
-    """render_pdf says when layout starts and how many pages it laid out before painting them."""
-    from ihconform.report.render import render_pdf
+    """render_pdf says when layout starts and, when it is done, how many pages it laid out."""
+    from ihconform.report.pdf import render_pdf
+    from ihconform.report.view import build_view
+
+    from .test_report_render import rich_result
 
     heard: list[str] = []
-    pdf = render_pdf("<html><body><p>测试 ok</p><p style='page-break-before: always'>2</p></body></html>",
-                     heard.append)
+    pdf = render_pdf(build_view(rich_result()), heard.append)
     assert pdf.startswith(b"%PDF-")
-    assert heard == ["report.pdf: 排版 / laying out", "report.pdf: 2 页已排版，写出 / pages laid out, writing"]
+    assert heard[0] == "report.pdf: 排版 / laying out" and len(heard) == 2
+    m = re.fullmatch(r"report\.pdf: (\d+) 页已排版写出 / pages laid out and written", heard[1])
+    assert m is not None, heard[1]
+    assert int(m.group(1)) >= 16  # cover, contents, then each of the 14 sections on its own page
+    if shutil.which("pdfinfo"):
+        info = subprocess.run(["pdfinfo", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+        assert re.search(rf"^Pages:\s+{m.group(1)}$", info, re.M), info
 
 
 @pytest.mark.parametrize("live", [False, True])

@@ -1,5 +1,5 @@
 """report.html and report.pdf from one results model: structure, escaping, charts, languages,
-self-containment, and a golden HTML file.
+self-containment, and a golden HTML file (the PDF's Typst data has its own: test_report_pdf.py).
 
 ``rich_result()`` builds a deterministic run with every kind of content the report shows (waivers,
 attestations, evidence, uplink measurements, a hostile banner and hostname); the other report
@@ -272,8 +272,8 @@ def test_pdf_embeds_a_cjk_font(rich_pdf_text):
 
 
 def test_pdf_fetches_no_url():
-    """Even if markup reached the PDF renderer, it would not fetch anything (no tracking pixel,
-    no request to an internal address)."""
+    """Even target text that asks for a URL or a package, in Typst or HTML, makes the PDF
+    renderer fetch nothing (no tracking pixel, no request to an internal address)."""
     import http.server
     import threading
 
@@ -291,9 +291,12 @@ def test_pdf_fetches_no_url():
     srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{srv.server_address[1]}"
+    lure = (f'#image("{base}/x.png") #import "{base}/m.typ" #import "@preview/cetz:0.3.0" '
+            f'<img src="{base}/y.png"><link rel="stylesheet" href="{base}/a.css">')
+    r = rich_result()
+    results = (r.results[0].model_copy(update={"reason": lure}), *r.results[1:])
     try:
-        pdf = render_pdf(f'<html><head><link rel="stylesheet" href="{base}/a.css"><style>@import url({base}/b.css);'
-                         f'</style></head><body><img src="{base}/x.png">文字</body></html>')
+        pdf = render_pdf(build_view(r.model_copy(update={"results": results, "warnings": (lure,)})))
     finally:
         srv.shutdown()
         srv.server_close()

@@ -17,7 +17,7 @@ COLOURS = {
     "pass": "#2e7d32", "partial": "#f9a825", "fail": "#c62828", "error": "#6a1b9a",
     "not_checked": "#9e9e9e", "not_applicable": "#e0e0e0",
 }
-#: SVG text does not inherit the page font in every renderer (WeasyPrint's SVG code does not).
+#: SVG text does not inherit the page font in every renderer (an SVG image in the Typst PDF does not).
 FONTS = "Noto Sans CJK SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, sans-serif"
 _ORDER = ("pass", "partial", "fail", "error", "not_checked", "not_applicable")
 

@@ -39,7 +39,8 @@ def _previous_run(path: Path) -> Any:
 def cmd_report(args: argparse.Namespace) -> int:
     from ihconform.diff import diff_runs
     from ihconform.report.bundle import load_run
-    from ihconform.report.render import PdfUnavailable, profile_texts, write_reports
+    from ihconform.report.pdf import PdfUnavailable
+    from ihconform.report.render import profile_texts, write_reports
     from ihconform.report.word import DocxUnavailable
 
     folder = Path(args.run)

@@ -1,10 +1,9 @@
-"""Render the report: one Jinja2 template (autoescaping on) for report.html and, through
-WeasyPrint, report.pdf — so the two can never say different things.
+"""Render the report: report.html from one Jinja2 template (autoescaping on), report.pdf through
+Typst (:mod:`ihconform.report.pdf`) and report.docx (:mod:`ihconform.report.word`), all three from
+one :class:`~ihconform.report.view.ReportView`, so they cannot say different things.
 
-WeasyPrint was chosen over ReportLab (docs/report.md): it lays out HTML+CSS, so the PDF and the
-HTML share a template; it embeds OpenType CJK fonts (Debian's fonts-noto-cjk, CFF-flavoured,
-which ReportLab cannot embed); and it paginates A4 with running headers and page numbers. It needs
-Pango (Debian: libpango-1.0-0, libpangoft2-1.0-0), so it is the ``report`` extra: without it the
+The PDF was drawn from this HTML by WeasyPrint until issue 14: its CSS layout cost ~9 s of CPU on
+the embedded default (docs/performance.md §6). Typst is the ``report`` extra: without it the
 HTML is still written and the PDF step says plainly what to install.
 """
 
@@ -24,13 +23,11 @@ from ihconform.diff import RunDiff
 from ihconform.errors import IhconformError
 from ihconform.report.bundle import ENV_TESTER
 from ihconform.report.i18n import Lang
+from ihconform.report.pdf import PdfUnavailable as PdfUnavailable  # callers catch it from here too
+from ihconform.report.pdf import render_pdf
 from ihconform.report.view import ReportView, brief, build_view
 from ihconform.results import RunResult, Score
 from ihconform.text import printable
-
-
-class PdfUnavailable(IhconformError):
-    """WeasyPrint or its system libraries are missing."""
 
 
 def _printable(value: Any) -> Any:
@@ -71,39 +68,6 @@ def render_html(view: ReportView) -> str:
     if _ENV is None:
         _ENV = _env()
     return _ENV.get_template("report.html.j2").render(v=view, css=_css())
-
-
-def _no_fetch(url: str, *args: Any, **kwargs: Any) -> Any:
-    """The report references nothing outside itself; a URL in it would be an injection."""
-    raise ValueError(f"report rendering fetches no URL (refused {url[:80]!r})")
-
-
-def _fetcher(weasyprint: Any) -> Any:
-    """A URL fetcher that allows no protocol at all (WeasyPrint >= 70 wants a URLFetcher object;
-    older versions a function)."""
-    cls = getattr(getattr(weasyprint, "urls", None), "URLFetcher", None)
-    if isinstance(cls, type):
-        return cls(allowed_protocols=frozenset(), fail_on_errors=False)
-    return _no_fetch
-
-
-def render_pdf(html: str, progress: Callable[[str], None] | None = None) -> bytes:
-    """The PDF of ``html``. ``progress`` hears the two stages: WeasyPrint's layout (style
-    cascade, pagination: most of the time) and the painting of the pages into the PDF."""
-    try:
-        import weasyprint
-        import weasyprint.urls
-    except (ImportError, OSError) as exc:
-        raise PdfUnavailable(
-            "report.pdf needs WeasyPrint and Pango: pip install 'ihconform[report]' and "
-            f"apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk ({exc})") from exc
-    say = progress or (lambda _msg: None)
-    say("report.pdf: 排版 / laying out")
-    options: dict[str, Any] = {"pdf_variant": None, "uncompressed_pdf": False, "optimize_images": False}
-    doc = weasyprint.HTML(string=html, base_url=None, url_fetcher=_fetcher(weasyprint)).render(**options)
-    say(f"report.pdf: {len(doc.pages)} 页已排版，写出 / pages laid out, writing")
-    out: bytes = doc.write_pdf(**options)
-    return out
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -152,7 +116,7 @@ def write_reports(result: RunResult, folder: Path, *, langs: tuple[Lang, ...] = 
             written.append(folder / html_name)
         if pdf and pending_error is None:
             try:
-                _write(folder / pdf_name, render_pdf(text, progress))
+                _write(folder / pdf_name, render_pdf(view, progress))
                 written.append(folder / pdf_name)
             except PdfUnavailable as exc:
                 pending_error = exc

@@ -1,9 +1,10 @@
 """From a :class:`RunResult` to what the report shows, section by section.
 
 All judgement lives in the engine and scoring; this module only groups, counts and formats, so
-HTML and PDF (one template) cannot disagree with results.json. Free-form values that came from a
-target (observed values, reasons, object ids) are passed as plain strings; the template's
-autoescaping turns any markup in them into text.
+HTML, PDF and Word (three renderers of this one view) cannot disagree with results.json. Free-form
+values that came from a target (observed values, reasons, object ids) are passed as plain strings:
+the HTML template's autoescaping turns any markup in them into text, and the PDF's Typst template
+receives them as JSON strings it never parses.
 """
 
 from __future__ import annotations

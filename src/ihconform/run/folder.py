@@ -97,7 +97,7 @@ def finish_run(state: IhcState) -> int:
 
 
 def _render(result: RunResult, state: IhcState, partial: Path) -> None:
-    """report.html, report.pdf, report.docx (docs/report.md). The renderer (Jinja, WeasyPrint)
+    """report.html, report.pdf, report.docx (docs/report.md). The renderers (Jinja, Typst, python-docx)
     is imported only when a run asks for one of them: a JSON-only run never loads it."""
     from ihconform.report.render import write_run_reports
 
