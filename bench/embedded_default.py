@@ -41,7 +41,7 @@ from ihconform.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 FORMATS = {"json only": "json", "all but pdf": "json,junit,html", "every format": "json,junit,html,pdf"}
-#: The PDF's share is "every format" minus "all but pdf" (WeasyPrint's layout and painting).
+#: The PDF's share is "every format" minus "all but pdf" (Typst since session 7; WeasyPrint before).
 
 
 def one_run(src: Path, formats: str, out: Path, pycache: Path | None = None) -> tuple[float, float, float, int]:
