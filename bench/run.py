@@ -22,16 +22,19 @@ HERE = Path(__file__).resolve().parent
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--against", metavar="REF", help="embedded default: also time this commit, side by side")
+    ap.add_argument("--against", metavar="REF",
+                    help="also time this commit, side by side: embedded default, fleet, default profile")
     ap.add_argument("--plot", type=Path, default=HERE.parent / "docs" / "images" / "perf-scale.png")
     args = ap.parse_args()
     ap_ref = args.against
     rc = subprocess.call([sys.executable, str(HERE / "embedded_default.py"), "--repeat", str(args.repeat),
                           *(["--against", ap_ref] if ap_ref else [])])
+    against = ["--against", ap_ref] if ap_ref else []
     rc |= subprocess.call([sys.executable, str(HERE / "fleet.py"), "--repeat", str(args.repeat),
-                          "--plot", str(args.plot)])
+                          "--plot", str(args.plot), *against])
     rc |= subprocess.call([sys.executable, str(HERE / "compare.py"), "--repeat", str(args.repeat)])
-    rc |= subprocess.call([sys.executable, str(HERE / "default_profile.py"), "--repeat", str(args.repeat)])
+    rc |= subprocess.call([sys.executable, str(HERE / "default_profile.py"), "--repeat", str(args.repeat),
+                          *against])
     return rc
 
 
