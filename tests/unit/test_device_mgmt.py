@@ -93,7 +93,7 @@ def test_an_open_telnet_port_gives_its_greeting_a_closed_one_is_closed() -> None
 
     def greet() -> None:
         c, _ = srv.accept()
-        c.sendall(b"\xff\xfb\x01\xff\xfb\x03\r\nHello, this is FRRouting (version 8.4.4).\r\n")
+        c.sendall(b"\xff\xfb\x01\xff\xfb\x03\r\nHello, this is FRRouting (version 8.4.4).\r\n\x1b[2J")
         c.close()
 
     threading.Thread(target=greet, daemon=True).start()
@@ -105,6 +105,7 @@ def test_an_open_telnet_port_gives_its_greeting_a_closed_one_is_closed() -> None
     srv.close()
     by = {p.port: p for p in obs.ports}
     assert by[port].state == "open" and by[port].banner.startswith("Hello, this is FRRouting")
+    assert "\x1b" not in by[port].banner and "\ufffd[2J" in by[port].banner  # a hostile escape is defused
     assert by[closed_port].state == "closed" and not obs.errors
     assert [p.port for p in obs.open_ports((port, closed_port))] == [port]
 

@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ihconform.text import printable
+
 #: SNMPv2-MIB::sysDescr.0, the object every agent exposes
 SYSDESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 
@@ -54,7 +56,8 @@ class MgmtObservation:
 
 
 def _printable(data: bytes) -> str:
-    """The service's greeting without telnet option negotiation (IAC sequences)."""
+    """The service's greeting without telnet option negotiation (IAC sequences), on one line and
+    made safe like every target text (a banner may carry terminal escapes)."""
     out = bytearray()
     i = 0
     while i < len(data):
@@ -64,7 +67,7 @@ def _printable(data: bytes) -> str:
             continue
         out.append(b)
         i += 1
-    return out.decode("utf-8", "replace").strip()[:200]
+    return printable(out.decode("utf-8", "replace").strip()[:200], lines=False)
 
 
 def tcp_answer(address: str, port: int, timeout: float) -> PortAnswer:
