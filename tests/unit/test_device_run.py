@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ def test_offline_devices_through_a_run(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "ihconform.cli", "run", "-q", "-i", str(path), "-p", "mlps-l3",
                            "--only", "L3-SMC1-08.device", "--only", "L3-ABS1-05.device", "--only",
-                           "L3-CNS1-05.devices", "--formats", "json,html", "-o", str(out)],
+                           "L3-CNS1-05.devices", "--formats", "json,html,pdf", "-o", str(out)],
                           capture_output=True, text=True, timeout=300, check=False)
     found = list(out.rglob("results.json"))
     assert found, proc.stdout + proc.stderr
@@ -54,4 +55,8 @@ def test_offline_devices_through_a_run(tmp_path: Path) -> None:
     assert transcript["commands"][0]["status"] == "complete"
     html = (run / "report.html").read_text()
     assert "网络与安全设备" in html and "core1 (huawei_vrp" in html and "fw1 (huawei_usg" in html
+    if shutil.which("pdftotext"):  # the PDF (Typst, from the same view) lists them too
+        pdf = subprocess.run(["pdftotext", str(run / "report.pdf"), "-"], capture_output=True, text=True,
+                             check=True).stdout
+        assert "网络与安全设备" in pdf and "core1 (huawei_vrp" in pdf and "fw1 (huawei_usg" in pdf
     assert proc.returncode == 1  # non-conformant, not a run error
