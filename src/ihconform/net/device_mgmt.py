@@ -36,14 +36,14 @@ class PortAnswer:
     error: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class MgmtObservation:
     """The device's management address as the harness found it."""
 
     address: str
     ports: tuple[PortAnswer, ...] = ()
     snmp: dict[str, str | None] = field(default_factory=dict)  # community -> sysDescr, or None: no answer
-    errors: list[str] = field(default_factory=list)
+    errors: tuple[str, ...] = ()
     seconds: float = 0.0
 
     def open_ports(self, wanted: tuple[int, ...]) -> list[PortAnswer]:
@@ -52,7 +52,7 @@ class MgmtObservation:
     def as_json(self) -> dict[str, object]:
         return {"address": self.address, "seconds": round(self.seconds, 2),
                 "tcp": {str(p.port): {"state": p.state, "banner": p.banner, "error": p.error} for p in self.ports},
-                "snmp_v2c_get_sysDescr": {c: v for c, v in self.snmp.items()}, "errors": self.errors}
+                "snmp_v2c_get_sysDescr": {c: v for c, v in self.snmp.items()}, "errors": list(self.errors)}
 
 
 def _printable(data: bytes) -> str:
@@ -197,7 +197,6 @@ def observe(address: str, tcp_ports: tuple[int, ...], communities: tuple[str, ..
     """Every port in ``tcp_ports`` connected to and one GET per community, all at once: bounded
     by ``timeout`` (a filtered port) or twice ``snmp_timeout`` (an agent that does not answer)."""
     t0 = time.monotonic()
-    obs = MgmtObservation(address)
 
     def get(c: str) -> tuple[str, str | None, str]:
         try:
@@ -207,15 +206,11 @@ def observe(address: str, tcp_ports: tuple[int, ...], communities: tuple[str, ..
 
     with ThreadPoolExecutor(max_workers=max(1, min(32, len(tcp_ports) + len(communities)))) as pool:
         gets = [pool.submit(get, c) for c in communities]
-        obs.ports = tuple(pool.map(lambda p: tcp_answer(address, p, timeout), tcp_ports))
-        for g in gets:
-            c, value, err = g.result()
-            obs.snmp[c] = value
-            if err:
-                obs.errors.append(err)
-    obs.errors[:0] = [f"tcp/{p.port}: {p.error}" for p in obs.ports if p.state == "error"]
-    obs.seconds = time.monotonic() - t0
-    return obs
+        ports = tuple(pool.map(lambda p: tcp_answer(address, p, timeout), tcp_ports))
+        answers = [g.result() for g in gets]
+    errors = [f"tcp/{p.port}: {p.error}" for p in ports if p.state == "error"] + [e for _, _, e in answers if e]
+    return MgmtObservation(address, ports, {c: value for c, value, _ in answers}, tuple(errors),
+                           time.monotonic() - t0)
 
 
 # ---- SNMPv3 discovery (RFC 3414 §4): does an SNMPv3 agent answer, and with which engine ID -----
