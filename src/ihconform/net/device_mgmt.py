@@ -19,6 +19,7 @@ from __future__ import annotations
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -170,14 +171,16 @@ def parse_response(data: bytes, request_id: int) -> str | None:
     return value.decode("utf-8", "replace")
 
 
-def snmp_get(address: str, community: str, timeout: float, tries: int = 2, port: int = 161) -> str | None:
-    """sysDescr.0 with ``community`` (SNMPv2c); None when the agent does not answer (an agent
-    answers nothing at all to a community it does not grant)."""
+def _ask(address: str, port: int, timeout: float, tries: int,
+         attempt: Callable[[], tuple[bytes, Callable[[bytes], str | None]]]) -> str | None:
+    """One SNMP exchange over UDP: ``attempt()`` gives a request (fresh ids each try) and the
+    reader of its answer; datagrams that are not the answer are skipped until ``timeout``.
+    None when nothing answers (or ICMP says no agent listens)."""
     with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         for _ in range(tries):
-            rid = secrets.randbelow(2**31 - 1) + 1
-            s.sendto(get_request(community, rid), (address, port))
+            request, read = attempt()
+            s.sendto(request, (address, port))
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 try:
@@ -186,10 +189,23 @@ def snmp_get(address: str, community: str, timeout: float, tries: int = 2, port:
                     break
                 except ConnectionRefusedError:  # ICMP port unreachable: no agent at all
                     return None
-                got = parse_response(data, rid)
+                got = read(data)
                 if got is not None:
                     return got
     return None
+
+
+def _fresh_id() -> int:
+    return secrets.randbelow(2**31 - 1) + 1
+
+
+def snmp_get(address: str, community: str, timeout: float, tries: int = 2, port: int = 161) -> str | None:
+    """sysDescr.0 with ``community`` (SNMPv2c); None when the agent does not answer (an agent
+    answers nothing at all to a community it does not grant)."""
+    def attempt() -> tuple[bytes, Callable[[bytes], str | None]]:
+        rid = _fresh_id()
+        return get_request(community, rid), lambda data: parse_response(data, rid)
+    return _ask(address, port, timeout, tries, attempt)
 
 
 def observe(address: str, tcp_ports: tuple[int, ...], communities: tuple[str, ...],
@@ -253,20 +269,7 @@ def parse_discovery(data: bytes, msg_id: int) -> str | None:
 
 def snmp_v3_engine(address: str, timeout: float = 1.0, tries: int = 2, port: int = 161) -> str | None:
     """The engine ID of the SNMPv3 agent on ``address`` (one discovery exchange), or None."""
-    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        for _ in range(tries):
-            mid, rid = secrets.randbelow(2**31 - 1) + 1, secrets.randbelow(2**31 - 1) + 1
-            s.sendto(discovery_request(mid, rid), (address, port))
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                try:
-                    data, _peer = s.recvfrom(65535)
-                except TimeoutError:
-                    break
-                except ConnectionRefusedError:
-                    return None
-                got = parse_discovery(data, mid)
-                if got is not None:
-                    return got
-    return None
+    def attempt() -> tuple[bytes, Callable[[bytes], str | None]]:
+        mid, rid = _fresh_id(), _fresh_id()
+        return discovery_request(mid, rid), lambda data: parse_discovery(data, mid)
+    return _ask(address, port, timeout, tries, attempt)
