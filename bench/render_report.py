@@ -37,7 +37,6 @@ from ihconform.results import (
     ObjectResult,
     RunInfo,
     RunResult,
-    Score,
     Status,
     Summary,
     TestedObject,
@@ -45,6 +44,7 @@ from ihconform.results import (
     conclude,
     counts,
 )
+from ihconform.scoring import compute_score
 
 MIX = [Status.PASS] * 6 + [Status.FAIL, Status.PARTIAL, Status.NOT_CHECKED, Status.ERROR, Status.NOT_APPLICABLE]
 
@@ -94,8 +94,8 @@ def synthetic(hosts: int, seed: int = 7) -> RunResult:
                     profile_digests=dict(profile.digests), inventory="inventory.yaml", inventory_sha256="0" * 64),
         summary=Summary(status=st, status_zh=st.zh, exit_code=code, controls=counts(c.status for c in controls),
                         objects=counts(r.status for r in results),
-                        score=Score(value=70.0, before_waivers=65.0, grade="差", gated_by_high_risk=True,
-                                    judged_controls=len(controls), rules="bench")),
+                        # scored by the product's own method, so the bench never builds a stale Score
+                        score=compute_score(profile.controls, results, profile.scoring) if profile.scoring else None),
         controls=tuple(controls), results=tuple(results), objects=objects, evidence=tuple(evidence.values()))
 
 
