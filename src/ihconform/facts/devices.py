@@ -287,9 +287,11 @@ def device_evidence(device: NetworkDevice, inventory: Inventory, cache: RunCache
 
 
 def mgmt_evidence(device: NetworkDevice, tcp_ports: tuple[int, ...], communities: tuple[str, ...],
-                  cache: RunCache, evidence: EvidenceSink | None) -> tuple[MgmtObservation, tuple[EvidenceRef, ...]]:
+                  cache: RunCache | None, evidence: EvidenceSink | None
+                  ) -> tuple[MgmtObservation, tuple[EvidenceRef, ...]]:
     """What answers on the device's management address from the harness (net/device_mgmt.py),
-    looked at once per run and recorded as ``evidence/devices/<id>/management.json``."""
+    looked at once per run (``cache``; without one, now) and recorded as
+    ``evidence/devices/<id>/management.json``."""
     def look() -> tuple[MgmtObservation, tuple[EvidenceRef, ...]]:
         assert device.address is not None
         obs = observe(device.address, tcp_ports, communities, timeout=min(2.0, float(device.timeout_s)))
@@ -298,13 +300,14 @@ def mgmt_evidence(device: NetworkDevice, tcp_ports: tuple[int, ...], communities
         return obs, (evidence.write(("devices", device.id, "management.json"),
                                     json.dumps(obs.as_json(), ensure_ascii=False, indent=1).encode(),
                                     kind="facts"),)
-    return cache.get(f"device-mgmt:{device.id}:{tcp_ports}:{communities}", look)
+    return cache.get(f"device-mgmt:{device.id}:{tcp_ports}:{communities}", look) if cache else look()
 
 
-def snmp_v3_evidence(device: NetworkDevice, cache: RunCache,
+def snmp_v3_evidence(device: NetworkDevice, cache: RunCache | None,
                      evidence: EvidenceSink | None) -> tuple[str | None, str, tuple[EvidenceRef, ...]]:
     """(engine ID or None, error, evidence): whether an SNMPv3 agent answers on the device's
-    management address (one discovery exchange from the harness), once per run."""
+    management address (one discovery exchange from the harness), once per run (``cache``;
+    without one, now)."""
     def look() -> tuple[str | None, str, tuple[EvidenceRef, ...]]:
         assert device.address is not None
         engine, err = None, ""
@@ -317,4 +320,4 @@ def snmp_v3_evidence(device: NetworkDevice, cache: RunCache,
         body = {"address": device.address, "snmpv3_discovery": {"engine_id": engine, "error": err}}
         return engine, err, (evidence.write(("devices", device.id, "snmpv3.json"),
                                             json.dumps(body, indent=1).encode(), kind="facts"),)
-    return cache.get(f"device-snmpv3:{device.id}", look)
+    return cache.get(f"device-snmpv3:{device.id}", look) if cache else look()

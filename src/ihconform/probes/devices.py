@@ -146,7 +146,7 @@ def _observed_mgmt_protocols(check: Check, d: DeviceView) -> None:
     telnet = tuple(int(x) for x in check.list_param("telnet_ports"))
     http = tuple(int(x) for x in check.list_param("http_ports"))
     weak = tuple(check.list_param("weak_communities"))
-    obs, refs = mgmt_evidence(d.device, telnet + http, weak, d.cache or RunCache(), d.sink)
+    obs, refs = mgmt_evidence(d.device, telnet + http, weak, d.cache, d.sink)
     for r in refs:
         check.attach(r)
     if obs.errors:
@@ -225,7 +225,7 @@ def test_monitoring(check: Check, device: DeviceView) -> None:
     if device.device.platform in LINUX_BASED and device.device.config_file is None:
         if device.facts.error:
             raise FactUnavailable(f"device {device.device.id}: {device.facts.error}")
-        engine, err, refs = snmp_v3_evidence(device.device, device.cache or RunCache(), device.sink)
+        engine, err, refs = snmp_v3_evidence(device.device, device.cache, device.sink)
         for r in refs:
             check.attach(r)
         if err:
