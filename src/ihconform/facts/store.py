@@ -70,12 +70,16 @@ class FactStore:
             t = self._transports.get(host_id)
             if t is None or t.is_open or self._closed:
                 return t
-            host = next(h for h in self.inventory.hosts if h.id == host_id)
-            t.close()
-            fresh = open_transport(host, self.inventory)
-            fresh.round_trips = t.round_trips
+        t.close()
+        host = next(h for h in self.inventory.hosts if h.id == host_id)
+        fresh = open_transport(host, self.inventory)  # outside the lock: other hosts' gathering goes on
+        fresh.round_trips = t.round_trips
+        with self._lock:
+            if self._closed:  # the run ended while this host was reconnecting
+                fresh.close()
+                raise TransportError(f"host {host_id}: run ended while reconnecting")
             self._transports[host_id] = fresh
-            return fresh
+        return fresh
 
     def all(self) -> dict[str, HostFacts]:
         return {hid: f.result() for hid, f in self._futures.items()}
