@@ -50,15 +50,17 @@ from ihconform.plan import probe_for  # noqa: E402
 PROFILE = "annual-normative-test"
 UPDATES_PROBE = "host.security_updates"
 SAMPLE_S = 0.02
-#: The child: ``ihconform run`` through its own entry point, with the process's open file
+#: The child: ``ihconform run`` as its entry point runs it, with the process's open file
 #: descriptors counted just before the run starts (imports done) and just after it returns
 #: (pytest session over, connections closed): a leak per host would show as after > before.
-CHILD = """import json, os, sys
-from ihconform.cli import main
+CHILD = """import gc, json, os, sys
+from ihconform import cli
 fds = lambda: len(os.listdir('/proc/self/fd'))
 before = fds()
-rc = main(sys.argv[2:])
+rc = cli.main(sys.argv[2:])
 json.dump({'fds_before': before, 'fds_after': fds(), 'rc': rc}, open(sys.argv[1], 'w'))
+if hasattr(cli, 'entry'):  # the program's entry leaves the objects to the process's end (cli.entry)
+    gc.freeze()
 sys.exit(rc)
 """
 
@@ -123,8 +125,20 @@ def _busy(ct: Any) -> float:
     return float(ct.user + ct.nice + ct.system + getattr(ct, "irq", 0.0) + getattr(ct, "softirq", 0.0))
 
 
+def child_env(src: Path | None, pycache: Path | None) -> dict[str, str] | None:
+    """The child's environment: ``src`` first on the path, and with ``pycache`` the bytecode
+    written there and read back, as on a user's machine where pip compiled the package (this
+    sandbox sets PYTHONDONTWRITEBYTECODE, so without it every run compiles ihconform again:
+    about half a second of the harness's CPU)."""
+    env = env_for(src) if src is not None else dict(os.environ)
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
 def one_run(inventory: Path, n: int, parallel: int, selectors: list[str], out: Path, workers: int = 0,
-            src: Path | None = None) -> RunStats:
+            src: Path | None = None, pycache: Path | None = None) -> RunStats:
     fd_file = out / "fds.json"
     argv = [sys.executable, "-c", CHILD, str(fd_file), "run", "-i", str(inventory), "-p", PROFILE, "-o",
             str(out / "run"), "--formats", "json", "-q", "--parallel", str(parallel), "--workers", str(workers)]
@@ -132,8 +146,7 @@ def one_run(inventory: Path, n: int, parallel: int, selectors: list[str], out: P
         argv += ["--only", sel]
     cpu0 = _busy(psutil.cpu_times())
     start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             env=env_for(src) if src is not None else None)
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env(src, pycache))
     proc = psutil.Process(child.pid)
     samples: list[tuple[int, int]] = []
     while child.poll() is None:
@@ -178,10 +191,10 @@ def _stats(n: int, wall: float, samples: list[tuple[int, int]], machine_cpu: flo
 
 
 def timed_run(inventory: Path, n: int, parallel: int, selectors: list[str], workers: int = 0,
-              src: Path | None = None) -> RunStats:
+              src: Path | None = None, pycache: Path | None = None) -> RunStats:
     before = os.times()
     with tempfile.TemporaryDirectory(prefix="ihc-fleet-") as tmp:
-        st = one_run(inventory, n, parallel, selectors, Path(tmp), workers, src)
+        st = one_run(inventory, n, parallel, selectors, Path(tmp), workers, src, pycache)
     after = os.times()
     st.harness_cpu_s = (after.children_user - before.children_user) + (after.children_system
                                                                         - before.children_system)
@@ -283,6 +296,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write every run's figures here")
     ap.add_argument("--plot", type=Path, help="write the time/memory plot here (PNG)")
     ap.add_argument("--against", metavar="REF", help="also time this commit's source, runs interleaved")
+    ap.add_argument("--bytecode", choices=("cached", "compiled"), default="cached",
+                    help="cached (default): bytecode kept between runs after one untimed run per source, "
+                         "as an installed package; compiled: every run compiles the source again")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     series = [s for s in args.series.split(",") if s]
@@ -292,6 +308,13 @@ def main() -> int:
     with (sources(args.against) as srcs, fleet_lab(max(sizes)) as info,
           tempfile.TemporaryDirectory(prefix="ihc-fleet-inv-") as tmp):
         assert info.fleet_inventory is not None
+        caches = {label: Path(tmp) / f"pycache-{i}" if args.bytecode == "cached" else None
+                  for i, label in enumerate(srcs)}
+        if args.bytecode == "cached":  # one untimed run per source writes its bytecode
+            warm = subset_inventory(info.fleet_inventory, min(sizes), Path(tmp) / "fleet-warm.yaml")
+            for label, src in srcs.items():
+                timed_run(warm, min(sizes), args.parallel, host_probe_selectors(False, src), args.workers, src,
+                          caches[label])
         for s in series:
             selectors = {label: host_probe_selectors(s == "full", src) for label, src in srcs.items()}
             for n in sizes:
@@ -299,7 +322,7 @@ def main() -> int:
                 runs: dict[str, list[RunStats]] = {label: [] for label in srcs}
                 for i in range(args.repeat):  # sources interleaved: the machine's load drifts alike for both
                     for label, src in srcs.items():
-                        st = timed_run(inv, n, args.parallel, selectors[label], args.workers, src)
+                        st = timed_run(inv, n, args.parallel, selectors[label], args.workers, src, caches[label])
                         runs[label].append(st)
                         raw.append({"source": label, "series": s, **asdict(st)})
                         print(f"  {label} {s} {n} hosts run {i + 1}: {st.wall_s:.2f} s, {st.rss_peak_mb:.0f} MB, "
@@ -308,7 +331,7 @@ def main() -> int:
                 rows += [summarise(s, n, rs, args.parallel, label) for label, rs in runs.items()]
     load1 = os.getloadavg()
     note = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, --parallel "
-            f"{args.parallel}, --workers {args.workers}, {args.repeat} runs each, "
+            f"{args.parallel}, --workers {args.workers}, {args.repeat} runs each, bytecode {args.bytecode}, "
             f"load avg {load0[0]:.2f} -> {load1[0]:.2f}")
     print(f"level-3 host profile ({PROFILE} --only probe:host.) on N lab fleet hosts; {note}")
     print_table(rows)

@@ -49,6 +49,10 @@ class FactStore:
         self._lock = threading.Lock()
         self._closed = False
 
+    def gathers(self, inventory: Inventory, sections_for: dict[str, list[Section]]) -> bool:
+        """Whether this store gathers exactly ``sections_for`` from ``inventory``'s hosts."""
+        return self.inventory == inventory and self.sections_for == sections_for
+
     def start(self, host_ids: set[str]) -> None:
         for host in self.inventory.hosts:
             if host.id in host_ids and host.id not in self._futures:

@@ -32,7 +32,7 @@ from ihconform.profile import Profile
 from ihconform.registry import PROBE_ATTR
 from ihconform.run import distribute
 from ihconform.run.folder import open_partial, output_failed
-from ihconform.run.launch import DEFAULT_REPORTS, new_run_id, run_folder
+from ihconform.run.launch import DEFAULT_REPORTS, EARLY_FACTS, EarlyFacts, new_run_id, run_folder
 from ihconform.run.reporter import Reporter
 from ihconform.run.state import STATE_KEY, IhcState, RunSettings
 from ihconform.runcache import EvidenceSink, RunCache
@@ -97,7 +97,9 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id=run_id, inventory_path=inv_path, final=final, partial=partial, started=started, t0=t0,
         formats=frozenset(f.strip() for f in str(config.getoption("ihc_formats")).split(",") if f.strip()),
         tester=tester, progress=config.getoption("ihc_progress"), role=role)
-    state = IhcState.open(settings, plan, ledger, config.getoption("ihc_parallel"))
+    early = config.pluginmanager.get_plugin(EARLY_FACTS) if role == "single" else None
+    state = IhcState.open(settings, plan, ledger, config.getoption("ihc_parallel"),
+                          early=early.store if isinstance(early, EarlyFacts) else None)
     if role != "worker":
         try:
             _use_ledger(state)
@@ -209,32 +211,43 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         hook(state.plan, state.cache)
 
 
-@pytest.fixture
-def run_cache(request: pytest.FixtureRequest) -> RunCache:
+@pytest.fixture(scope="session")
+def ihc_state(request: pytest.FixtureRequest) -> IhcState:
+    """The session's state, for the fixtures below.
+
+    Why a fixture of its own: pytest makes a new ``FixtureDef`` (and inspects a signature) each
+    time a fixture asks for ``request``; when every fixture below took it, a 50-host run made
+    14 300 of them for 1 300 probe calls. Taken once per session here, only :func:`check` (which
+    needs its parameter) asks for ``request`` per call; the fixtures whose value never changes
+    during a run are session-scoped, so they are set up once."""
+    return _state(request.config)
+
+
+@pytest.fixture(scope="session")
+def run_cache(ihc_state: IhcState) -> RunCache:
     """Work shared by every probe of the run (scans, measurements), computed once."""
-    return _state(request.config).cache
+    return ihc_state.cache
 
 
-@pytest.fixture
-def evidence(request: pytest.FixtureRequest) -> EvidenceSink:
+@pytest.fixture(scope="session")
+def evidence(ihc_state: IhcState) -> EvidenceSink:
     """Write raw evidence (scan output, samples, readings) into the run folder."""
-    return _state(request.config).evidence
+    return ihc_state.evidence
 
 
-@pytest.fixture
-def ledger(request: pytest.FixtureRequest) -> Ledger:
+@pytest.fixture(scope="session")
+def ledger(ihc_state: IhcState) -> Ledger:
     """The run's verified evidence ledger (attestations, waivers), for evidence judges."""
-    return _state(request.config).ledger
+    return ihc_state.ledger
+
+
+@pytest.fixture(scope="session")
+def inventory(ihc_state: IhcState) -> Inventory:
+    return ihc_state.plan.inventory
 
 
 @pytest.fixture
-def inventory(request: pytest.FixtureRequest) -> Inventory:
-    return _state(request.config).plan.inventory
-
-
-@pytest.fixture
-def host_facts(request: pytest.FixtureRequest, check: Check, run_cache: RunCache,
-               evidence: EvidenceSink) -> HostFacts:
+def host_facts(ihc_state: IhcState, check: Check, run_cache: RunCache, evidence: EvidenceSink) -> HostFacts:
     """The gathered facts of the host this check's object lives on (waits for them); for a
     network device, its one session's facts (the controls judged on platform-neutral facts
     apply to hosts and devices alike: facts/neutral.py)."""
@@ -244,19 +257,18 @@ def host_facts(request: pytest.FixtureRequest, check: Check, run_cache: RunCache
         for r in refs:
             check.attach(r)
         return facts
-    state = _state(request.config)
-    return state.store.get(state.host_of(check))
+    return ihc_state.store.get(ihc_state.host_of(check))
 
 
 @pytest.fixture
-def host(request: pytest.FixtureRequest, host_facts: HostFacts) -> HostView:
+def host(ihc_state: IhcState, host_facts: HostFacts) -> HostView:
     """Typed view of :func:`host_facts`. Raises FactUnavailable (-> 检查错误) if the host is down.
 
     One view per host for the run: its parsed properties (sshd settings, processes, accounts)
     are parsed once, not again by each of the host's probes."""
     if host_facts.error:
         raise FactUnavailable(f"host {host_facts.host_id}: {host_facts.error}")
-    views = _state(request.config).views
+    views = ihc_state.views
     view = views.get(id(host_facts))
     if view is None or view.facts is not host_facts:
         view = views[id(host_facts)] = HostView(host_facts)
@@ -264,16 +276,15 @@ def host(request: pytest.FixtureRequest, host_facts: HostFacts) -> HostView:
 
 
 @pytest.fixture
-def host_transport(request: pytest.FixtureRequest) -> Callable[[str], Transport]:
+def host_transport(ihc_state: IhcState) -> Callable[[str], Transport]:
     """``host_transport(host_id)``: the run's open connection to a host, for probes that must
     run a measurement there (bandwidth on the host that owns the uplink). Reuses the fact
     connection; raises FactUnavailable (-> 检查错误) if that host could not be reached."""
-    state = _state(request.config)
 
     def get(host_id: str) -> Transport:
-        facts = state.store.get(host_id)
+        facts = ihc_state.store.get(host_id)
         try:
-            t = state.store.transport(host_id)
+            t = ihc_state.store.transport(host_id)
         except TransportError as exc:
             raise FactUnavailable(f"host {host_id}: connection lost after its facts were gathered, "
                                   f"and reconnecting failed: {exc}") from exc
@@ -285,9 +296,8 @@ def host_transport(request: pytest.FixtureRequest) -> Callable[[str], Transport]
 
 
 @pytest.fixture
-def site_facts(request: pytest.FixtureRequest) -> dict[str, HostFacts]:
+def site_facts(ihc_state: IhcState) -> dict[str, HostFacts]:
     """Facts of every host under test, for site-wide (topology) probes."""
-    state = _state(request.config)
-    targets = {h.id for h in state.plan.inventory.targets}
-    state.store.start(targets)
-    return {hid: f for hid, f in state.store.all().items() if hid in targets}
+    targets = {h.id for h in ihc_state.plan.inventory.targets}
+    ihc_state.store.start(targets)
+    return {hid: f for hid, f in ihc_state.store.all().items() if hid in targets}

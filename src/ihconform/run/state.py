@@ -21,6 +21,7 @@ import pytest
 
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
+from ihconform.facts.contract import Section
 from ihconform.facts.host import HostView
 from ihconform.facts.sections import sections_for
 from ihconform.facts.store import FactStore
@@ -77,10 +78,19 @@ class IhcState:
     views: dict[int, HostView] = field(default_factory=dict)  # parsed facts per HostFacts (the ``host`` fixture)
 
     @classmethod
-    def open(cls, settings: RunSettings, plan: RunPlan, ledger: Ledger, parallel: int) -> IhcState:
+    def open(cls, settings: RunSettings, plan: RunPlan, ledger: Ledger, parallel: int,
+             early: FactStore | None = None) -> IhcState:
         """The session's services for ``plan``: a fact store that gathers only the sections the
-        planned probes read, a run cache and an evidence sink in the ``.partial`` folder."""
-        store = FactStore(plan.inventory, sections_for(plan.inventory, facts_needed(plan.by_probe)), parallel)
+        planned probes read, a run cache and an evidence sink in the ``.partial`` folder.
+
+        ``early`` is a store the CLI started before pytest (:func:`ihconform.run.launch.early_facts`);
+        it is used only if it gathers exactly what this plan's store would (same inventory, same
+        sections per host), so a store started for other inputs can never stand in for this run's."""
+        sections = plan_sections(plan)
+        if early is not None and early.gathers(plan.inventory, sections):
+            store = early
+        else:
+            store = FactStore(plan.inventory, sections, parallel)
         return cls(settings, plan, store, RunCache(parallel), EvidenceSink(settings.partial), ledger)
 
     def host_of(self, check: Check) -> str:
@@ -101,3 +111,8 @@ class IhcState:
 
 
 STATE_KEY = pytest.StashKey[IhcState]()
+
+
+def plan_sections(plan: RunPlan) -> dict[str, list[Section]]:
+    """host id -> the sections ``plan``'s probes read (the one batch each host is asked)."""
+    return sections_for(plan.inventory, facts_needed(plan.by_probe))
