@@ -150,3 +150,19 @@ def test_an_nft_rule_between_zones_is_not_any_any() -> None:
 def test_sections_of_other_platforms_are_the_configuration_alone() -> None:
     assert [s.name for s in device_sections("frr")] == ["config"]
     assert isinstance(device_sections("frr")[0], Section)
+
+
+def test_a_device_known_only_by_its_configuration_is_not_observed_but_unchecked(tmp_path) -> None:
+    """No management address (offline ``config_file``): the look from the harness is 检查错误
+    with the reason, not a crash whose AssertionError pytest would report as 不符合."""
+    from ihconform.errors import FactUnavailable
+    from ihconform.facts.devices import mgmt_evidence, snmp_v3_evidence
+    from ihconform.inventory import NetworkDevice
+
+    cfg = tmp_path / "core.cfg"
+    cfg.write_text("hostname core\n")
+    dev = NetworkDevice(id="core", platform="frr", config_file=cfg)
+    with pytest.raises(FactUnavailable, match="no management address"):
+        mgmt_evidence(dev, (23,), ("public",), None, None)
+    with pytest.raises(FactUnavailable, match="no management address"):
+        snmp_v3_evidence(dev, None, None)

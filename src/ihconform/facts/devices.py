@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Sequence
 
-from ihconform.errors import IhconformError, TransportError
+from ihconform.errors import FactUnavailable, IhconformError, TransportError
 from ihconform.facts.contract import HostFacts, Section, SectionResult
 from ihconform.facts.devices_config import DIALECT, DeviceConfig, complete, parse_config, refused
 from ihconform.facts.neutral import (
@@ -146,7 +146,8 @@ LINUX_BASED = ("frr", "linux_nftables")
 
 def offline_facts(device: NetworkDevice) -> HostFacts:
     """An exported configuration read as the ``config`` section; its digest is the evidence."""
-    assert device.config_file is not None
+    if device.config_file is None:
+        raise FactUnavailable(f"device {device.id}: no config_file to read offline")
     spec = device_sections(device.platform)[0]
     data = device.config_file.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
@@ -293,7 +294,8 @@ def mgmt_evidence(device: NetworkDevice, tcp_ports: tuple[int, ...], communities
     looked at once per run (``cache``; without one, now) and recorded as
     ``evidence/devices/<id>/management.json``."""
     def look() -> tuple[MgmtObservation, tuple[EvidenceRef, ...]]:
-        assert device.address is not None
+        if not device.address:
+            raise FactUnavailable(f"device {device.id}: no management address to observe (offline configuration)")
         obs = observe(device.address, tcp_ports, communities, timeout=min(2.0, float(device.timeout_s)))
         if evidence is None:
             return obs, ()
@@ -309,7 +311,8 @@ def snmp_v3_evidence(device: NetworkDevice, cache: RunCache | None,
     management address (one discovery exchange from the harness), once per run (``cache``;
     without one, now)."""
     def look() -> tuple[str | None, str, tuple[EvidenceRef, ...]]:
-        assert device.address is not None
+        if not device.address:
+            raise FactUnavailable(f"device {device.id}: no management address to ask (offline configuration)")
         engine, err = None, ""
         try:
             engine = snmp_v3_engine(device.address)
