@@ -83,3 +83,17 @@ def test_exporters_and_clients_are_not_databases(site: dict[str, HostFacts]) -> 
              "    503 www-data psql            psql -h db01\n")
     app01 = with_text(site["app01"], "processes", text(site["app01"], "processes") + lines)
     assert detect_roles(HostView(app01)).databases == ()
+
+
+def test_detected_engines_are_named_as_the_inventory_names_them() -> None:
+    """Role separation shows the detected engines beside the inventory's ``databases:`` of the
+    host: one engine must not appear under two names (SQL Server was ``mssql`` here and
+    ``sqlserver`` in the inventory). Redis and MongoDB are detected but not declarable."""
+    from typing import get_args
+
+    from ihconform.facts.roles import DB_ENGINES, DB_PORTS, DB_SERVER_PROCESSES, DB_SOCKET_NAMES
+    from ihconform.inventory import DbEngine
+
+    named = {*DB_ENGINES.values(), *DB_SERVER_PROCESSES.values(), *DB_PORTS.values(),
+             *(engine for _, engine in DB_SOCKET_NAMES)}
+    assert named - {"redis", "mongodb"} <= set(get_args(DbEngine))

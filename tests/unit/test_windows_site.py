@@ -30,7 +30,7 @@ def _site() -> dict[str, object]:
 
 def test_windows_host_roles_from_its_listeners() -> None:
     d = detect_host_roles(_site()["his-db"])  # type: ignore[arg-type]
-    assert d.databases == ("mssql",) and d.db_ports == (1433,) and not d.app_servers
+    assert d.databases == ("sqlserver",) and d.db_ports == (1433,) and not d.app_servers
 
 
 def test_a_windows_host_counts_as_a_server() -> None:
@@ -44,5 +44,5 @@ def test_role_separation_reads_the_windows_database() -> None:
     check = Check(PROFILE.control("CQ-A1-4.1-b"), Obj(ObjectType.SITE, "site", "y"), INV)
     servers.test_role_separation(check, _site())  # type: ignore[arg-type]
     assert check.verdict is not None
-    assert check.verdict.observed["his-db"]["databases"] == ["mssql"]
+    assert check.verdict.observed["his-db"]["databases"] == ["sqlserver"]  # the inventory's name for the engine
     assert "his-db" not in check.verdict.reason  # declared db, runs SQL Server, no app server: no problem named

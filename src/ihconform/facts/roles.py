@@ -19,7 +19,7 @@ from ihconform.facts.host import HostView, process_base
 DB_ENGINES: dict[str, str] = {
     "postgres": "postgresql", "postmaster": "postgresql", "mysqld": "mysql", "mariadbd": "mariadb",
     "dmserver": "dm", "kingbase": "kingbase", "redis-server": "redis", "mongod": "mongodb",
-    "ora_pmon": "oracle", "sqlservr": "mssql",
+    "ora_pmon": "oracle", "sqlservr": "sqlserver",
 }
 APP_SERVERS: dict[str, str] = {
     "nginx": "nginx", "httpd": "apache", "apache2": "apache", "java": "java/tomcat", "node": "node",
@@ -29,7 +29,7 @@ APP_SERVERS: dict[str, str] = {
 DB_SERVER_PROCESSES: dict[str, str] = {
     "postgres": "postgresql", "postmaster": "postgresql", "mysqld": "mysql", "mariadbd": "mariadb",
     "dmserver": "dm", "kingbase": "kingbase", "redis-server": "redis", "mongod": "mongodb",
-    "sqlservr": "mssql", "oracle": "oracle",
+    "sqlservr": "sqlserver", "oracle": "oracle",
 }
 #: Socket file names databases create (PostgreSQL ``.s.PGSQL.<port>``, MySQL/MariaDB ``mysqld.sock``
 #: or ``mysql.sock``, Redis ``redis*.sock``, MongoDB ``mongodb-<port>.sock``, KingbaseES ``.s.KINGBASE.<port>``).
@@ -38,7 +38,7 @@ DB_SOCKET_NAMES: tuple[tuple[str, str], ...] = (
     ("mariadb.sock", "mariadb"), ("redis", "redis"), ("mongodb-", "mongodb"),
 )
 DB_PORTS = {5432: "postgresql", 3306: "mysql", 5236: "dm", 54321: "kingbase", 6379: "redis",
-            27017: "mongodb", 1521: "oracle", 1433: "mssql"}
+            27017: "mongodb", 1521: "oracle", 1433: "sqlserver"}
 
 
 def _engine(name: str, table: dict[str, str]) -> str | None:
