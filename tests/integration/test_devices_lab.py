@@ -55,15 +55,23 @@ def conforming(lab_manager: LabManager, tmp_path_factory: pytest.TempPathFactory
     return _judged(_run(info.devices_inventory, tmp_path_factory.mktemp("conforming")))
 
 
+#: an answering SNMPv3 agent shows a Linux-based device can be polled, not that a platform polls
+#: it: 未检查 in the conforming lab, 不符合 only when no agent answers (probes/devices.py)
+READINESS_ONLY = "L3-SMC1-09.device"
+
+
 def test_conforming_devices_pass_every_device_unit(conforming: dict[tuple[str, str], str]) -> None:
     assert conforming, "no device verdict"
-    assert set(conforming.values()) == {"pass"}, {k: v for k, v in conforming.items() if v != "pass"}
+    judged = {k: v for k, v in conforming.items() if k[0] != READINESS_ONLY}
+    assert set(judged.values()) == {"pass"}, {k: v for k, v in judged.items() if v != "pass"}
+    assert {v for k, v in conforming.items() if k[0] == READINESS_ONLY} == {"not_checked"}
     # the routers and both firewalls were reached and judged live
     assert {o for _, o in conforming} == {"core1", "core2", "fw1", "fw2", "site"}
     units = {c.split(".")[0] for c, _ in conforming}
     assert units == LIVE_UNITS and len(units) >= 12
-    # the management plane: every device judged on what answers on its address (SMC1-08) and its
-    # SNMPv3 agent (SMC1-09); the routers' vty ACL (SMC1-07); the firewalls' forwarding (SMC1-10, ABS1-18)
+    # the management plane: every device judged on what answers on its address (SMC1-08) and
+    # looked at for its SNMPv3 agent (SMC1-09); the routers' vty ACL (SMC1-07); the firewalls'
+    # forwarding (SMC1-10, ABS1-18)
     assert {o for c, o in conforming if c == "L3-SMC1-08.device"} == {"core1", "core2", "fw1", "fw2"}
     assert {o for c, o in conforming if c == "L3-SMC1-09.device"} == {"core1", "core2", "fw1", "fw2"}
     assert {o for c, o in conforming if c == "L3-SMC1-07.device"} == {"core1", "core2"}
@@ -116,5 +124,5 @@ def test_a_single_core_router_is_not_redundant(lab_manager: LabManager, tmp_path
     assert red["status"] == "fail" and "core: one device (core1)" in red["reason"]
     assert ("L3-CNS1-03.device", "core2") not in res  # core2 is not built, not declared
     others = {k: r["status"] for k, r in res.items()
-              if k[0] != "L3-CNS1-05.devices" and r["status"] != "not_applicable"}
+              if k[0] not in ("L3-CNS1-05.devices", READINESS_ONLY) and r["status"] != "not_applicable"}
     assert set(others.values()) == {"pass"}, others

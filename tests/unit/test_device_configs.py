@@ -15,6 +15,7 @@ import pytest
 from ihconform.catalog import load_profile
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
+from ihconform.facts.contract import HostFacts
 from ihconform.facts.devices import offline_facts
 from ihconform.facts.host import HostView
 from ihconform.facts.neutral import IdleTimeout, LockoutPolicy, PasswordPolicy, RemoteLogging, TimeSource, neutral
@@ -202,3 +203,19 @@ def test_a_linux_based_device_leaves_the_neutral_controls_to_its_host() -> None:
         check = Check(control, Obj(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inventory(dev))
         probe_function(str(control.probe))(check, HostView(offline_facts(dev)))
         assert check.verdict is not None and check.verdict.status is Status.NOT_APPLICABLE, (cid, check.verdict)
+
+
+@pytest.mark.parametrize(("engine", "status"), [("80001f8880c0ffee", Status.NOT_CHECKED), (None, Status.FAIL)])
+def test_an_answering_snmp_agent_is_readiness_not_monitoring(engine: str | None, status: Status,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """L3-SMC1-09 on a Linux-based device reached online: an SNMPv3 agent answering shows the
+    device can be polled, not that a platform polls it, so it is 未检查 with the engine ID
+    observed, never 符合; no agent at all is 不符合 (nothing to monitor the device by)."""
+    monkeypatch.setattr(dp, "snmp_v3_evidence", lambda device, cache, sink: (engine, "", ()))
+    dev = NetworkDevice(id="core1", platform="frr", address="198.51.100.61", roles=("core",))
+    control = PROFILE.control("L3-SMC1-09.device")
+    check = Check(control, Obj(ObjectType.NETWORK_DEVICE, dev.id, dev.id, dev), _inventory(dev))
+    dp.test_monitoring(check, dp.DeviceView(dev, HostFacts(host_id=dev.id)))
+    assert check.verdict is not None and check.verdict.status is status
+    assert check.verdict.observed["snmpv3_engine_id"] == engine
+    assert check.verdict.reason

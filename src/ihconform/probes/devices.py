@@ -219,9 +219,11 @@ def test_admin_auth(check: Check, device: DeviceView) -> None:
 def test_monitoring(check: Check, device: DeviceView) -> None:
     """运行状况集中监测 (L3-SMC1-09): the device reports to a monitoring station (SNMP trap /
     notification receiver). A Linux-based device's agent (net-snmp) is not in its routing or
-    filtering configuration: reached online, it is judged on whether an SNMPv3 agent answers on
-    its management address (the platform polls it; its trap receivers are in snmpd.conf, which
-    the device session does not read)."""
+    filtering configuration. Reached online, what the harness can see is whether an SNMPv3
+    agent answers on its management address: none answering is 不符合 (nothing to monitor the
+    device by); one answering shows the device *can* be polled, not that a platform does (its
+    trap receivers and users are in snmpd.conf, which the device session does not read), so it
+    is 未检查 with the agent's engine ID as the observation, never 符合 on readiness alone."""
     if device.device.platform in LINUX_BASED and device.device.config_file is None:
         if device.facts.error:
             raise FactUnavailable(f"device {device.device.id}: {device.facts.error}")
@@ -230,13 +232,18 @@ def test_monitoring(check: Check, device: DeviceView) -> None:
             check.attach(r)
         if err:
             raise FactUnavailable(f"device {device.device.id}: SNMPv3 discovery could not be sent: {err}")
-        check.judge(engine is not None,
-                    observed={"snmpv3_engine_id": engine, "lines": [f"SNMPv3 discovery: engine {engine}"] if engine
-                              else ["SNMPv3 discovery: no answer"]},
-                    expected="an SNMPv3 agent answering on the management address (polled by the monitoring "
-                             "platform)",
-                    reason=f"an SNMPv3 agent answers (engine ID {engine})" if engine else
-                    "no SNMPv3 agent answers on the management address: nothing to monitor the device by")
+        expected = "the device in a monitoring platform's polling or trap destinations"
+        if engine is None:
+            check.judge(False, observed={"snmpv3_engine_id": None, "lines": ["SNMPv3 discovery: no answer"]},
+                        expected=expected,
+                        reason="no SNMPv3 agent answers on the management address: nothing to monitor the device by")
+            return
+        check.not_checked(
+            f"an SNMPv3 agent answers (engine ID {engine}): the device can be polled, but whether a monitoring "
+            "platform polls it or receives its traps is in snmpd.conf, which the device session does not read; "
+            "the platform's list of monitored objects is the evidence (L3-SMC1-09)",
+            observed={"snmpv3_engine_id": engine, "lines": [f"SNMPv3 discovery: engine {engine}"]},
+            expected=expected)
         return
     if _linux_based(check, device, "monitoring") or _mgmt_unread(check, device):
         return
