@@ -26,6 +26,7 @@ from ihconform.facts.sshd import CRYPTO_POLICY_FILES, sshd_effective_command
 from ihconform.inventory import Host, load_inventory
 from ihconform.results import Status
 from ihconform.transport import open_transport
+from tests.fixtures.facts.sshd_real import needs_sshd, run_as_service
 from tests.fixtures.releases import judge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,9 +160,11 @@ def test_rhel8_sshd_is_judged_with_its_crypto_policy() -> None:
     assert judge.judge("rocky9/stock", "L3-CES1-03")[0] is Status.PARTIAL  # RHEL 9 DEFAULT: no CBC
 
 
+@needs_sshd
 def test_the_crypto_policy_options_reach_the_real_sshd(tmp_path: Path) -> None:
     """The sshd section's command on this machine's OpenSSH with RHEL 8 style files: the
-    back-end's options apply, and /etc/sysconfig/sshd emptying CRYPTO_POLICY opts out."""
+    back-end's options apply, and /etc/sysconfig/sshd emptying CRYPTO_POLICY opts out. Run as
+    the service would be (sshd -T needs /run/sshd, which a machine without a running sshd lacks)."""
     backend, sysconfig = (tmp_path / p.lstrip("/").replace("/", "_") for p in CRYPTO_POLICY_FILES)
     command = sshd_effective_command()
     for path, to in zip(CRYPTO_POLICY_FILES, (backend, sysconfig), strict=True):
@@ -169,7 +172,7 @@ def test_the_crypto_policy_options_reach_the_real_sshd(tmp_path: Path) -> None:
     backend.write_text("CRYPTO_POLICY='-oCiphers=aes256-ctr,aes128-cbc -oMACs=hmac-sha2-256'\n")
 
     def ciphers() -> str:
-        out = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, check=False).stdout
+        out = run_as_service(command)[1].decode()
         return next(ln.split()[1] for ln in out.splitlines() if ln.startswith("ciphers "))
 
     assert ciphers() == "aes256-ctr,aes128-cbc"
