@@ -111,9 +111,12 @@ def build_result(state: IhcState, evidence: dict[str, EvidenceRef]) -> RunResult
     # attestation ids are named; expired waivers stop applying, with a warning
     results, applied, waiver_warnings = apply_ledger(results, state.ledger)
 
+    by_control: dict[str, list[Status]] = {}
+    for r in results:
+        by_control.setdefault(r.control_id, []).append(r.status)
     controls: list[ControlResult] = []
     for control in plan.controls:
-        states = [r.status for r in results if r.control_id == control.id]
+        states = by_control.get(control.id, [])
         st = aggregate(states)
         controls.append(ControlResult(
             control_id=control.id, title_zh=control.title.zh, title_en=control.title.en,
