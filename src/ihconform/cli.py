@@ -9,6 +9,7 @@ Only this module turns exceptions into exit codes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import importlib.util
@@ -37,6 +38,7 @@ from ihconform.run.launch import (
     new_run_id,
     pytest_args,
     run_folder,
+    unshown_output,
 )
 from ihconform.text import printable
 
@@ -103,11 +105,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     # workers, -k) the session may not be a single process, and gathers on its own.
     early = None if extra else early_facts(profile, inventory, args.only or [], args.parallel)
     try:
-        code = execute(pytest_args(
-            inventory=Path(args.inventory) if args.inventory else None, profile=args.profile,
-            only=args.only or [], output=out, run_id=run_id, probes=[Path(p) for p in args.probes or []],
-            parallel=args.parallel, progress=sys.stderr.isatty() and not args.quiet, formats=formats,
-            extra=extra, tester=_tester_options(args)), plugins=[early] if early else None)
+        with unshown_output() if not extra else contextlib.nullcontext():
+            code = execute(pytest_args(
+                inventory=Path(args.inventory) if args.inventory else None, profile=args.profile,
+                only=args.only or [], output=out, run_id=run_id, probes=[Path(p) for p in args.probes or []],
+                parallel=args.parallel, progress=sys.stderr.isatty() and not args.quiet, formats=formats,
+                extra=extra, tester=_tester_options(args)), plugins=[early] if early else None)
     finally:
         if early is not None:  # a session that ended early (usage error) never adopted it
             early.store.close()

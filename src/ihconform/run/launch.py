@@ -7,8 +7,12 @@ it by its entry point, or ``-p`` when the package was not installed).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import logging
 import secrets
+import warnings
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -53,7 +57,11 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
     ships a ``pytest11`` entry point for assertion rewriting, so with autoload every ihconform
     module was parsed and rewritten again on each run (1.9 s of CPU when bytecode is not cached),
     and xdist, execnet and hypothesis were imported for nothing. The probe files are rewritten
-    either way (they are the collected test files), so a probe's assertion reads the same."""
+    either way (they are the collected test files), so a probe's assertion reads the same.
+
+    Nor, then, pytest's log and warning capture (:data:`UNSHOWN_PLUGINS`): they wrap every probe
+    call to keep what it logged or warned for a terminal this run does not have; run the
+    session inside :func:`unshown_output` so that what they swallowed stays unshown."""
     ini = Path(__file__).parent.parent / "probes" / "pytest.ini"
     args = ["-c", str(ini), "--rootdir", str(ini.parent), "-p", "no:cacheprovider", "-p", "no:terminal",
             "-p", "no:randomly", "-W", "ignore::DeprecationWarning"]
@@ -62,7 +70,8 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
             args += ["-p", PLUGIN]
     else:
         # unraisableexception: a full gc.collect() at the end of a session that reports nothing of it
-        args += ["--disable-plugin-autoload", "-p", "no:unraisableexception", "-p", PLUGIN]
+        args += ["--disable-plugin-autoload", *(a for p in UNSHOWN_PLUGINS for a in ("-p", f"no:{p}")),
+                 "-p", PLUGIN]
     args += ["--ihc-inventory", str(inventory)] if inventory else ["--ihc-local"]
     if profile:
         args += ["--ihc-profile", profile]
@@ -76,6 +85,29 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
         args.append("--ihc-progress")
     args += [str(p) for p in builtin_probe_files()] + [str(f) for f in probe_files(probes)]
     return args + (extra or [])
+
+
+#: pytest's plugins a run without the user's pytest options does without. unraisableexception:
+#: a full ``gc.collect()`` at the end of the session, for a report it never prints; logging and
+#: warnings: a capture set up and torn down around each of the three phases of every probe call
+#: (about a tenth of pytest's per-call cost), for report sections the run never reads.
+UNSHOWN_PLUGINS = ("unraisableexception", "logging", "warnings")
+
+
+@contextlib.contextmanager
+def unshown_output() -> Iterator[None]:
+    """Library warnings and log records stay off the terminal while the session runs, as when
+    pytest's capture took them (:data:`UNSHOWN_PLUGINS`): a probe's or a connection's failure
+    reaches the report as its verdict's reason, not as a library's log line."""
+    root = logging.getLogger()
+    handler = logging.NullHandler()  # else logging's last resort prints WARNING and above to stderr
+    root.addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeHandler(handler)
 
 
 def probe_files(paths: list[Path]) -> list[Path]:
