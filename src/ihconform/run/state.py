@@ -106,11 +106,14 @@ class IhcState:
         """The plan key an item judges; None for items that are not planned probe calls (an
         empty parametrisation yields a NOTSET placeholder item)."""
         cs = getattr(item, "callspec", None)
-        key = cs.params.get("check") if cs is not None else None
+        key = cs.params.get(PLAN_KEY) if cs is not None else None
         return key if isinstance(key, str) and key in self.plan.pairs else None
 
 
 STATE_KEY = pytest.StashKey[IhcState]()
+
+#: The parameter of every probe item: its plan key, ``<control id>@<object id>``.
+PLAN_KEY = "ihc_key"
 
 
 def plan_sections(plan: RunPlan) -> dict[str, list[Section]]:
