@@ -264,13 +264,16 @@ def inventory(ihc_state: IhcState) -> Inventory:
 
 
 @pytest.fixture
-def host_facts(ihc_state: IhcState, check: Check, run_cache: RunCache, evidence: EvidenceSink) -> HostFacts:
+def host_facts(ihc_state: IhcState, check: Check) -> HostFacts:
     """The gathered facts of the host this check's object lives on (waits for them); for a
     network device, its one session's facts (the controls judged on platform-neutral facts
-    apply to hosts and devices alike: facts/neutral.py)."""
+    apply to hosts and devices alike: facts/neutral.py).
+
+    The run's cache and evidence sink come from the state, not as fixtures: each fixture a
+    per-call fixture asks for is looked up and scope-checked by pytest on every probe call."""
     ref = check.obj.ref
     if isinstance(ref, NetworkDevice):
-        facts, refs = device_evidence(ref, check.inventory, run_cache, evidence)
+        facts, refs = device_evidence(ref, check.inventory, ihc_state.cache, ihc_state.evidence)
         for r in refs:
             check.attach(r)
         return facts
@@ -292,11 +295,12 @@ def host(ihc_state: IhcState, host_facts: HostFacts) -> HostView:
     return view
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def host_transport(ihc_state: IhcState) -> Callable[[str], Transport]:
     """``host_transport(host_id)``: the run's open connection to a host, for probes that must
     run a measurement there (bandwidth on the host that owns the uplink). Reuses the fact
-    connection; raises FactUnavailable (-> 检查错误) if that host could not be reached."""
+    connection; raises FactUnavailable (-> 检查错误) if that host could not be reached. One
+    function for the run: it looks the connection up when called."""
 
     def get(host_id: str) -> Transport:
         facts = ihc_state.store.get(host_id)
