@@ -8,10 +8,12 @@ temporary files land in the host's private /tmp.
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import secrets
 import shutil
+import socket
 from pathlib import Path
 
 from ihconform.lab import plan
@@ -164,7 +166,7 @@ def start_mariadb(ctx: LabContext) -> None:
                          "--auth-root-authentication-method=socket", "--skip-test-db"]), timeout=60)
     start_daemon(host_exec(init, detach(["/usr/sbin/mariadbd", f"--defaults-file={p['cnf']}"])),
                  p["base"] / "start.log")
-    wait_for("MariaDB socket on db01", lambda: p["sock"].exists(), 30)
+    wait_for("MariaDB socket on db01 to accept connections", functools.partial(_accepts, p["sock"]), 30)
     app_pw = secrets.token_urlsafe(18)
     ctx.secrets["mariadb-db01-his_app"] = app_pw
     # app_pw is token_urlsafe output: letters, digits, - and _ only, safe inside quotes.
@@ -172,6 +174,19 @@ def start_mariadb(ctx: LabContext) -> None:
            f"CREATE USER 'his_app'@'198.51.100.%' IDENTIFIED BY '{app_pw}' REQUIRE SSL;\n"
            "CREATE DATABASE his;\nGRANT ALL ON his.* TO 'his_app'@'198.51.100.%';\nFLUSH PRIVILEGES;\n")
     run(["mariadb", "--no-defaults", f"--socket={p['sock']}", "-u", "root"], input=sql)
+
+
+def _accepts(path: Path) -> bool:
+    """Whether a server accepts connections on the UNIX socket ``path``. Not whether the file
+    exists: a socket file left by the previous bring-up's server is there before the new server
+    listens, and a client then gets "Can't connect ... (111)" (seen in CI)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1)
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def register(ctx: LabContext) -> None:
