@@ -153,3 +153,38 @@ def test_run_does_not_load_the_other_subcommand_modules() -> None:
     first, second = proc.stdout.splitlines()
     assert first == "json True []"
     assert {"run", "lab", "attest", "report", "upload", "receiver"} <= set(json.loads(second))
+
+
+
+#: A library logging and warning from a thread and from the main thread, inside and then after
+#: ``unshown_output``, in a fresh interpreter (no logging configured, as in ``ihconform run``).
+NOISY = """import logging, sys, threading, warnings
+from ihconform.run.launch import unshown_output
+log = logging.getLogger("paramiko.transport")
+def noisy():
+    log.warning("LIBRARY-LOG-LINE")
+    warnings.warn("LIBRARY-WARNING", UserWarning, stacklevel=1)
+with unshown_output():
+    t = threading.Thread(target=noisy)
+    t.start()
+    t.join()
+    noisy()
+sys.stderr.write("--after--\\n")
+noisy()
+"""
+
+
+def test_a_sole_run_keeps_library_logs_and_warnings_off_the_terminal() -> None:
+    """A run without the user's pytest options has no pytest log or warning capture
+    (launch.UNSHOWN_PLUGINS); inside ``unshown_output`` a library's log record or warning
+    (paramiko's, from a transport thread between probe calls) reaches neither stream, and
+    afterwards both behave as before."""
+    from ihconform.run.launch import UNSHOWN_PLUGINS, pytest_args
+
+    args = pytest_args(inventory=None, profile=None, only=[], output=Path("out"), run_id="r", probes=[],
+                       parallel=1, progress=False, formats=["json"])
+    assert all(f"no:{p}" in args for p in UNSHOWN_PLUGINS)
+    proc = subprocess.run([sys.executable, "-c", NOISY], capture_output=True, text=True, timeout=60, check=True)
+    during, _, after = proc.stderr.partition("--after--\n")
+    assert proc.stdout == "" and during == ""
+    assert "LIBRARY-LOG-LINE" in after and "LIBRARY-WARNING" in after  # logging's last resort, the warning
