@@ -188,3 +188,19 @@ def test_a_sole_run_keeps_library_logs_and_warnings_off_the_terminal() -> None:
     during, _, after = proc.stderr.partition("--after--\n")
     assert proc.stdout == "" and during == ""
     assert "LIBRARY-LOG-LINE" in after and "LIBRARY-WARNING" in after  # logging's last resort, the warning
+
+
+def test_pytest_k_selects_one_object_by_its_plan_key(tmp_path: Path) -> None:
+    """Probe items are named by their plan key (``<control>@<object>``), so ``-k`` after ``--``
+    judges one (control, object) pair; every other pair is 未检查 with the reason, never 符合."""
+    proc = run_cli("run", "-q", "--formats", "json", "-i", str(FIXTURES / "golden-inventory.yaml"),
+                   "-p", str(FIXTURES / "profiles" / "golden.yaml"), "--probes", str(FIXTURES / "probes" / "fixed.py"),
+                   "-o", str(tmp_path), "--", "-k", "G-CONTRACT and isp-b")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    (found,) = tmp_path.rglob("results.json")
+    results = json.loads(found.read_text(encoding="utf-8"))["results"]
+    judged = {(r["control_id"], r["object_id"]): r["status"] for r in results
+              if r["status"] not in ("not_checked", "not_applicable")}
+    assert judged == {("G-CONTRACT", "isp-b"): "fail"}  # G-EXCLUDED stays 不适用: the profile excludes it
+    assert {r["reason"] for r in results if r["status"] == "not_checked" and r["control_id"] == "G-CONTRACT"} \
+        == {"probe did not run (interrupted, deselected or not collected)"}
