@@ -155,7 +155,6 @@ def test_run_does_not_load_the_other_subcommand_modules() -> None:
     assert {"run", "lab", "attest", "report", "upload", "receiver"} <= set(json.loads(second))
 
 
-
 #: A library logging and warning from a thread and from the main thread, inside and then after
 #: ``unshown_output``, in a fresh interpreter (no logging configured, as in ``ihconform run``).
 NOISY = """import logging, sys, threading, warnings

@@ -178,8 +178,8 @@ def start_mariadb(ctx: LabContext) -> None:
 
 def _accepts(path: Path) -> bool:
     """Whether a server accepts connections on the UNIX socket ``path``. Not whether the file
-    exists: a socket file left by the previous bring-up's server is there before the new server
-    listens, and a client then gets "Can't connect ... (111)" (seen in CI)."""
+    exists: the file can be there while nothing listens on it yet, and a client then gets
+    "Can't connect ... (111)", connection refused (seen once in CI)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(1)
         try:

@@ -69,7 +69,6 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
         if not any(ep.name == "ihconform" for ep in entry_points(group="pytest11")):
             args += ["-p", PLUGIN]
     else:
-        # unraisableexception: a full gc.collect() at the end of a session that reports nothing of it
         args += ["--disable-plugin-autoload", *(a for p in UNSHOWN_PLUGINS for a in ("-p", f"no:{p}")),
                  "-p", PLUGIN]
     args += ["--ihc-inventory", str(inventory)] if inventory else ["--ihc-local"]
