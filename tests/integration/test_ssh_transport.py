@@ -16,6 +16,7 @@ Needs root (to run sshd and log in as root and postgres); skipped with one messa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -83,6 +84,13 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def sshd() -> Iterator[Sshd]:
+    with _running_sshd() as s:
+        yield s
+
+
+@contextlib.contextmanager
+def _running_sshd(*config: str) -> Iterator[Sshd]:
+    """A throwaway sshd (see the module's docstring), with ``config`` lines added to its own."""
     folder = Path(tempfile.mkdtemp(prefix="ihc-sshd-"))
     os.chmod(folder, 0o755)
     try:
@@ -100,7 +108,7 @@ def sshd() -> Iterator[Sshd]:
             f"PidFile {folder / 'sshd.pid'}", f"AuthorizedKeysFile {auth}", "StrictModes no",
             "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "UsePAM yes", "AllowUsers root postgres", "MaxSessions 50", "PrintMotd no", "PrintLastLog no",
-            "LogLevel ERROR", "",
+            "LogLevel ERROR", *config, "",
         ]))
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
         script = (f"mount --bind {folder / 'pam-sshd'} /etc/pam.d/sshd && "
@@ -116,7 +124,7 @@ def sshd() -> Iterator[Sshd]:
                 except OSError:
                     if proc.poll() is not None or time.monotonic() > deadline:
                         err = proc.stderr.read().decode() if proc.stderr else ""
-                        pytest.fail(f"sshd did not start: {err}")
+                        raise RuntimeError(f"sshd did not start: {err}")
                     time.sleep(0.05)
             yield Sshd(port, folder, host_key, other_key, folder / "client_ed25519")
         finally:
@@ -200,6 +208,32 @@ def test_pinned_key_one_connection_nodelay(sshd: Sshd) -> None:
         assert t.identity["host_key"].endswith(fingerprint(parse_public_key(sshd.host_key)))
     finally:
         t.close()
+
+
+def test_aes_gcm_is_chosen_where_the_server_offers_it(sshd: Sshd) -> None:
+    """GCM first (its tag is checked in ``cryptography``, not by paramiko's per-byte Python
+    loop): OpenSSH's default list offers it, so that is what a stock server gets."""
+    t = _connect(_inventory(sshd))
+    try:
+        assert t.transport is not None
+        assert (t.transport.local_cipher, t.transport.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
+        assert t.run("echo gcm").text.strip() == "gcm"
+    finally:
+        t.close()
+
+
+def test_a_server_without_gcm_still_gets_a_connection() -> None:
+    """A server that offers only CTR (a hardened list of an older standard) gets paramiko's usual
+    CTR with an HMAC, and every command's output arrives whole."""
+    with _running_sshd("Ciphers aes256-ctr", "MACs hmac-sha2-256") as s:
+        t = _connect(_inventory(s))
+        try:
+            assert t.transport is not None
+            assert (t.transport.local_cipher, t.transport.local_mac) == ("aes256-ctr", "hmac-sha2-256")
+            out = t.run("head -c 300000 /dev/zero | tr '\\0' x").stdout
+            assert out == b"x" * 300000
+        finally:
+            t.close()
 
 
 def test_output_cap(sshd: Sshd) -> None:
