@@ -82,6 +82,8 @@ def pytest_args(*, inventory: Path | None, profile: str | None, only: list[str],
         args += ["--ihc-tester", f"{key}={value}"]
     if progress:
         args.append("--ihc-progress")
+    if not extra and not probes:
+        args.append("--ihc-lean")  # nothing but the reporter takes part in a call (Reporter.pytest_runtest_protocol)
     args += [str(p) for p in builtin_probe_files()] + [str(f) for f in probe_files(probes)]
     return args + (extra or [])
 

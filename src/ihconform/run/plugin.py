@@ -52,6 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--ihc-run-id", default=None, help="run id (default: generated)")
     g.addoption("--ihc-parallel", type=int, default=16, help="hosts gathered at once")
     g.addoption("--ihc-progress", action="store_true", default=False, help="show a progress line")
+    g.addoption("--ihc-lean", action="store_true", default=False,
+                help="judge each planned call without pytest's per-call reports (the CLI's runs with only "
+                     "the built-in probes and no pytest options)")
     g.addoption("--ihc-formats", default="json,junit,html,pdf",
                 help="report formats to write (json and junit are always written)")
     g.addoption("--ihc-tester", action="append", default=[], metavar="FIELD=VALUE",
@@ -97,7 +100,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = RunSettings(
         run_id=run_id, inventory_path=inv_path, final=final, partial=partial, started=started, t0=t0,
         formats=frozenset(f.strip() for f in str(config.getoption("ihc_formats")).split(",") if f.strip()),
-        tester=tester, progress=config.getoption("ihc_progress"), role=role)
+        tester=tester, progress=config.getoption("ihc_progress"), role=role,
+        lean=role == "single" and config.getoption("ihc_lean"))
     early = config.pluginmanager.get_plugin(EARLY_FACTS) if role == "single" else None
     state = IhcState.open(settings, plan, ledger, config.getoption("ihc_parallel"),
                           early=early.store if isinstance(early, EarlyFacts) else None)

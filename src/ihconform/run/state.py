@@ -50,6 +50,9 @@ class RunSettings:
     tester: Mapping[str, str]  # --ihc-tester overrides of the inventory's tester: section
     progress: bool
     role: Role
+    #: pytest's per-call protocol replaced by the reporter's own (``Reporter.pytest_runtest_protocol``):
+    #: a run with only the built-in probes and no pytest option of the user's
+    lean: bool = False
 
 
 @dataclass
