@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from ihconform import yamlcache
 from ihconform.errors import ConfigError, Location
 
 PathKey = tuple[str | int, ...]
@@ -207,10 +208,15 @@ class _PackagedLoader(getattr(yaml, "CSafeLoader", _Loader)):  # type: ignore[mi
 def load_yaml(path: Path, text: str | None = None, *, packaged: bool = False) -> SourceDoc:
     """Load one YAML document with line marks; raise ConfigError with file and line on any fault.
 
-    ``packaged`` is for files shipped inside the package (see ``_PackagedLoader``); every input a
-    user gives goes through the hardened pure-Python loader."""
+    ``packaged`` is for files shipped inside the package (see ``_PackagedLoader``); their walked
+    form is kept between runs (:mod:`ihconform.yamlcache`). Every input a user gives goes through
+    the hardened pure-Python loader, every time."""
     if text is None:
         text = read_text(path)
+    if packaged:
+        kept = yamlcache.get(path, text)
+        if kept is not None:
+            return SourceDoc(path=path, data=kept[0], marks=kept[1])
     loader: yaml.SafeLoader | None = None
     try:
         loader = (_PackagedLoader if packaged else _Loader)(text)  # the reader rejects control characters
@@ -219,6 +225,8 @@ def load_yaml(path: Path, text: str | None = None, *, packaged: bool = False) ->
             raise ConfigError("file is empty", Location(path, 1, 1))
         walker = _Walker(path, loader)
         data = walker.walk(node, ())
+        if packaged:
+            yamlcache.put(path, text, data, walker.marks)
         return SourceDoc(path=path, data=data, marks=walker.marks)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
