@@ -298,9 +298,8 @@ def cmd_collect_script(args: argparse.Namespace) -> int:
 
 def cmd_trust(args: argparse.Namespace) -> int:
     """Pin a host key after showing its fingerprint (never auto-accept)."""
+    from ihconform.transport.ssh import fingerprint, known_hosts_names, scan_host_key  # noqa: I001 -- first: paramiko without invoke
     import paramiko
-
-    from ihconform.transport.ssh import fingerprint, known_hosts_names, scan_host_key
 
     inv = load_inventory(Path(args.inventory))
     try:

@@ -18,9 +18,8 @@ from ihconform.profile import Profile
 def _known_hosts_warnings(inv: Inventory) -> list[str]:
     """SSH hosts with no pinned ``host_key`` are checked against known_hosts; an empty or
     missing file, or one without their entry, means every such host is refused at connect."""
+    from ihconform.transport.ssh import known_hosts_names  # noqa: I001 -- first: paramiko without invoke
     import paramiko
-
-    from ihconform.transport.ssh import known_hosts_names
 
     unpinned = [h for h in inv.hosts if h.connection == "ssh" and not h.host_key and h.offline is None]
     if not unpinned:

@@ -122,3 +122,17 @@ def test_walk_sees_function_local_and_type_checking_imports(tmp_path: Path) -> N
 def test_run_wing_is_in_the_graph(name: str) -> None:
     """The walk reads the real package (a renamed folder would make the main test vacuous)."""
     assert name in graph()
+
+
+def test_paramiko_loads_without_invoke_and_invoke_stays_importable() -> None:
+    """transport/ssh.py keeps invoke (with asyncio and unittest.mock, about 0.1 s of CPU) out while
+    paramiko loads; SSH and device sessions still load, and invoke imports normally afterwards."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import ihconform.transport.ssh as s; import netmiko; "
+            "gone = [m for m in ('invoke', 'asyncio', 'unittest.mock') if m in sys.modules]; "
+            "import invoke, paramiko; "
+            "print(gone, s.paramiko.Transport is paramiko.Transport, invoke.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["[]", "True", "invoke"], out.stderr

@@ -130,6 +130,7 @@ def _known_hosts(device: NetworkDevice, inventory: Inventory) -> tuple[Path, Pat
 def open_device(device: NetworkDevice, inventory: Inventory) -> DeviceTransport:
     """Log in to ``device`` (host key verified first), paging turned off by netmiko's per-platform
     session preparation. Raises TransportError with the device's or library's own message."""
+    from ihconform.transport.ssh import fingerprint  # noqa: I001 -- first: paramiko without invoke
     from netmiko import ConnectHandler
 
     auth = device.auth or inventory.defaults.auth
@@ -161,7 +162,5 @@ def open_device(device: NetworkDevice, inventory: Inventory) -> DeviceTransport:
     channel: Any = conn.remote_conn
     key = channel.get_transport().get_remote_server_key() if channel is not None else None
     if key is not None:
-        from ihconform.transport.ssh import fingerprint
-
         t.identity = {"host_key": f"{key.get_name()} {fingerprint(key)}", "platform": device.platform}
     return t
