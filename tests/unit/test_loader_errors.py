@@ -155,3 +155,21 @@ def test_profile_bad_severity(write):
     text = MINI.read_text(encoding="utf-8").replace("severity: 关键", "severity: 很重要", 1)
     e = err(load_profile, write("sev.yaml", text))
     assert e.field == "controls[0].severity" and "很重要" in e.message
+
+
+def test_inventory_text_is_parsed_once_its_files_checked_every_time(write, monkeypatch):
+    """The CLI and the plugin both load the inventory: the same text is parsed once, but a
+    referenced file that went missing is still refused, and a changed text is parsed again."""
+    from ihconform import inventory as inventory_module
+
+    key = write("id_ed25519", "not really a key\n")
+    p = write("inv.yaml", INV + f"    auth: {{key_file: {key}}}\n    user: probe\n")
+    first = load_inventory(p)
+    real = inventory_module.load_yaml
+    monkeypatch.setattr(inventory_module, "load_yaml", lambda *a, **k: pytest.fail("parsed again"))
+    assert load_inventory(p) == first
+    key.unlink()
+    assert "referenced file not found" in err(load_inventory, p).message
+    monkeypatch.setattr(inventory_module, "load_yaml", real)
+    p.write_text(INV.replace("测试系统", "另一系统"), encoding="utf-8")
+    assert load_inventory(p).system.name == "另一系统"
