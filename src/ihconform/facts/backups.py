@@ -15,12 +15,15 @@ def backup_jobs(host: HostView, patterns: list[str]) -> list[str]:
     """Scheduled jobs (crontab lines, timer ExecStart) that run one of the backup tools. A
     timer-started service counts only if ``systemctl list-timers`` schedules it, when that
     list exists (systemd as PID 1); otherwise its unit files are the evidence."""
+    if not patterns:
+        return []
+    tool = re.compile(rf"(^|[\s/=])(?:{'|'.join(re.escape(p) for p in patterns)})(\s|$|;|\")")
     scheduled = host.scheduled_timer_services
     out = set()
     for path, line in host.cron_lines:
         if path.endswith(".service") and scheduled is not None and path.rsplit("/", 1)[-1] not in scheduled:
             continue  # a timer unit on disk that is not enabled runs nothing
-        if any(re.search(rf"(^|[\s/=]){re.escape(p)}(\s|$|;|\")", line) for p in patterns):
+        if tool.search(line):
             out.add(f"{path}: {line[:160]}")
     return sorted(out)
 

@@ -569,9 +569,11 @@ def test_mfa(check: Check, host: HostView) -> None:
     methods = sshd.get("authenticationmethods", "any")
     chains = [c.split(",") for c in methods.split()] if methods != "any" else []
     chained = bool(chains) and all(len(set(c)) >= min_methods for c in chains)
-    otp = sorted({m for path, line in host.pam_lines for m in otp_modules
-                  if re.search(rf"\b{re.escape(m)}(\.so)?\b", line) and line.split()[0] == "auth"
-                  and (path.endswith("sshd") or path.endswith(("common-auth", "system-auth", "password-auth")))})
+    wanted = [(m, re.compile(rf"\b{re.escape(m)}(\.so)?\b")) for m in otp_modules]
+    otp = sorted({m for path, line in host.pam_lines
+                  if line.split()[:1] == ["auth"]
+                  and (path.endswith("sshd") or path.endswith(("common-auth", "system-auth", "password-auth")))
+                  for m, pattern in wanted if pattern.search(line)})
     otp_active = bool(otp) and sshd.get("usepam", "no") == "yes" and (
         sshd.get("kbdinteractiveauthentication", sshd.get("challengeresponseauthentication", "no")) == "yes"
         or "keyboard-interactive" in methods)
