@@ -110,7 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 inventory=Path(args.inventory) if args.inventory else None, profile=args.profile,
                 only=args.only or [], output=out, run_id=run_id, probes=[Path(p) for p in args.probes or []],
                 parallel=args.parallel, progress=sys.stderr.isatty() and not args.quiet, formats=formats,
-                extra=extra, tester=_tester_options(args)), plugins=[early] if early else None)
+                extra=extra, tester=_tester_options(args), probe_ids=set(early.plan.by_probe) if early else None),
+                plugins=[early] if early else None)
     finally:
         if early is not None:  # a session that ended early (usage error) never adopted it
             early.store.close()

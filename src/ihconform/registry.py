@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -180,10 +180,15 @@ def probe_function(probe_id: str) -> Callable[..., object]:
     return fn  # type: ignore[no-any-return]
 
 
-def builtin_probe_files() -> list[Path]:
-    """The module files that hold the built-in probes, for the pytest session to collect."""
+def builtin_probe_files(probe_ids: Collection[str] | None = None) -> list[Path]:
+    """The module files that hold the built-in probes, for the pytest session to collect: all of
+    them, or those holding ``probe_ids`` (a run's plan: a module none of whose probes judges
+    anything in the run is neither imported nor collected; ids that are not built in are
+    ignored, a user's probes come from their own files)."""
     files: dict[str, Path] = {}
-    for target in PROBES.values():
+    for probe_id, target in PROBES.items():
+        if probe_ids is not None and probe_id not in probe_ids:
+            continue
         module = target.partition(":")[0]
         spec = importlib.util.find_spec(module)
         if spec is None or spec.origin is None:

@@ -141,6 +141,30 @@ def test_only_selects_by_probe(tmp_path):
     assert sorted(c["control_id"] for c in data["controls"]) == ["T-AGEING", "T-PORTS"], proc.stderr
 
 
+def test_a_run_collects_only_the_probe_modules_its_plan_calls(tmp_path):
+    """The plan of ``--only probe:host.`` calls host probes only: the session imports
+    probes/host.py and none of the other probe modules; with an empty plan every module is
+    still named (pytest given no file would collect the folder it was started in)."""
+    from ihconform.registry import builtin_probe_files
+
+    mods = {p.name for p in builtin_probe_files({"host.identities", "host.mfa", "my.own"})}
+    assert mods == {"host.py"} and len(builtin_probe_files()) > 10
+    out = tmp_path / "r"
+    code = ("import sys; from ihconform import cli; rc = cli.main(sys.argv[1:]); "
+            "print(sorted(m for m in sys.modules if m.startswith('ihconform.probes.')))")
+    proc = subprocess.run([sys.executable, "-c", code, *FAST, "-p", str(MINI), "--only", "probe:host.",
+                           "-o", str(out)], capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
+    assert proc.stdout.strip().splitlines()[-1] == "['ihconform.probes.host']", proc.stderr
+    (folder,) = list(out.iterdir())
+    data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    assert {r["control_id"] for r in data["results"]} == {"T-AGEING", "T-PORTS"}
+    from ihconform.run.launch import pytest_args
+
+    args = pytest_args(inventory=None, profile=str(MINI), only=[], output=out / "x", run_id="x", probes=[],
+                       parallel=1, progress=False, probe_ids=set())
+    assert sum(a.endswith(".py") for a in args) == len(builtin_probe_files())
+
+
 def test_run_does_not_load_the_other_subcommand_modules() -> None:
     """``ihconform run`` (and the other own commands) parse without importing the lab, ledger,
     report and upload command modules; the full command list still has them all."""
