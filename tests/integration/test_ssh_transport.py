@@ -304,6 +304,19 @@ def test_a_command_that_ends_without_reading_its_input_keeps_its_exit_status(ssh
         t.close()
 
 
+def test_input_waits_for_a_command_slower_than_the_channel_time_out(sshd: Sshd) -> None:
+    """The input fills the channel's window at once and the command exits without reading it
+    only after 1.5 s, longer than the channel's one-second time-out (as on a loaded host): the
+    send waits, and the exit status and output count."""
+    t = _connect(_inventory(sshd))
+    try:
+        res = t.run("sleep 1.5; echo late; exit 4", stdin=b"x" * 3_000_000, timeout=10)
+        assert (res.exit_code, res.text) == (4, "late\n")
+        assert t.run("head -c 5", stdin=b"z" * 3_000_000, timeout=10).text == "zzzzz"
+    finally:
+        t.close()
+
+
 def test_a_dropped_connection_is_opened_again_for_a_later_probe(sshd: Sshd) -> None:
     """A probe may need a host minutes after its facts (bandwidth on the uplink host, the
     platform line), and a firewall may have dropped the idle connection by then: the store

@@ -263,10 +263,10 @@ class SshTransport(Transport):
         try:
             chan.settimeout(1.0)
             chan.exec_command(command)
-            _send_input(chan, stdin)
+            deadline = start + timeout
+            _send_input(chan, stdin, deadline)
             out, err = bytearray(), bytearray()
             truncated = False
-            deadline = start + timeout
             quiet_since = 0.0  # after the exit status: when output last came while it had not ended
             while True:
                 if time.monotonic() > deadline:
@@ -343,15 +343,28 @@ def _await(chan: paramiko.Channel) -> None:
         select.select([chan], [], [], WAIT_TICK_S)
 
 
-def _send_input(chan: paramiko.Channel, stdin: bytes | None) -> None:
+def _send_input(chan: paramiko.Channel, stdin: bytes | None, deadline: float) -> None:
     """Send a command's standard input, then its end. A command may end without reading all of
     it (``exit 3`` given 3 MB): the server then closes the channel while the input is still
     being sent, and paramiko raises "Socket is closed". That is a local pipe's EPIPE, which
     ``subprocess`` ignores too: the command's output and exit status are still to be read, and
-    the read loop reports a connection that really dropped (no exit status) as such."""
+    the read loop reports a connection that really dropped (no exit status) as such.
+
+    Input beyond the channel's window waits for the command to read it, one channel time-out
+    (a second) at a time until the command's own deadline: on a loaded host, a command that
+    never reads its input may take longer than a second to exit, and the wait for window
+    space timed out before its exit status came (seen once in a CI-like run of
+    tests/integration/test_ssh_transport.py)."""
+    data, sent = stdin or b"", 0
     try:
-        if stdin:
-            chan.sendall(stdin)
+        while sent < len(data):
+            try:
+                sent += chan.send(data[sent:sent + 65536])
+            except TimeoutError:  # the window is full: the command has not read what it was sent
+                if chan.closed or chan.eof_received or chan.exit_status_ready():
+                    return  # it ended without reading the rest
+                if time.monotonic() > deadline:
+                    raise
         chan.shutdown_write()
     except OSError:
         if not (chan.closed or chan.eof_received or chan.exit_status_ready()):
