@@ -19,7 +19,7 @@ DEB_RUN=(openssh-client iproute2 procps fonts-noto-cjk)
 DEB_LAB=(openssh-server nginx-light libnginx-mod-http-echo iperf3 traceroute nmap coturn kamailio
          nut-server nut-client nftables speedtest-cli mariadb-server postgresql
          testssl.sh poppler-utils fonts-noto-cjk util-linux openssl curl sudo libpam-pwquality lynis
-         debootstrap apache2 tomcat10 frr snmpd rsyslog)  # the lab devices' FRR daemons, SNMP agent and syslog (docs/devices.md)
+         debootstrap apache2 tomcat10 frr snmpd rsyslog busybox)  # frr, snmpd, rsyslog: the lab devices' daemons (docs/devices.md); busybox: the fact batch under busybox's dd (test_collect)
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "bootstrap.sh: run as root (apt-get)" >&2; exit 2; }; }
 

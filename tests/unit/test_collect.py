@@ -156,3 +156,66 @@ def test_the_process_list_runs_before_every_background_section():
     batch = sections_for_host()
     first = min(i for i, s in enumerate(batch) if s.background)
     assert [s.name for s in batch].index("processes") < first
+
+
+#: Thirty sections of a line each, each in its own process (as a real batch's commands are).
+LINES = [Section(f"s{i:02d}", f"echo line {i}; sleep 0.01") for i in range(30)]
+
+
+def _answer_in_reads(script: str, *, dd: str | None = None) -> tuple[int, bytes]:
+    """Run a batch script under ``sh`` and count the reads its answer took; with ``dd``, that
+    file stands in for /usr/bin/dd in a private mount namespace (the script sets its own PATH)."""
+    import subprocess
+
+    argv = ["sh", "-c", script]
+    if dd is not None:
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                f"mount --bind {shlex.quote(dd)} /usr/bin/dd && exec sh -c {shlex.quote(script)}"]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    reads, out = 0, b""
+    while chunk := os.read(proc.stdout.fileno(), 1 << 20):
+        reads, out = reads + 1, out + chunk
+    assert proc.wait(timeout=30) == 0
+    return reads, out
+
+
+def _parsed(out: bytes, nonce: str) -> dict[str, str]:
+    from ihconform.facts.collect import parse_output
+
+    return {n: r.output.decode() for n, r in parse_output(out, nonce, {s.name: s for s in LINES}).items()}
+
+
+def test_the_answer_leaves_in_blocks_not_section_by_section():
+    """sshd sends what is in the pipe when it reads it: thirty sections came as dozens of
+    packets, each handled by paramiko in Python. The batch's answer now leaves in 64 KiB blocks."""
+    from ihconform.facts.collect import build_script
+
+    reads, out = _answer_in_reads(build_script(LINES, "ab" * 8, False, False))
+    assert reads <= 2
+    assert _parsed(out, "ab" * 8) == {s.name: f"line {int(s.name[1:])}\n" for s in LINES}
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare")
+@pytest.mark.parametrize("stand_in", ["/bin/false", "/nonexistent-dd"])
+def test_without_a_working_dd_the_answer_comes_whole(tmp_path, stand_in):
+    """A dd that fails at once (or cannot be run): cat passes the answer on, every section in it."""
+    from ihconform.facts.collect import build_script
+
+    dd = stand_in
+    if stand_in == "/nonexistent-dd":  # a file that is no program: exec fails
+        dd = str(tmp_path / "dd")
+        (tmp_path / "dd").write_text("not a program\n")
+    _, out = _answer_in_reads(build_script(LINES, "cd" * 8, False, False), dd=dd)
+    assert _parsed(out, "cd" * 8) == {s.name: f"line {int(s.name[1:])}\n" for s in LINES}
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("busybox") is None,
+                    reason="needs root, unshare and busybox")
+def test_busyboxs_dd_reblocks_the_answer_too():
+    """Minimal systems (busybox's dd, as on appliances and small containers) hold the answer the same way."""
+    from ihconform.facts.collect import build_script
+
+    reads, out = _answer_in_reads(build_script(LINES, "ef" * 8, False, False), dd=shutil.which("busybox"))
+    assert reads <= 2
+    assert _parsed(out, "ef" * 8) == {s.name: f"line {int(s.name[1:])}\n" for s in LINES}
