@@ -13,7 +13,8 @@ file or a changed loader is walked again and its entry replaced, never served st
 back with an unpickler that builds nothing but those values, so a planted cache file cannot run
 code (tests/unit/test_yamlcache.py plants one).
 
-Where: ``$XDG_CACHE_HOME/ihconform`` or ``~/.cache/ihconform``, one file per packaged YAML file.
+Where: ``$XDG_CACHE_HOME/ihconform`` or ``~/.cache/ihconform``, one file per packaged YAML file
+of each installation; an entry not written for 30 days goes when another is written.
 A cache that cannot be read or written is a cache miss, never an error: the file itself is the
 source. ``IHCONFORM_NO_CACHE=1`` turns the cache off.
 """
@@ -27,6 +28,7 @@ import io
 import os
 import pickle
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,5 +111,22 @@ def put(path: Path, text: str, data: Any, marks: dict[tuple[str | int, ...], tup
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _prune(entry.parent, keep=entry)
     except OSError:
         return  # a read-only or full disk: the next run walks the file again
+
+
+#: An entry not written for this long is removed when another is written: one file per packaged
+#: file per installation, so installations that are gone (old virtualenvs, CI clones) would
+#: otherwise leave theirs behind for good.
+PRUNE_AFTER_S = 30 * 86400
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    now = time.time()
+    for old in folder.glob("*.pickle"):
+        try:
+            if old != keep and now - old.stat().st_mtime > PRUNE_AFTER_S:
+                old.unlink()
+        except OSError:
+            continue  # gone already, or not ours to remove: the next write tries again

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,15 @@ def test_off_when_asked_and_never_for_a_users_file(cache, profile, monkeypatch, 
     monkeypatch.delenv("IHCONFORM_NO_CACHE")
     load_yaml(write("mine.yaml", text))
     assert not cache.exists()
+
+
+def test_entries_of_installations_long_gone_are_removed_when_one_is_written(cache, profile, tmp_path):
+    path, text = profile
+    cache.mkdir(parents=True)
+    stale, recent = cache / ("0" * 32 + ".pickle"), cache / ("1" * 32 + ".pickle")
+    for f in (stale, recent):
+        f.write_bytes(b"an entry of another installation")
+    month_ago = time.time() - yamlcache.PRUNE_AFTER_S - 3600
+    os.utime(stale, (month_ago, month_ago))
+    load_yaml(path, text, packaged=True)
+    assert not stale.exists() and recent.exists() and len(list(cache.glob("*.pickle"))) == 2
