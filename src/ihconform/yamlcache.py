@@ -14,13 +14,14 @@ back with an unpickler that builds nothing but those values, so a planted cache 
 code (tests/unit/test_yamlcache.py plants one).
 
 Where: ``$XDG_CACHE_HOME/ihconform`` or ``~/.cache/ihconform``, one file per packaged YAML file
-of each installation; an entry not written for 30 days goes when another is written.
+of each installation; an entry not used for 30 days goes when another is written.
 A cache that cannot be read or written is a cache miss, never an error: the file itself is the
 source. ``IHCONFORM_NO_CACHE=1`` turns the cache off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import gc
 import hashlib
@@ -93,6 +94,8 @@ def get(path: Path, text: str) -> tuple[Any, dict[tuple[str | int, ...], tuple[i
             gc.enable()
     if not (isinstance(got, tuple) and len(got) == 3 and got[0] == key and isinstance(got[2], dict)):
         return None
+    with contextlib.suppress(OSError):  # in use: not pruned (a read-only cache just ages)
+        os.utime(entry)
     return got[1], got[2]
 
 
@@ -116,7 +119,7 @@ def put(path: Path, text: str, data: Any, marks: dict[tuple[str | int, ...], tup
         return  # a read-only or full disk: the next run walks the file again
 
 
-#: An entry not written for this long is removed when another is written: one file per packaged
+#: An entry neither written nor read for this long is removed when another is written: one file per packaged
 #: file per installation, so installations that are gone (old virtualenvs, CI clones) would
 #: otherwise leave theirs behind for good.
 PRUNE_AFTER_S = 30 * 86400

@@ -109,7 +109,7 @@ def test_off_when_asked_and_never_for_a_users_file(cache, profile, monkeypatch, 
     assert not cache.exists()
 
 
-def test_entries_of_installations_long_gone_are_removed_when_one_is_written(cache, profile, tmp_path):
+def test_entries_unused_for_a_month_are_removed_when_one_is_written(cache, profile, tmp_path):
     path, text = profile
     cache.mkdir(parents=True)
     stale, recent = cache / ("0" * 32 + ".pickle"), cache / ("1" * 32 + ".pickle")
@@ -119,3 +119,7 @@ def test_entries_of_installations_long_gone_are_removed_when_one_is_written(cach
     os.utime(stale, (month_ago, month_ago))
     load_yaml(path, text, packaged=True)
     assert not stale.exists() and recent.exists() and len(list(cache.glob("*.pickle"))) == 2
+    mine = next(f for f in cache.glob("*.pickle") if f != recent)
+    os.utime(mine, (month_ago, month_ago))
+    assert yamlcache.get(path, text) is not None  # read: in use again
+    assert time.time() - mine.stat().st_mtime < 60
