@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import gc
 import hashlib
 import io
@@ -63,14 +64,21 @@ def _folder() -> Path | None:
     return root / "ihconform" / "yaml"
 
 
-def _key(text: str) -> str:
+@functools.cache
+def _loader_digest(walker: Path) -> str:
+    """What the walked form depends on besides the text: the entry format, PyYAML's version and
+    the walker's source, read once per process (every packaged file is looked up with it)."""
     h = hashlib.sha256(f"{FORMAT}\0{yaml.__version__}\0".encode())
     try:
-        h.update(_WALKER.read_bytes())
+        h.update(walker.read_bytes())
     except OSError:
         return ""  # a loader whose source cannot be read is never matched
-    h.update(b"\0" + text.encode())
     return h.hexdigest()
+
+
+def _key(text: str) -> str:
+    loader = _loader_digest(_WALKER)
+    return hashlib.sha256(f"{loader}\0{text}".encode()).hexdigest() if loader else ""
 
 
 def _entry(path: Path) -> Path | None:
@@ -119,9 +127,9 @@ def put(path: Path, text: str, data: Any, marks: dict[tuple[str | int, ...], tup
         return  # a read-only or full disk: the next run walks the file again
 
 
-#: An entry neither written nor read for this long is removed when another is written: one file per packaged
-#: file per installation, so installations that are gone (old virtualenvs, CI clones) would
-#: otherwise leave theirs behind for good.
+#: An entry neither written nor read for this long is removed when another is written: there is
+#: one file per packaged file per installation, so installations that are gone (old virtualenvs,
+#: CI clones) would otherwise leave theirs behind for good.
 PRUNE_AFTER_S = 30 * 86400
 
 
