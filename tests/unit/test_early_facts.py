@@ -18,12 +18,13 @@ import pytest
 from ihconform import cli
 from ihconform.catalog import load_profile
 from ihconform.facts.contract import Section
+from ihconform.facts.sections import plan_sections
 from ihconform.facts.store import FactStore
 from ihconform.inventory import Host, local_inventory
 from ihconform.ledger.core import Ledger
 from ihconform.plan import RunPlan
 from ihconform.results import ExitCode
-from ihconform.run.state import IhcState, RunSettings, plan_sections
+from ihconform.run.state import IhcState, RunSettings
 
 from ..conftest import FIXTURES
 

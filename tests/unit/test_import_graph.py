@@ -127,12 +127,30 @@ def test_run_wing_is_in_the_graph(name: str) -> None:
 def test_paramiko_loads_without_invoke_and_invoke_stays_importable() -> None:
     """transport/ssh.py keeps invoke (with asyncio and unittest.mock, about 0.1 s of CPU) out while
     paramiko loads; SSH and device sessions still load, and invoke imports normally afterwards."""
+    assert _fresh_python("import sys; import ihconform.transport.ssh as s; import netmiko; "
+                         "gone = [m for m in ('invoke', 'asyncio', 'unittest.mock') if m in sys.modules]; "
+                         "import invoke, paramiko; "
+                         "print(gone, s.paramiko.Transport is paramiko.Transport, invoke.__name__)"
+                         ) == ["[]", "True", "invoke"]
+
+
+def test_the_cli_starts_gathering_before_pytest_is_imported() -> None:
+    """cli.py reaches ``early_facts`` (the hosts are asked) with pytest not yet imported: its
+    import (about 0.2 s) then runs while the hosts answer (run/launch.py: ``execute``). That
+    includes reading what the planned probes need (``facts_needed`` imports their modules:
+    none of them imports pytest; their fixtures are the plugin's)."""
+    assert _fresh_python("import sys; import ihconform.cli as c; before = '_pytest' in sys.modules; "
+                         "import ihconform.run.launch as l; from ihconform.registry import PROBES, probe_function; "
+                         "[probe_function(p) for p in PROBES]; "
+                         "print(before, c.early_facts is l.early_facts, '_pytest' in sys.modules)"
+                         ) == ["False", "True", "False"]
+
+
+def _fresh_python(code: str) -> list[str]:
+    """The words ``code`` prints in a new interpreter (this one has imported everything already)."""
     import subprocess
     import sys
 
-    code = ("import sys; import ihconform.transport.ssh as s; import netmiko; "
-            "gone = [m for m in ('invoke', 'asyncio', 'unittest.mock') if m in sys.modules]; "
-            "import invoke, paramiko; "
-            "print(gone, s.paramiko.Transport is paramiko.Transport, invoke.__name__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-    assert out.stdout.split() == ["[]", "True", "invoke"], out.stderr
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()

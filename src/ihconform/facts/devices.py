@@ -19,6 +19,8 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 from ihconform.errors import FactUnavailable, IhconformError, TransportError
 from ihconform.facts.contract import HostFacts, Section, SectionResult
@@ -324,3 +326,21 @@ def snmp_v3_evidence(device: NetworkDevice, cache: RunCache | None,
         return engine, err, (evidence.write(("devices", device.id, "snmpv3.json"),
                                             json.dumps(body, indent=1).encode(), kind="facts"),)
     return cache.get(f"device-snmpv3:{device.id}", look) if cache else look()
+
+
+@dataclass
+class DeviceView:
+    """One device, its gathered facts, and its configuration parsed on first use (the device
+    probes' view, as :class:`~ihconform.facts.host.HostView` is the host probes')."""
+
+    device: NetworkDevice
+    facts: HostFacts
+    #: the run's cache and evidence, for what is observed beyond the session (the management address)
+    cache: RunCache | None = None
+    sink: EvidenceSink | None = None
+
+    @cached_property
+    def config(self) -> DeviceConfig:
+        if self.facts.error:
+            raise FactUnavailable(f"device {self.device.id}: {self.facts.error}")
+        return config_of(self.facts, self.device.platform)

@@ -17,6 +17,8 @@ from ihconform.facts.sshd import SSHD_CTX_FACTS, context_sections
 from ihconform.facts.web import WEB_SECTIONS
 from ihconform.facts.windows import WINDOWS_SECTIONS
 from ihconform.inventory import Inventory
+from ihconform.plan import RunPlan
+from ihconform.registry import facts_needed
 
 #: Fact names that stand for a family of per-object sections.
 FAMILIES: frozenset[str] = frozenset({DB_FACTS, DB_AUDIT_FACTS, SSHD_CTX_FACTS})
@@ -61,3 +63,8 @@ def sections_for(inventory: Inventory, needed: set[str] | None = None) -> dict[s
                 secs += database_sections(db, families)
         out[h.id] = secs
     return out
+
+
+def plan_sections(plan: RunPlan) -> dict[str, list[Section]]:
+    """host id -> the sections ``plan``'s probes read (the one batch each host is asked)."""
+    return sections_for(plan.inventory, facts_needed(plan.by_probe))

@@ -11,18 +11,11 @@ source of devices are judged by the one neutral probe per control (facts/neutral
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
-
-import pytest
-
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
-from ihconform.facts.contract import HostFacts
 from ihconform.facts.devices import (
     LINUX_BASED,
-    config_of,
-    device_evidence,
+    DeviceView,
     device_facts,
     mgmt_evidence,
     observes_log_forwarding,
@@ -30,38 +23,9 @@ from ihconform.facts.devices import (
 )
 from ihconform.facts.devices_config import DeviceConfig, Rule
 from ihconform.facts.neutral import RemoteLogging, neutral
-from ihconform.inventory import Inventory, NetworkDevice
+from ihconform.inventory import Inventory
 from ihconform.registry import probe
 from ihconform.runcache import EvidenceSink, RunCache
-
-
-@dataclass
-class DeviceView:
-    """One device, its gathered facts, and its configuration parsed on first use."""
-
-    device: NetworkDevice
-    facts: HostFacts
-    #: the run's cache and evidence, for what is observed beyond the session (the management address)
-    cache: RunCache | None = None
-    sink: EvidenceSink | None = None
-
-    @cached_property
-    def config(self) -> DeviceConfig:
-        if self.facts.error:
-            raise FactUnavailable(f"device {self.device.id}: {self.facts.error}")
-        return config_of(self.facts, self.device.platform)
-
-
-@pytest.fixture
-def device(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> DeviceView:
-    """The network device this check judges (fixture for the probes below)."""
-    ref = check.obj.ref
-    if not isinstance(ref, NetworkDevice):
-        raise FactUnavailable(f"{check.obj.id} is not a network device")
-    facts, refs = device_evidence(ref, check.inventory, run_cache, evidence)
-    for r in refs:
-        check.attach(r)
-    return DeviceView(ref, facts, run_cache, evidence)
 
 
 def _applies(check: Check, d: DeviceView) -> bool:

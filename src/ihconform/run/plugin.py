@@ -23,7 +23,7 @@ from ihconform.catalog import DEFAULT_PROFILE, hosting_kind, load_profile
 from ihconform.check import Check
 from ihconform.errors import ConfigError, FactUnavailable, TransportError
 from ihconform.facts.collect import HostFacts
-from ihconform.facts.devices import device_evidence
+from ihconform.facts.devices import DeviceView, device_evidence
 from ihconform.facts.host import HostView
 from ihconform.inventory import Inventory, NetworkDevice, Tester, load_inventory, local_inventory
 from ihconform.ledger.core import Ledger, load_ledger, write_evidence
@@ -297,6 +297,20 @@ def host(ihc_state: IhcState, host_facts: HostFacts) -> HostView:
     if view is None or view.facts is not host_facts:
         view = views[id(host_facts)] = HostView(host_facts)
     return view
+
+
+@pytest.fixture
+def device(check: Check, run_cache: RunCache, evidence: EvidenceSink) -> DeviceView:
+    """The network device this check judges, for the device probes (probes/devices.py). Here with
+    the other fixtures, not in that module: a probe module imports no pytest, so the CLI can read
+    what the planned probes need (``registry.facts_needed``) before pytest is imported."""
+    ref = check.obj.ref
+    if not isinstance(ref, NetworkDevice):
+        raise FactUnavailable(f"{check.obj.id} is not a network device")
+    facts, refs = device_evidence(ref, check.inventory, run_cache, evidence)
+    for r in refs:
+        check.attach(r)
+    return DeviceView(ref, facts, run_cache, evidence)
 
 
 @pytest.fixture(scope="session")

@@ -21,14 +21,12 @@ import pytest
 
 from ihconform.check import Check
 from ihconform.errors import FactUnavailable
-from ihconform.facts.contract import Section
 from ihconform.facts.host import HostView
-from ihconform.facts.sections import sections_for
+from ihconform.facts.sections import plan_sections
 from ihconform.facts.store import FactStore
 from ihconform.inventory import Database, Host
 from ihconform.ledger.core import Ledger
 from ihconform.plan import RunPlan
-from ihconform.registry import facts_needed
 from ihconform.results import ObjectResult
 from ihconform.runcache import EvidenceSink, RunCache
 
@@ -117,8 +115,3 @@ STATE_KEY = pytest.StashKey[IhcState]()
 
 #: The parameter of every probe item: its plan key, ``<control id>@<object id>``.
 PLAN_KEY = "ihc_key"
-
-
-def plan_sections(plan: RunPlan) -> dict[str, list[Section]]:
-    """host id -> the sections ``plan``'s probes read (the one batch each host is asked)."""
-    return sections_for(plan.inventory, facts_needed(plan.by_probe))
