@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe
 from source import env_for, sources
 
 #: The child: ``ihconform run``, writing at exit the CPU of its own process (``RUSAGE_SELF``:
@@ -144,7 +145,7 @@ def main() -> int:
         tmp = Path(tmpname)
         results = {name: measure(src, args.repeat, tmp / name.replace(" ", "-")) for name, src in srcs.items()}
     print(f"\nEmbedded default (`ihconform run` on this machine), median (min–max) of {args.repeat}, "
-          f"load {os.getloadavg()[0]:.1f}")
+          f"load {os.getloadavg()[0]:.1f}; {describe()}")
     print("| source | formats | wall s | CPU s, all | CPU s, harness process |")
     print("| --- | --- | --- | --- | --- |")
     for name, by_format in results.items():

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from machine import describe
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -27,6 +29,7 @@ def main() -> int:
     ap.add_argument("--plot", type=Path, default=HERE.parent / "docs" / "images" / "perf-scale.png")
     args = ap.parse_args()
     ap_ref = args.against
+    print(describe(), flush=True)  # the machine's speed today, against which every figure below is read
     rc = subprocess.call([sys.executable, str(HERE / "embedded_default.py"), "--repeat", str(args.repeat),
                           *(["--against", ap_ref] if ap_ref else [])])
     against = ["--against", ap_ref] if ap_ref else []
