@@ -2,17 +2,25 @@
 
 The table is data with a source per row (vendor lifecycle pages), so a date that changes is
 an edit to the YAML, never to a probe. An OS the table does not list is *unknown*, never
-"supported": the probe says so instead of passing on it.
+"supported": the probe says so (未检查) instead of passing on it.
+
+A site adds rows of its own by tailoring (:func:`site_rows`): the commercial releases a Chinese
+hospital runs (银河麒麟 Kylin, 统信 UOS) and openEuler have no public end date this table could
+cite, and their support often comes with a contract; the tester records the date and its
+source in the site profile, where the report shows both.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from functools import cache
 from importlib import resources
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from ihconform.errors import ConfigError
 
 
 class EolEntry(BaseModel):
@@ -44,12 +52,36 @@ def eol_table() -> EolTable:
     return EolTable.model_validate(yaml.safe_load(text))
 
 
-def lookup(os_release: dict[str, str], table: EolTable | None = None) -> EolEntry | None:
-    """The first row matching ``/etc/os-release`` (ID, VERSION_ID, NAME), or None."""
+def lookup(os_release: dict[str, str], table: EolTable | None = None,
+           first: tuple[EolEntry, ...] = ()) -> EolEntry | None:
+    """The first row matching ``/etc/os-release`` (ID, VERSION_ID, NAME), or None; ``first``
+    (a site's rows, :func:`site_rows`) before the table's."""
     os_id = os_release.get("ID", "").strip().lower()
     version = os_release.get("VERSION_ID", "").strip()
     name = os_release.get("NAME", "")
-    for entry in (table or eol_table()).entries:
+    for entry in (*first, *(table or eol_table()).entries):
         if entry.matches(os_id, version, name):
             return entry
     return None
+
+
+#: A site row: ``<os-release ID> <VERSION_ID or its leading part> <last day of support>``.
+_SITE_ROW = re.compile(r"^\s*(?P<id>\S+)\s+(?P<version>\S+)\s+(?P<end>\d{4}-\d{2}-\d{2})\s*$")
+
+
+def site_rows(rows: list[str], source: str, where: str) -> tuple[EolEntry, ...]:
+    """The rows a site profile adds (``"kylin V10 2030-12-31"``), each sourced by ``source`` (the
+    parameter's provenance). Matched before the shipped table, so a site's contract date wins.
+    ``where`` names the parameter in the error a malformed row raises."""
+    out = []
+    for row in rows:
+        m = _SITE_ROW.match(str(row))
+        try:
+            end = _dt.date.fromisoformat(m.group("end")) if m else None
+        except ValueError:
+            end = None
+        if m is None or end is None:
+            raise ConfigError(f"{where}: {row!r} is not '<os-release ID> <version> <YYYY-MM-DD>' "
+                              "(e.g. 'kylin V10 2030-12-31')", field=where)
+        out.append(EolEntry(id=m.group("id").lower(), version=m.group("version"), end=end, source=source))
+    return tuple(out)

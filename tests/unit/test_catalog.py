@@ -90,7 +90,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "host.mgmt_access": {"accept_listen_address": bool},
     "host.intrusion_detection": {"hids_processes": list, "accept_aide": bool},
     "host.anti_malware": {"av_processes": list, "max_signature_age_days": int},
-    "host.security_updates": {"max_pending": int, "max_cache_age_days": int},
+    "host.security_updates": {"max_pending": int, "max_cache_age_days": int, "support_ends": list},
     "host.backups": {"job_patterns": list, "agent_processes": list, "backup_paths": list, "max_age_h": int},
     "host.minimal_services": {"forbidden_processes": list},
     "db.accounts": {"passwordless_roles": list, "os_auth_plugins": list},
@@ -134,7 +134,8 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
 }
 #: Site-specific lists whose catalog default is empty (docs/probes.md): the site fills them by tailoring.
 EMPTY_BY_DEFAULT = {("host.mfa", "bastion_addresses"), ("host.backups", "backup_paths"),
-                    ("db.backup", "backup_paths"), ("db.hba", "allowed_any_host_users")}
+                    ("db.backup", "backup_paths"), ("db.hba", "allowed_any_host_users"),
+                    ("host.security_updates", "support_ends")}
 #: Where a shipped control deliberately differs from the probe's default (tests/fixtures/profiles/host-l3.yaml),
 #: and why: -e 2 is the process protection L3-CES1-15 asks for, optional for L3-CES1-14.
 NOT_DEFAULT = {("L3-CES1-15", "require_immutable"): True}

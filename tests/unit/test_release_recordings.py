@@ -129,7 +129,33 @@ def test_a_stale_cache_is_never_zero_pending(variant: str) -> None:
     fresh = text.replace(next(ln for ln in text.splitlines() if ln.startswith("## cache")), "## cache 1795330000")
     from tests.fixtures.facts.factsfix import with_text
 
-    assert judge.judge(variant, "L3-CES1-21", with_text(facts, "packages_upgradable", fresh))[0] is Status.PASS
+    status, reason = judge.judge(variant, "L3-CES1-21", with_text(facts, "packages_upgradable", fresh))
+    assert status is Status.NOT_CHECKED and "no end of vendor support is known" in reason  # nor an unknown OS
+
+
+@pytest.mark.parametrize("variant", ["kylinv10/hardened", "uos20/hardened", "openeuler2203/hardened"])
+def test_an_os_the_table_does_not_list_is_judged_on_the_sites_own_row(variant: str) -> None:
+    """No shipped end of support for Kylin, UOS, openEuler: 0 pending from a fresh cache is
+    未检查, never 符合. A row the site tailors (``support_ends``, its source in the provenance)
+    decides: in support -> 符合 quoting that source; past -> 不符合 whatever the cache says."""
+    facts = judge.facts(variant)
+    status, reason = judge.judge(variant, "L3-CES1-21", facts)
+    assert status is Status.NOT_CHECKED and "support_ends" in reason
+    osr = dict(ln.split("=", 1) for ln in facts.text("os_release").splitlines() if "=" in ln)
+    row = f"{osr['ID'].strip(chr(34))} {osr['VERSION_ID'].strip(chr(34))}"
+    ok = judge.verdict(variant, "L3-CES1-21", facts, support_ends=[f"{row} 2099-12-31"])
+    assert ok.status is Status.PASS and ok.observed["end_of_support"] == "2099-12-31"
+    assert ok.observed["source"] == "unit test"  # the tailored parameter's provenance
+    gone = judge.verdict(variant, "L3-CES1-21", facts, support_ends=[f"{row} 2020-01-01"])
+    assert gone.status is Status.FAIL and "2020-01-01" in gone.reason
+
+
+def test_a_malformed_site_row_is_an_error_naming_the_parameter() -> None:
+    from ihconform.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"support_ends: 'kylin 2030'"):
+        judge.verdict("kylinv10/hardened", "L3-CES1-21", judge.facts("kylinv10/hardened"),
+                      support_ends=["kylin 2030"])
 
 
 def test_a_dnf_without_any_cache_is_never_zero_pending() -> None:

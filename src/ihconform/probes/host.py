@@ -1016,19 +1016,24 @@ def test_security_updates(check: Check, host: HostView) -> None:
     """Known vulnerabilities patched in time (L3-CES1-21): pending security updates, and the
     operating system still within its vendor's security support.
 
-    An OS past its end of support (``ihconform/data/os_eol.yaml``, with sources) is 不符合
-    whatever the package manager reports: no updates are published for it. "0 pending" is
-    believed only from a package cache younger than ``max_cache_age_days``; an older or
-    absent cache, or an unknown package manager, is 未检查 with the reason, never 符合."""
+    An OS past its end of support (``ihconform/data/os_eol.yaml``, with sources, and the site's
+    own rows in ``support_ends``) is 不符合 whatever the package manager reports: no updates are
+    published for it. "0 pending" is believed only from a package cache younger than
+    ``max_cache_age_days``; an older or absent cache, or an unknown package manager, is 未检查
+    with the reason, never 符合. So is an OS with no end of support in either: an end-of-life
+    release lists no pending update because none is published any more, so its "0 pending" says
+    nothing (more pending than allowed is 不符合 all the same)."""
     import datetime as _dt
 
-    from ihconform.lifecycle import lookup
+    from ihconform.lifecycle import lookup, site_rows
 
     max_pending = check.int_param("max_pending")
     max_cache_days = check.float_param("max_cache_age_days")
+    rows = site_rows(check.list_param("support_ends"), check.control.parameters["support_ends"].provenance,
+                     f"{check.control.id}.support_ends")
     osr = host.os_release
     os_name = osr.get("PRETTY_NAME") or f"{osr.get('ID', '?')} {osr.get('VERSION_ID', '')}".strip()
-    eol = lookup(osr)
+    eol = lookup(osr, first=rows)
     today = _dt.datetime.fromtimestamp(host.now, _dt.UTC).date()
     support = ({"os": os_name, "end_of_support": eol.end.isoformat(), "source": eol.source} if eol else
                {"os": os_name, "end_of_support": None, "source": "not in the end-of-support table"})
@@ -1061,9 +1066,15 @@ def test_security_updates(check: Check, host: HostView) -> None:
              "未找到软件包缓存（从未执行 apt update / dnf makecache），待安装安全更新数不可信 / no package cache")
             + "; 请在目标主机更新软件包缓存后重新检查", observed=observed, expected=expected)
         return
+    if eol is None:
+        check.not_checked(
+            f"操作系统不在停止维护表中，无法确认仍获厂商安全支持 / {os_name}: no end of vendor support is known "
+            f"(ihconform/data/os_eol.yaml), so '{len(pending)} pending' cannot show it is patched; record the "
+            "vendor's date and its source in the profile (support_ends, e.g. 'kylin V10 2030-12-31')",
+            observed=observed, expected=expected)
+        return
     check.judge(True, observed=observed, expected=expected,
-                reason=f"{len(pending)} 个待安装安全更新 / pending security updates (cache {age_days} days old)"
-                + ("" if eol else "; 操作系统不在停止维护表中 / OS not in the end-of-support table"))
+                reason=f"{len(pending)} 个待安装安全更新 / pending security updates (cache {age_days} days old)")
 
 
 @probe("host.backups", facts=("crontabs", "backup_files", "now", "processes"))
