@@ -9,12 +9,14 @@ how catalogs drift (goss's "WRONG way" documented instead of rejected).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ihconform.errors import ConfigError, Location
+from ihconform.lifecycle import site_row
 from ihconform.profile import (
     Control,
     Document,
@@ -202,6 +204,13 @@ def _apply_overrides(overrides: tuple[Override, ...], doc: SourceDoc, acc: _Acc)
         _override_one(ov, i, doc, acc)
 
 
+#: List parameters whose rows have a form of their own, checked when a profile tailors them (the
+#: error then has the file and line; the probe would only find it at run time, as 检查错误).
+ROW_FORMATS: dict[tuple[str, str], Callable[[str], object]] = {
+    ("host.security_updates", "support_ends"): site_row,
+}
+
+
 def _override_one(ov: Override, i: int, doc: SourceDoc, acc: _Acc) -> None:
     """Apply one override (its position ``i`` locates errors) to the control it names."""
     key = ("profile", "overrides", i)
@@ -221,6 +230,14 @@ def _override_one(ov: Override, i: int, doc: SourceDoc, acc: _Acc) -> None:
             raise ConfigError(f"expected a {type(old.value).__name__} like the catalog's {old.value!r}",
                               doc.location((*key, "parameters", name)),
                               field=f"profile.overrides[{i}].parameters.{name}")
+        row_format = ROW_FORMATS.get((control.probe or "", name))
+        if row_format is not None and isinstance(value, list):
+            for j, row in enumerate(value):
+                try:
+                    row_format(str(row))
+                except ValueError as exc:
+                    raise ConfigError(str(exc), doc.location((*key, "parameters", name, j)),
+                                      field=f"profile.overrides[{i}].parameters.{name}[{j}]") from None
         params[name] = old.model_copy(
             update={"value": value, "provenance": f"{ov.provenance} (tailored; catalog: {old.value!r})"}
         )

@@ -69,19 +69,29 @@ def lookup(os_release: dict[str, str], table: EolTable | None = None,
 _SITE_ROW = re.compile(r"^\s*(?P<id>\S+)\s+(?P<version>\S+)\s+(?P<end>\d{4}-\d{2}-\d{2})\s*$")
 
 
+def site_row(row: str) -> tuple[str, str, _dt.date]:
+    """(ID, version, last day) of one site row (``"kylin V10 2030-12-31"``); ValueError saying
+    the expected form otherwise. The catalog checks a tailored row with it when the profile
+    loads (file and line), the probe again when it reads the rows."""
+    m = _SITE_ROW.match(str(row))
+    try:
+        end = _dt.date.fromisoformat(m.group("end")) if m else None
+    except ValueError:
+        end = None
+    if m is None or end is None:
+        raise ValueError(f"{row!r} is not '<os-release ID> <version> <YYYY-MM-DD>' (e.g. 'kylin V10 2030-12-31')")
+    return m.group("id").lower(), m.group("version"), end
+
+
 def site_rows(rows: list[str], source: str, where: str) -> tuple[EolEntry, ...]:
-    """The rows a site profile adds (``"kylin V10 2030-12-31"``), each sourced by ``source`` (the
-    parameter's provenance). Matched before the shipped table, so a site's contract date wins.
-    ``where`` names the parameter in the error a malformed row raises."""
+    """The rows a site profile adds, each sourced by ``source`` (the parameter's provenance).
+    Matched before the shipped table, so a site's contract date wins. ``where`` names the
+    parameter in the error a malformed row raises."""
     out = []
     for row in rows:
-        m = _SITE_ROW.match(str(row))
         try:
-            end = _dt.date.fromisoformat(m.group("end")) if m else None
-        except ValueError:
-            end = None
-        if m is None or end is None:
-            raise ConfigError(f"{where}: {row!r} is not '<os-release ID> <version> <YYYY-MM-DD>' "
-                              "(e.g. 'kylin V10 2030-12-31')", field=where)
-        out.append(EolEntry(id=m.group("id").lower(), version=m.group("version"), end=end, source=source))
+            os_id, version, end = site_row(row)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}", field=where) from None
+        out.append(EolEntry(id=os_id, version=version, end=end, source=source))
     return tuple(out)

@@ -837,3 +837,25 @@ def test_tailoring_written_for_a_former_control_point_applies_to_its_items(tmp_p
     site.write_text(site.read_text(encoding="utf-8").replace("L3-M-8.1.9.4", "L3-M-8.1.99"), encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape("exclusion of unknown control 'L3-M-8.1.99'")):
         load_profile(site)  # an id that never existed is still an error
+
+
+def test_a_tailored_end_of_support_row_is_checked_when_the_profile_loads(tmp_path: Path) -> None:
+    """``support_ends`` rows (host.security_updates) have a form of their own: a malformed one
+    stops the load with its file, line and index, not a 检查错误 at run time; well-formed rows
+    keep the override's provenance, which the probe quotes as the row's source."""
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "profile:\n  id: site\n  title: {zh: 某医院, en: A hospital}\n  version: '1'\n"
+        "  includes: [annual-normative-test]\n"
+        "  overrides:\n    - control: L3-CES1-21\n      parameters:\n        support_ends:\n"
+        "          - 'kylin V10 2030-12-31'\n          - 'uos 20 2030-13-01'\n"
+        "      provenance: '麒麟软件服务合同 KY-2026-001'\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_profile(site)
+    assert err.value.field == "profile.overrides[0].parameters.support_ends[1]"
+    assert err.value.location is not None and err.value.location.line == 11
+    assert "'uos 20 2030-13-01' is not '<os-release ID> <version> <YYYY-MM-DD>'" in str(err.value)
+    site.write_text(site.read_text(encoding="utf-8").replace("2030-13-01", "2030-12-01"), encoding="utf-8")
+    param = load_profile(site).control("L3-CES1-21").parameters["support_ends"]
+    assert param.value == ["kylin V10 2030-12-31", "uos 20 2030-12-01"]
+    assert param.provenance.startswith("麒麟软件服务合同 KY-2026-001 (tailored")
