@@ -208,6 +208,7 @@ def _apply_overrides(overrides: tuple[Override, ...], doc: SourceDoc, acc: _Acc)
 #: error then has the file and line; the probe would only find it at run time, as 检查错误).
 ROW_FORMATS: dict[tuple[str, str], Callable[[str], object]] = {
     ("host.security_updates", "support_ends"): site_row,
+    ("windows.updates", "support_ends"): site_row,
 }
 
 

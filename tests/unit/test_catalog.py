@@ -54,7 +54,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
     "windows.event_logs": {"min_bytes": list},
     "windows.rdp": {"min_security_layer": int, "min_encryption_level": int},
     "windows.services": {"forbidden_services": list},
-    "windows.updates": {"max_hotfix_age_days": int},
+    "windows.updates": {"max_hotfix_age_days": int, "support_ends": list},
     "windows.anti_malware": {"max_signature_age_days": int, "third_party_services": list},
     "windows.mssql_logins": {},
     "windows.mssql_sa": {"default_logins": list},
@@ -135,7 +135,7 @@ PROBE_PARAMS: dict[str, dict[str, type]] = {
 #: Site-specific lists whose catalog default is empty (docs/probes.md): the site fills them by tailoring.
 EMPTY_BY_DEFAULT = {("host.mfa", "bastion_addresses"), ("host.backups", "backup_paths"),
                     ("db.backup", "backup_paths"), ("db.hba", "allowed_any_host_users"),
-                    ("host.security_updates", "support_ends")}
+                    ("host.security_updates", "support_ends"), ("windows.updates", "support_ends")}
 #: Where a shipped control deliberately differs from the probe's default (tests/fixtures/profiles/host-l3.yaml),
 #: and why: -e 2 is the process protection L3-CES1-15 asks for, optional for L3-CES1-14.
 NOT_DEFAULT = {("L3-CES1-15", "require_immutable"): True}

@@ -27,7 +27,7 @@ from ihconform.facts.neutral import (
 from ihconform.facts.windows import load_recording
 from ihconform.inventory import Host, Institution, Inventory, SystemUnderTest
 from ihconform.inventory import TestObject as Obj
-from ihconform.profile import ObjectType
+from ihconform.profile import ObjectType, Parameter
 from ihconform.registry import probe_function
 from ihconform.results import Status
 
@@ -42,9 +42,14 @@ INV = Inventory(institution=Institution(name="x"), system=SystemUnderTest(name="
 WIN_CONTROLS = [c for c in PROFILE.controls if (c.probe or "").startswith("windows.")]
 
 
-def judge(control_id: str, facts: HostFacts) -> Status:
-    """The control's probe on the facts, with the plugin's outcome mapping (FactUnavailable -> 检查错误)."""
+def judge(control_id: str, facts: HostFacts, **parameters: object) -> Status:
+    """The control's probe on the facts, with the plugin's outcome mapping (FactUnavailable -> 检查错误);
+    ``parameters`` tailored as a site profile would (provenance "unit test")."""
     control = PROFILE.control(control_id)
+    if parameters:
+        params = {**control.parameters, **{k: Parameter(value=v, provenance="unit test")  # type: ignore[arg-type]
+                                          for k, v in parameters.items()}}
+        control = control.model_copy(update={"parameters": params})
     check = Check(control, Obj(ObjectType.HOST_OS_WINDOWS, HOST.id, HOST.id, HOST), INV)
     try:
         probe_function(str(control.probe))(check, facts)
@@ -114,6 +119,20 @@ def test_without_wmf51_the_account_controls_say_why() -> None:
     with pytest.raises(FactUnavailable, match="Get-LocalUser"):
         facts.raw("users")
     assert judge("L3-CES1-21.win", facts) is Status.FAIL  # out of support since 2023-10-10
+
+
+def test_a_sites_own_end_of_support_row_decides_the_build_and_none_is_not_checked(tmp_path: Path) -> None:
+    """A paid ESU contract for 2012 R2 is a site row (``support_ends``) matched before the shipped
+    table; a build in neither is 未检查, never judged as supported (as host.security_updates)."""
+    facts = load_recording(WIN / "recordings" / "ws2012r2-zh-CN-stock.json", HOST.id)
+    # the support part is met; the recording's newest update is still too old: 部分符合, not 不符合
+    assert judge("L3-CES1-21.win", facts, support_ends=["windows-server 9600 2099-10-13"]) is Status.PARTIAL
+    text = (WIN / "recordings" / "ws2022-en-US-hardened.json").read_text(encoding="utf-8")
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(text.replace('"BuildNumber":"20348"', '"BuildNumber":"99999"'), encoding="utf-8")
+    facts = load_recording(unknown, HOST.id)
+    assert judge("L3-CES1-21.win", facts) is Status.NOT_CHECKED
+    assert judge("L3-CES1-21.win", facts, support_ends=["windows-server 99999 2099-01-01"]) is Status.PASS
 
 
 def test_no_sql_server_is_not_applicable(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from ihconform.errors import FactUnavailable
 from ihconform.facts.contract import HostFacts
 from ihconform.facts.windows_adapters import RDP_TCP, TS_POLICY
 from ihconform.facts.windows_parse import RID_ADMINISTRATOR, RID_GUEST, WindowsView, ms_date
-from ihconform.lifecycle import lookup
+from ihconform.lifecycle import lookup, site_rows
 from ihconform.registry import probe
 
 TS_ROOT = r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server"
@@ -197,7 +197,9 @@ def test_services(check: Check, host_facts: HostFacts) -> None:
 def test_updates(check: Check, host_facts: HostFacts) -> None:
     """Vulnerabilities patched in time (L3-CES1-21): the newest installed update is recent
     enough, and the OS build is still supported (end-of-support dates are data with their
-    sources, ihconform/data/os_eol.yaml, as for Linux). Ages are counted from the collection time."""
+    sources, ihconform/data/os_eol.yaml, as for Linux, after the site's ``support_ends`` rows: a
+    paid Extended Security Update contract is such a row, its source the contract). Ages are
+    counted from the collection time."""
     w = _view(host_facts)
     now = w.collected
     max_age = check.int_param("max_hotfix_age_days")
@@ -205,10 +207,16 @@ def test_updates(check: Check, host_facts: HostFacts) -> None:
     newest = max(dated) if dated else None
     age = (now - newest).days if newest else None
     build = str(w.os.get("BuildNumber", ""))
-    support = lookup({"ID": "windows-server", "VERSION_ID": build, "NAME": str(w.os.get("Caption", ""))})
-    if support is None:
-        raise FactUnavailable(f"OS build {build} ({w.os.get('Caption')}) has no end-of-support date in "
-                              "ihconform/data/os_eol.yaml; not judged as supported")
+    rows = site_rows(check.list_param("support_ends"), check.control.parameters["support_ends"].provenance,
+                     f"{check.control.id}.support_ends")
+    support = lookup({"ID": "windows-server", "VERSION_ID": build, "NAME": str(w.os.get("Caption", ""))},
+                     first=rows)
+    if support is None:  # as on Linux (host.security_updates): an unknown end of support is never "in support"
+        check.not_checked(f"OS build {build} ({w.os.get('Caption')}) has no known end of support "
+                          "(ihconform/data/os_eol.yaml); record Microsoft's date and its source in the profile "
+                          f"(support_ends, e.g. 'windows-server {build or '<build>'} 2030-01-08')",
+                          observed={**_when(w), "build": build, "caption": w.os.get("Caption")})
+        return
     end = support.end
     check.judge_parts(
         {f"newest update <= {max_age} days old": age is not None and age <= max_age,
