@@ -102,3 +102,26 @@ def test_missing_typst_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "typst", None)  # import typst raises ImportError
     with pytest.raises(PdfUnavailable, match=r"ihconform\[report\]"):
         render_pdf(build_view(rich_result()))
+
+
+def test_the_pdf_laid_out_beside_the_html_leaves_each_file_whole(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """write_reports lays the PDF out on a worker thread while it renders the HTML: both files are
+    what each renderer makes alone; only what was asked for is written (no HTML for a PDF-only
+    run); and a PDF that cannot be made still leaves the HTML, then raises."""
+    from ihconform.report.render import render_html, write_reports
+
+    r = rich_result()
+    view = build_view(r)
+    both, only_pdf, no_fonts = tmp_path / "both", tmp_path / "pdf", tmp_path / "nofonts"
+    for d in (both, only_pdf, no_fonts):
+        d.mkdir()
+    write_reports(r, both)
+    assert (both / "report.html").read_text(encoding="utf-8") == render_html(view)
+    assert (both / "report.pdf").read_bytes() == render_pdf(view)  # the run's own stamp: the same bytes
+    assert [p.name for p in write_reports(r, only_pdf, html=False)] == ["report.pdf"]
+    assert sorted(p.name for p in only_pdf.iterdir()) == ["report.pdf"]
+    monkeypatch.setattr(pdfmod, "FONT_DIRS", (tmp_path / "none",))
+    with pytest.raises(PdfUnavailable, match="fonts-noto-cjk"):
+        write_reports(r, no_fonts)
+    assert sorted(p.name for p in no_fonts.iterdir()) == ["report.html"]
