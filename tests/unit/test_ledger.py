@@ -117,6 +117,18 @@ def test_sm2_attestation_verifies_at_run_time(tmp_path: Path) -> None:
     assert (c.state, c.signer_key[:8]) == ("valid", "sm2-sm3:")
 
 
+def test_an_sm2_key_whose_x_starts_with_04_signs_and_verifies() -> None:
+    """Private key 11's public key begins with the byte 0x04, the prefix gmssl strips with
+    ``lstrip("04")``: one key in 256 once made a signature that could not be verified (TypeError
+    inside gmssl, seen in CI). It signs and verifies, and a changed message still fails."""
+    pytest.importorskip("gmssl")
+    private = f"{11:064x}\n".encode()
+    pub, value = sign("sm2-sm3", private, b"message")
+    assert pub.startswith("04") and len(pub) == 128
+    assert verify("sm2-sm3", pub, value, b"message")
+    assert not verify("sm2-sm3", pub, value, b"messagf")
+
+
 def test_canonical_form_ignores_defaults_and_key_order() -> None:
     a = Attestation.model_validate(attestation())
     b = Attestation.model_validate({**dict(reversed(list(attestation().items()))), "files": []})

@@ -155,6 +155,18 @@ def _sm2_public(sm2: Any, private_hex: str) -> str:
     return str(crypt._kg(int(private_hex, 16), crypt.ecc_table["g"]))
 
 
+def _crypt(sm2: Any, private_hex: str, public_hex: str) -> Any:
+    """gmssl's signer/verifier for the 128-hex-digit key ``public_hex``, given to it whole.
+
+    Why not through its constructor: gmssl strips a "04" prefix with ``str.lstrip("04")``, which
+    removes every leading 0 and 4, so a key whose x coordinate starts with byte 0x04 (one key in
+    256) lost digits: its signatures were computed over the wrong Z and verifying one raised
+    TypeError inside gmssl (tests/unit/test_ledger.py, private key 11)."""
+    crypt = sm2.CryptSM2(private_key=private_hex, public_key="")
+    crypt.public_key = public_hex
+    return crypt
+
+
 def _read_sm2_private(text: bytes) -> str:
     key = text.decode("ascii", "replace").strip().lower()
     try:
@@ -170,7 +182,7 @@ def _sm2_sign(private: bytes, message: bytes) -> tuple[str, str]:
     sm2 = _gmssl()
     d = _read_sm2_private(private)
     pub = _sm2_public(sm2, d)
-    crypt = sm2.CryptSM2(private_key=d, public_key=pub)
+    crypt = _crypt(sm2, d, pub)
     for _ in range(8):  # sign() returns None for the rare nonce that gives r or s of 0
         k = f"{secrets.randbelow(_SM2_N - 1) + 1:064x}"
         sig = crypt.sign_with_sm3(message, k)
@@ -192,7 +204,7 @@ def _sm2_verify(public_key: str, value: str, message: bytes) -> bool:
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     if not (1 <= r < _SM2_N and 1 <= s < _SM2_N):  # gmssl does not check the range itself
         return False
-    crypt = _gmssl().CryptSM2(private_key="", public_key=raw.hex())
+    crypt = _crypt(_gmssl(), "", raw.hex())
     try:
         return bool(crypt.verify_with_sm3(sig.hex(), message))
     except (ValueError, ArithmeticError, IndexError):
