@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ihconform.errors import ConfigError
+from ihconform.profile import Control
 
 
 class EolEntry(BaseModel):
@@ -83,15 +84,20 @@ def site_row(row: str) -> tuple[str, str, _dt.date]:
     return m.group("id").lower(), m.group("version"), end
 
 
-def site_rows(rows: list[str], source: str, where: str) -> tuple[EolEntry, ...]:
-    """The rows a site profile adds, each sourced by ``source`` (the parameter's provenance).
-    Matched before the shipped table, so a site's contract date wins. ``where`` names the
-    parameter in the error a malformed row raises."""
+def site_rows(control: Control, name: str = "support_ends") -> tuple[EolEntry, ...]:
+    """The rows a site profile adds to ``control`` (its list parameter ``name``), each sourced by
+    that parameter's provenance. Matched before the shipped table, so a site's contract date
+    wins. A malformed row (the catalog rejects one when the profile loads) raises ConfigError
+    naming the parameter."""
+    where = f"{control.id}.{name}"
+    value = control.param(name)
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} must be a list of rows, got {value!r}", field=where)
     out = []
-    for row in rows:
+    for row in value:
         try:
-            os_id, version, end = site_row(row)
+            os_id, version, end = site_row(str(row))
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}", field=where) from None
-        out.append(EolEntry(id=os_id, version=version, end=end, source=source))
+        out.append(EolEntry(id=os_id, version=version, end=end, source=control.parameters[name].provenance))
     return tuple(out)

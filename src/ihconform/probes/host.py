@@ -1029,8 +1029,7 @@ def test_security_updates(check: Check, host: HostView) -> None:
 
     max_pending = check.int_param("max_pending")
     max_cache_days = check.float_param("max_cache_age_days")
-    rows = site_rows(check.list_param("support_ends"), check.control.parameters["support_ends"].provenance,
-                     f"{check.control.id}.support_ends")
+    rows = site_rows(check.control)
     osr = host.os_release
     os_name = osr.get("PRETTY_NAME") or f"{osr.get('ID', '?')} {osr.get('VERSION_ID', '')}".strip()
     eol = lookup(osr, first=rows)

@@ -207,8 +207,7 @@ def test_updates(check: Check, host_facts: HostFacts) -> None:
     newest = max(dated) if dated else None
     age = (now - newest).days if newest else None
     build = str(w.os.get("BuildNumber", ""))
-    rows = site_rows(check.list_param("support_ends"), check.control.parameters["support_ends"].provenance,
-                     f"{check.control.id}.support_ends")
+    rows = site_rows(check.control)
     support = lookup({"ID": "windows-server", "VERSION_ID": build, "NAME": str(w.os.get("Caption", ""))},
                      first=rows)
     if support is None:  # as on Linux (host.security_updates): an unknown end of support is never "in support"
